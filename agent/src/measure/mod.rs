@@ -1,0 +1,5 @@
+//! Taking samples: one process run at a time ([`runner`]), scheduled in randomized
+//! base/head pairs ([`scheduler`]).
+
+pub mod runner;
+pub mod scheduler;

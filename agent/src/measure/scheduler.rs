@@ -1,0 +1,221 @@
+//! The sampling plan of DESIGN §3: one discarded warm-up per benchmark and side, then
+//! rounds; each round shuffles the benchmarks and runs each as a back-to-back base/head
+//! pair in a coin-flipped order. The time budget may cut rounds after `min_rounds`;
+//! nothing about the observed results ever stops sampling early.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::bench::{Benchmark, Measurement, Probe, Side, SideEnv};
+use crate::config::Sampling;
+use crate::measure::runner::{MAX_PAD, ProcessRunner};
+
+/// Which side of a pair ran first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    BaseFirst,
+    HeadFirst,
+}
+
+/// One base/head pair of one round. A pair with a failed side is void: it is kept and
+/// reported with its error, and left out of the statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairRecord {
+    pub benchmark: String,
+    pub round: u32,
+    pub order: Order,
+    pub base: Option<Measurement>,
+    pub head: Option<Measurement>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl PairRecord {
+    pub fn values(&self) -> Option<(f64, f64)> {
+        match (&self.base, &self.head, &self.error) {
+            (Some(b), Some(h), None) => Some((b.value, h.value)),
+            _ => None,
+        }
+    }
+}
+
+/// Why sampling stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    MaxRounds,
+    TimeBudget,
+}
+
+/// A benchmark taken out of the rounds, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub benchmark: String,
+    pub reason: String,
+}
+
+/// Everything sampling produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampled {
+    pub seed: u64,
+    pub rounds: u32,
+    pub stopped_by: StopReason,
+    pub pairs: Vec<PairRecord>,
+    pub dropped: Vec<Dropped>,
+}
+
+/// After this many consecutive void pairs a benchmark is dropped: it is broken, and
+/// running it on would only spend the time budget on timeouts.
+const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// Samples `benchmarks` on both sides. `progress` receives one human line at a time.
+pub fn sample<R: ProcessRunner>(
+    benchmarks: &[Benchmark],
+    sides: [&SideEnv; 2],
+    probe: &Probe<'_, R>,
+    sampling: &Sampling,
+    seed: u64,
+    progress: &mut dyn FnMut(String),
+) -> Sampled {
+    let [base, head] = sides;
+    debug_assert_eq!((base.side, head.side), (Side::Base, Side::Head));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut dropped = Vec::new();
+    let mut active: Vec<usize> = Vec::new();
+
+    for (i, bench) in benchmarks.iter().enumerate() {
+        let mut order = [base, head];
+        order.shuffle(&mut rng);
+        let failure = (0..sampling.warmups).find_map(|_| {
+            order.iter().find_map(|side| {
+                probe
+                    .measure(bench, side, rng.random_range(0..=MAX_PAD))
+                    .err()
+                    .map(|e| format!("{} warm-up: {e}", side.side))
+            })
+        });
+        match failure {
+            Some(reason) => {
+                progress(format!("{} dropped: {reason}", bench.id));
+                dropped.push(Dropped {
+                    benchmark: bench.id.clone(),
+                    reason,
+                });
+            }
+            None => active.push(i),
+        }
+    }
+    if sampling.warmups > 0 {
+        progress(format!(
+            "warm-up done: {} benchmark(s) to sample, {} dropped",
+            active.len(),
+            dropped.len()
+        ));
+    }
+
+    let started = Instant::now();
+    let mut pairs = Vec::new();
+    let mut failures = vec![0u32; benchmarks.len()];
+    let mut rounds = 0;
+    let mut stopped_by = StopReason::MaxRounds;
+    while rounds < sampling.max_rounds && !active.is_empty() {
+        if rounds >= sampling.min_rounds && started.elapsed() >= sampling.time_budget {
+            stopped_by = StopReason::TimeBudget;
+            break;
+        }
+        let round_start = Instant::now();
+        active.shuffle(&mut rng);
+        for &i in &active {
+            let bench = &benchmarks[i];
+            let order = if rng.random_bool(0.5) {
+                Order::BaseFirst
+            } else {
+                Order::HeadFirst
+            };
+            let sides = match order {
+                Order::BaseFirst => [base, head],
+                Order::HeadFirst => [head, base],
+            };
+            let [first, second] = sides.map(|side| {
+                (
+                    side.side,
+                    probe.measure(bench, side, rng.random_range(0..=MAX_PAD)),
+                )
+            });
+            let mut record = PairRecord {
+                benchmark: bench.id.clone(),
+                round: rounds,
+                order,
+                base: None,
+                head: None,
+                error: None,
+            };
+            let mut errors = Vec::new();
+            for (side, result) in [first, second] {
+                match result {
+                    Ok(m) if side == Side::Base => record.base = Some(m),
+                    Ok(m) => record.head = Some(m),
+                    Err(e) => errors.push(format!("{side}: {e}")),
+                }
+            }
+            if errors.is_empty() {
+                failures[i] = 0;
+            } else {
+                failures[i] += 1;
+                record.error = Some(errors.join("; "));
+            }
+            pairs.push(record);
+        }
+        rounds += 1;
+        active.retain(|&i| {
+            let broken = failures[i] >= MAX_CONSECUTIVE_FAILURES;
+            if broken {
+                let reason = format!("{MAX_CONSECUTIVE_FAILURES} consecutive failed pairs");
+                progress(format!("{} dropped: {reason}", benchmarks[i].id));
+                dropped.push(Dropped {
+                    benchmark: benchmarks[i].id.clone(),
+                    reason,
+                });
+            }
+            !broken
+        });
+        progress(round_line(
+            rounds,
+            sampling,
+            started.elapsed(),
+            round_start.elapsed(),
+        ));
+    }
+    Sampled {
+        seed,
+        rounds,
+        stopped_by,
+        pairs,
+        dropped,
+    }
+}
+
+fn round_line(done: u32, sampling: &Sampling, elapsed: Duration, last: Duration) -> String {
+    let left = sampling.max_rounds - done;
+    let by_rounds = last.as_secs_f64() * f64::from(left);
+    let by_budget = if done >= sampling.min_rounds {
+        sampling.time_budget.saturating_sub(elapsed).as_secs_f64()
+    } else {
+        f64::INFINITY
+    };
+    format!(
+        "round {done}/{} done in {:.1} s ({:.0} s elapsed, about {:.0} s left)",
+        sampling.max_rounds,
+        last.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        by_rounds.min(by_budget.max(last.as_secs_f64()))
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+use std::cell::RefCell;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use super::*;
+use crate::bench::{Layer, Metric};
+use crate::measure::runner::{RunOutcome, RunSpec};
+
+/// A runner that answers from a script: the wall time is a function of the command and
+/// the side (read from the checkout path), and it logs every call.
+struct Scripted {
+    log: RefCell<Vec<(String, String)>>,
+    wall: fn(&str, &str, usize) -> Option<f64>,
+}
+
+impl ProcessRunner for Scripted {
+    fn run(&self, spec: &RunSpec) -> io::Result<RunOutcome> {
+        let side = spec.cwd.file_name().unwrap().to_string_lossy().into_owned();
+        let cmd = spec.argv.join(" ");
+        let n = self.log.borrow().len();
+        self.log.borrow_mut().push((cmd.clone(), side.clone()));
+        let (secs, code) = match (self.wall)(&cmd, &side, n) {
+            Some(s) => (s, 0),
+            None => (0.001, 1),
+        };
+        Ok(RunOutcome {
+            wall: Duration::from_secs_f64(secs),
+            user: Duration::ZERO,
+            sys: Duration::ZERO,
+            max_rss: 1 << 20,
+            status: ExitStatus::from_raw(code << 8),
+            timed_out: false,
+        })
+    }
+}
+
+fn side(side: Side) -> SideEnv {
+    SideEnv {
+        side,
+        checkout: PathBuf::from(format!("/nowhere/{side}")),
+        env: vec![],
+    }
+}
+
+fn benches(names: &[&str]) -> Vec<Benchmark> {
+    names
+        .iter()
+        .map(|n| {
+            Benchmark::new(
+                Layer::Startup,
+                n,
+                Metric::WallTime,
+                "s",
+                vec![n.to_string()],
+            )
+        })
+        .collect()
+}
+
+fn sampling(rounds: u32) -> Sampling {
+    Sampling {
+        warmups: 1,
+        min_rounds: rounds,
+        max_rounds: rounds,
+        time_budget: Duration::from_secs(3600),
+        timeout: Duration::from_secs(5),
+        seed: None,
+    }
+}
+
+fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = Probe {
+        runner,
+        scratch: scratch.path(),
+        timeout: Duration::from_secs(5),
+    };
+    let (b, h) = (side(Side::Base), side(Side::Head));
+    sample(
+        &benches(names),
+        [&b, &h],
+        &probe,
+        &sampling(rounds),
+        seed,
+        &mut |_| {},
+    )
+}
+
+#[test]
+fn every_round_pairs_every_benchmark_back_to_back() {
+    let runner = Scripted {
+        log: RefCell::default(),
+        wall: |_, side, _| Some(if side == "head" { 0.2 } else { 0.1 }),
+    };
+    let s = run(&runner, &["a", "b", "c"], 5, 7);
+    assert_eq!(s.rounds, 5);
+    assert_eq!(s.pairs.len(), 15);
+    // 3 benchmarks x 2 sides of warm-up, then pairs.
+    let log = runner.log.borrow();
+    assert_eq!(log.len(), 6 + 30);
+    for pair in log[6..].chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0, "a pair runs one benchmark");
+        assert_ne!(pair[0].1, pair[1].1, "a pair runs both sides");
+    }
+    for p in &s.pairs {
+        assert_eq!(p.values(), Some((0.1, 0.2)));
+    }
+}
+
+#[test]
+fn order_and_shuffle_are_random_but_reproducible_from_the_seed() {
+    let make = || Scripted {
+        log: RefCell::default(),
+        wall: |_, _, _| Some(0.1),
+    };
+    let (r1, r2, r3) = (make(), make(), make());
+    let a = run(&r1, &["a", "b", "c", "d"], 20, 42);
+    let b = run(&r2, &["a", "b", "c", "d"], 20, 42);
+    let c = run(&r3, &["a", "b", "c", "d"], 20, 43);
+    assert_ne!(a, c);
+    assert_eq!(a, b);
+    assert_eq!(*r1.log.borrow(), *r2.log.borrow());
+    assert_ne!(*r1.log.borrow(), *r3.log.borrow());
+    let head_first = a
+        .pairs
+        .iter()
+        .filter(|p| p.order == Order::HeadFirst)
+        .count();
+    assert!(
+        (20..=60).contains(&head_first),
+        "coin flips: {head_first} of 80"
+    );
+    let first_in_round: std::collections::HashSet<_> = a
+        .pairs
+        .chunks(4)
+        .map(|round| round[0].benchmark.clone())
+        .collect();
+    assert!(first_in_round.len() > 1, "rounds are shuffled");
+}
+
+#[test]
+fn a_failed_run_voids_its_pair_and_is_reported() {
+    let runner = Scripted {
+        log: RefCell::default(),
+        // The 10th call (a head run of some pair) fails once.
+        wall: |_, _, n| (n != 9).then_some(0.1),
+    };
+    let s = run(&runner, &["a", "b"], 4, 1);
+    let void: Vec<_> = s.pairs.iter().filter(|p| p.values().is_none()).collect();
+    assert_eq!(void.len(), 1);
+    assert!(
+        void[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("exited with status 1")
+    );
+    assert_eq!(s.pairs.len(), 8, "the void pair is kept, not dropped");
+    assert!(s.dropped.is_empty());
+}
+
+#[test]
+fn a_benchmark_broken_on_one_side_is_dropped_at_warm_up() {
+    let runner = Scripted {
+        log: RefCell::default(),
+        wall: |cmd, side, _| (!(cmd == "new" && side == "base")).then_some(0.1),
+    };
+    let s = run(&runner, &["old", "new"], 3, 1);
+    assert_eq!(s.dropped.len(), 1);
+    assert_eq!(s.dropped[0].benchmark, "startup/new");
+    assert!(
+        s.dropped[0]
+            .reason
+            .starts_with("base warm-up: exited with status 1")
+    );
+    assert!(s.pairs.iter().all(|p| p.benchmark == "startup/old"));
+}
+
+#[test]
+fn a_benchmark_that_keeps_failing_is_dropped_after_three_void_pairs() {
+    let runner = Scripted {
+        log: RefCell::default(),
+        // Fine during warm-up (first 4 calls), then "flaky" always fails.
+        wall: |cmd, _, n| (n < 4 || cmd != "flaky").then_some(0.1),
+    };
+    let s = run(&runner, &["ok", "flaky"], 10, 3);
+    assert_eq!(
+        s.pairs
+            .iter()
+            .filter(|p| p.benchmark == "startup/flaky")
+            .count(),
+        3
+    );
+    assert_eq!(
+        s.pairs
+            .iter()
+            .filter(|p| p.benchmark == "startup/ok")
+            .count(),
+        10
+    );
+    assert_eq!(s.dropped[0].reason, "3 consecutive failed pairs");
+}
+
+#[test]
+fn the_time_budget_cuts_rounds_only_after_the_minimum() {
+    let runner = Scripted {
+        log: RefCell::default(),
+        wall: |_, _, _| Some(0.1),
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = Probe {
+        runner: &runner,
+        scratch: scratch.path(),
+        timeout: Duration::from_secs(5),
+    };
+    let (b, h) = (side(Side::Base), side(Side::Head));
+    let mut s = sampling(4);
+    s.max_rounds = 50;
+    s.time_budget = Duration::from_nanos(1);
+    let out = sample(&benches(&["a"]), [&b, &h], &probe, &s, 1, &mut |_| {});
+    assert_eq!(out.rounds, 4);
+    assert_eq!(out.stopped_by, StopReason::TimeBudget);
+}
