@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    std::process::exit(benchvm_agent::cli::main(std::env::args_os()));
+}

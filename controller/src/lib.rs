@@ -1,1 +1,6 @@
+//! The benchvm controller: validates inputs, runs the agent on a host, renders the report.
 
+pub mod cli;
+pub mod error;
+pub mod fixture;
+pub mod host;

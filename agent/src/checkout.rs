@@ -1,0 +1,174 @@
+//! Step a of DESIGN §1: base and head as two worktrees of one persistent mirror clone, so
+//! a second run fetches only what is new.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha1::{Digest, Sha1};
+
+use crate::error::{Error, Result};
+
+/// The mirror clone of a repository in the cache.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub path: PathBuf,
+    /// The mirror existed before this run (only new objects were fetched).
+    pub warm: bool,
+}
+
+/// Clones `repo` (a URL or a local path) into the cache, or fetches into the existing
+/// mirror.
+pub fn mirror(cache: &Path, repo: &str) -> Result<Mirror> {
+    let source = match Path::new(repo).canonicalize() {
+        Ok(path) if path.exists() => path.display().to_string(),
+        _ => repo.to_owned(),
+    };
+    let digest = Sha1::digest(source.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let stem: String = source
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    let dir = cache.join("mirrors");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    let path = dir.join(format!("{stem}-{hex}.git"));
+    let warm = path.join("HEAD").exists();
+    if warm {
+        git(&path, &["fetch", "--prune", "--quiet", "origin"], "fetch into the mirror")?;
+    } else {
+        // Clone beside the final path and rename: an interrupted clone never looks warm.
+        let partial = dir.join(format!("{stem}-{hex}.partial"));
+        let _ = std::fs::remove_dir_all(&partial);
+        let out = Command::new("git")
+            .args(["clone", "--mirror", "--quiet", &source])
+            .arg(&partial)
+            .output()
+            .map_err(|e| Error::infra("run git", e.to_string()))?;
+        if !out.status.success() {
+            return Err(Error::Usage(format!(
+                "failed to clone {repo}: {}",
+                last_line(&out.stderr)
+            )));
+        }
+        std::fs::rename(&partial, &path).map_err(|e| Error::io("rename", &partial, e))?;
+    }
+    Ok(Mirror { path, warm })
+}
+
+/// The commit `reference` names in the mirror; an unknown ref is a usage error.
+pub fn resolve(mirror: &Mirror, reference: &str) -> Result<String> {
+    let spec = format!("{reference}^{{commit}}");
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&mirror.path)
+        .args(["rev-parse", "--verify", "--quiet", "--end-of-options", &spec])
+        .output()
+        .map_err(|e| Error::infra("run git", e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "failed to resolve ref {reference:?}: no such branch, tag or commit in the repository"
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Checks `commit` out, detached, at `dest` (replacing what was there).
+pub fn worktree(mirror: &Mirror, commit: &str, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(|e| Error::io("remove", dest, e))?;
+    }
+    git(&mirror.path, &["worktree", "prune"], "prune worktrees")?;
+    let dest_str = dest.display().to_string();
+    git(
+        &mirror.path,
+        &["worktree", "add", "--detach", "--force", "--quiet", &dest_str, commit],
+        "add a worktree",
+    )
+}
+
+fn git(git_dir: &Path, args: &[&str], action: &str) -> Result<()> {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(args)
+        .output()
+        .map_err(|e| Error::infra("run git", e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::infra(action, last_line(&out.stderr)))
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(dir: &Path, script: &str) {
+        let ok = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+    }
+
+    #[test]
+    fn mirror_then_worktrees_then_warm_fetch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        sh(&repo, "git init -q -b main && echo 1 > f && git add f && git commit -qm one");
+        sh(&repo, "git checkout -qb perf/x && echo 2 > f && git commit -qam two");
+        let cache = tmp.path().join("cache");
+        let m = mirror(&cache, repo.to_str().unwrap()).unwrap();
+        assert!(!m.warm);
+        let base = resolve(&m, "main").unwrap();
+        let head = resolve(&m, "perf/x").unwrap();
+        assert_ne!(base, head);
+        let err = resolve(&m, "nope").unwrap_err();
+        assert_eq!(err.process_exit_code(), crate::exit::USAGE);
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+
+        let wt = tmp.path().join("work");
+        worktree(&m, &base, &wt.join("base")).unwrap();
+        worktree(&m, &head, &wt.join("head")).unwrap();
+        worktree(&m, &base, &wt.join("base")).unwrap(); // replaces cleanly
+        assert_eq!(std::fs::read_to_string(wt.join("base/f")).unwrap(), "1\n");
+        assert_eq!(std::fs::read_to_string(wt.join("head/f")).unwrap(), "2\n");
+
+        sh(&repo, "echo 3 > f && git commit -qam three");
+        let m2 = mirror(&cache, repo.to_str().unwrap()).unwrap();
+        assert!(m2.warm);
+        assert_eq!(m2.path, m.path);
+        assert_ne!(resolve(&m2, "perf/x").unwrap(), head, "fetch saw the new commit");
+    }
+
+    #[test]
+    fn a_missing_repository_is_a_usage_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = mirror(tmp.path(), "/nonexistent/repo").unwrap_err();
+        assert_eq!(err.process_exit_code(), crate::exit::USAGE);
+        assert!(!tmp.path().join("mirrors").read_dir().unwrap().any(|_| true));
+    }
+}

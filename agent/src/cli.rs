@@ -1,0 +1,170 @@
+//! The `benchvm-agent` command line. [`main`] is also what `benchvm agent …` runs, so the
+//! controller binary can act as the agent on the local host.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use crate::compare::{self, CompareArgs};
+use crate::error::{Error, Result};
+use crate::exit;
+use crate::measure::runner::{MAX_PAD, ProcessRunner, RunSpec, SystemRunner};
+
+#[derive(Debug, Parser)]
+#[command(name = "benchvm-agent", version, about = "Runs benchvm's benchmark comparison on this host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compare two refs: check out, install, measure in randomized pairs, write the results.
+    Compare(CompareFlags),
+    /// Time one command the way `compare` times a startup benchmark (for checking the
+    /// timer against hyperfine).
+    Time(TimeFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompareFlags {
+    /// The repository: a git URL or a local path.
+    #[arg(long)]
+    repo: String,
+    /// The ref to compare against (branch, tag or commit).
+    #[arg(long)]
+    base: String,
+    /// The ref under test.
+    #[arg(long)]
+    head: String,
+    /// bench.yml to use [default: the head checkout's bench.yml].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The results directory [default: results/<head>-<unix time>].
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Persistent cache for git mirrors and uv [default: $BENCHVM_CACHE or ~/.cache/benchvm].
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// RNG seed for the pair order and shuffles (overrides sampling.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run exactly this many rounds (overrides sampling.min_rounds and max_rounds).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    rounds: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+struct TimeFlags {
+    /// Measured runs.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Discarded warm-up runs.
+    #[arg(long, default_value_t = 3)]
+    warmup: u32,
+    /// The command, without a shell.
+    #[arg(required = true, last = true)]
+    command: Vec<String>,
+}
+
+/// Parses `args`, runs, and returns the process exit code.
+pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.process_exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Compare(f) => {
+            let results = f.results.unwrap_or_else(|| default_results(&f.head));
+            let args = CompareArgs {
+                repo: f.repo,
+                base: f.base,
+                head: f.head,
+                config: f.config,
+                results: results.clone(),
+                cache: f.cache.unwrap_or_else(crate::cache::default_dir),
+                seed: f.seed,
+                rounds: f.rounds,
+            };
+            let start = Instant::now();
+            let mut progress = |line: String| eprintln!("benchvm-agent [{:>6.1}s] {line}", start.elapsed().as_secs_f64());
+            let report = compare::run(&args, &mut progress)?;
+            let s = &report.summary;
+            progress(format!(
+                "done: {} regressed, {} improved, {} no change, {} inconclusive, {} failed",
+                s.regressed, s.improved, s.no_change, s.inconclusive, s.failed
+            ));
+            println!("{}", results.join("report.json").display());
+            Ok(exit::OK)
+        }
+        Command::Time(f) => {
+            let times = time_command(&f.command, f.warmup, f.runs)?;
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = crate::layers::importtime::median(times.clone());
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!(
+                "{{\"command\": {:?}, \"runs\": {}, \"median_s\": {median}, \"mean_s\": {mean}, \"min_s\": {}, \"max_s\": {}}}",
+                f.command.join(" "),
+                times.len(),
+                sorted[0],
+                sorted[sorted.len() - 1]
+            );
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Times `argv` exactly as a startup benchmark is timed: same runner, padding, no shell.
+fn time_command(argv: &[String], warmup: u32, runs: u32) -> Result<Vec<f64>> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
+    let mut times = Vec::new();
+    for i in 0..warmup + runs {
+        let spec = RunSpec {
+            argv: argv.to_vec(),
+            cwd: cwd.clone(),
+            env: vec![],
+            timeout: Duration::from_secs(600),
+            stdout: None,
+            stderr: None,
+            pad: rand::random_range(0..=MAX_PAD),
+        };
+        let out = SystemRunner
+            .run(&spec)
+            .map_err(|e| Error::Usage(format!("failed to run {:?}: {e}", argv[0])))?;
+        if let Some(failure) = out.failure() {
+            return Err(Error::infra(format!("time {:?}", argv.join(" ")), failure));
+        }
+        if i >= warmup {
+            times.push(out.wall.as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
+/// `results/<head>-<unix time>`, the seed's layout.
+pub fn default_results(head: &str) -> PathBuf {
+    let slug: String = head
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from("results").join(format!("{slug}-{now}"))
+}

@@ -1,0 +1,319 @@
+//! `benchvm-agent compare`: the whole agent pipeline of DESIGN §1 (steps a–f), each phase
+//! a timed span in the report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::bench::{Side, SideEnv};
+use crate::checkout;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::install::Installer;
+use crate::layers::{self, asv, importtime};
+use crate::machine::Machine;
+use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
+use crate::measure::scheduler;
+use crate::report::{self, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool, analysis, results};
+use crate::spans::{Cache, Timeline};
+
+/// How many `python -X importtime` runs per side feed the per-module medians.
+const IMPORTTIME_RUNS: u32 = 5;
+
+/// What to compare and where to put the results.
+#[derive(Debug, Clone)]
+pub struct CompareArgs {
+    /// A git URL or a local repository path.
+    pub repo: String,
+    pub base: String,
+    pub head: String,
+    /// `bench.yml` to use; by default the head checkout's.
+    pub config: Option<PathBuf>,
+    pub results: PathBuf,
+    pub cache: PathBuf,
+    /// Overrides `sampling.seed`.
+    pub seed: Option<u64>,
+    /// Overrides `sampling.min_rounds`/`max_rounds` (for quick runs and tests).
+    pub rounds: Option<u32>,
+}
+
+/// Runs the comparison and writes the results directory; returns the report.
+pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Report> {
+    let mut timeline = Timeline::new();
+    let runner = SystemRunner;
+    let work = Workdir::create(&args.cache)?;
+
+    let t = Instant::now();
+    progress(format!("checking out {} and {} from {}", args.base, args.head, args.repo));
+    let mirror = checkout::mirror(&args.cache, &args.repo)?;
+    let base_commit = checkout::resolve(&mirror, &args.base)?;
+    let head_commit = checkout::resolve(&mirror, &args.head)?;
+    let checkouts = [work.path.join("base"), work.path.join("head")];
+    checkout::worktree(&mirror, &base_commit, &checkouts[0])?;
+    checkout::worktree(&mirror, &head_commit, &checkouts[1])?;
+    work.track_worktrees(&mirror.path);
+    timeline.record("checkout", t, Some(Cache::from_warm(mirror.warm)));
+
+    let config_path = args.config.clone().unwrap_or_else(|| checkouts[1].join("bench.yml"));
+    let mut config = Config::load(&config_path)?;
+    if let Some(seed) = args.seed {
+        config.sampling.seed = Some(seed);
+    }
+    if let Some(rounds) = args.rounds {
+        config.sampling.min_rounds = rounds;
+        config.sampling.max_rounds = rounds;
+    }
+
+    let installer = Installer::find(&config, &args.cache)?;
+    let cache = Cache::from_warm(installer.cache_warm());
+    let logs = args.results.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| Error::io("create", &logs, e))?;
+    let mut sides = Vec::new();
+    for (side, checkout) in Side::BOTH.into_iter().zip(&checkouts) {
+        let t = Instant::now();
+        progress(format!("installing {side} ({})", if installer.uv.is_some() { "uv" } else { "venv + pip" }));
+        let venv = work.path.join(format!("{side}-venv"));
+        let log = logs.join(format!("install-{side}.log"));
+        sides.push(installer.install(&runner, &config, side, checkout, &venv, &log)?);
+        timeline.record(&format!("install {side}"), t, Some(cache));
+    }
+    let (base, head) = (&sides[0], &sides[1]);
+
+    let t = Instant::now();
+    let mut benchmarks = layers::from_config(&config);
+    if let Some(suite) = &config.micro.asv {
+        let harness = asv::install_harness(&work.path)?;
+        let found: Vec<_> = [base, head]
+            .iter()
+            .map(|side| asv::discover(&runner, &harness, suite, side, &work.path, config.sampling.timeout))
+            .collect::<Result<_>>()?;
+        let [b, h]: [Vec<_>; 2] = found.try_into().expect("two sides");
+        let micro = asv::union(b, h);
+        // Keep the layer order: startup, micro, integration, memory.
+        let at = benchmarks.iter().take_while(|b| b.layer == crate::bench::Layer::Startup).count();
+        benchmarks.splice(at..at, micro);
+    }
+    timeline.record("plan", t, None);
+    progress(format!("planned {} benchmark(s)", benchmarks.len()));
+
+    let seed = config.sampling.seed.unwrap_or_else(rand::random);
+    let probe = crate::bench::Probe {
+        runner: &runner,
+        scratch: &work.path,
+        timeout: config.sampling.timeout,
+    };
+    let t = Instant::now();
+    progress(format!(
+        "measuring: {}-{} rounds, budget {:.0} s, seed {seed}",
+        config.sampling.min_rounds,
+        config.sampling.max_rounds,
+        config.sampling.time_budget.as_secs_f64()
+    ));
+    let sampled = scheduler::sample(&benchmarks, [base, head], &probe, &config.sampling, seed, progress);
+    timeline.record("measure", t, None);
+    attribute_layers(&mut timeline, &benchmarks, &sampled, t);
+
+    let import = match &config.importtime {
+        Some(module) => {
+            let t = Instant::now();
+            let it = importtime_breakdown(&runner, module, [base, head], &work.path)?;
+            timeline.record("importtime", t, None);
+            Some(it)
+        }
+        None => None,
+    };
+    let quality = config
+        .integration
+        .iter()
+        .filter_map(|i| {
+            let file = i.quality.as_ref()?;
+            let id = format!("{}/{}", crate::bench::Layer::Integration.name(), i.run.name);
+            Some(read_quality(&id, file, base, head))
+        })
+        .collect();
+
+    let t = Instant::now();
+    let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds);
+    let summary = Summary::of(&comparisons, sampled.dropped.len());
+    timeline.record("analyse", t, None);
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION.into(),
+        tool: Tool::this(),
+        repository: args.repo.clone(),
+        base: Revision {
+            reference: args.base.clone(),
+            commit: base_commit,
+        },
+        head: Revision {
+            reference: args.head.clone(),
+            commit: head_commit,
+        },
+        machine: Machine::read(),
+        python: python_version(&runner, base, &work.path),
+        seed,
+        sampling: SamplingSummary {
+            config: config.sampling,
+            rounds: sampled.rounds,
+            stopped_by: sampled.stopped_by,
+        },
+        thresholds: config.thresholds,
+        fail_on_regression: config.fail_on_regression,
+        benchmarks,
+        samples: sampled.pairs,
+        dropped: sampled.dropped,
+        comparisons,
+        importtime: import,
+        quality,
+        spans: timeline.spans,
+        summary,
+    };
+    results::write(&args.results, &report)?;
+    Ok(report)
+}
+
+/// The rounds interleave all layers; a layer's span is the time its own runs took.
+fn attribute_layers(
+    timeline: &mut Timeline,
+    benchmarks: &[crate::bench::Benchmark],
+    sampled: &scheduler::Sampled,
+    start: Instant,
+) {
+    let origin = timeline.spans.last().map_or(0.0, |s| s.start_s);
+    for layer in crate::bench::Layer::ALL {
+        let secs: f64 = sampled
+            .pairs
+            .iter()
+            .filter(|p| benchmarks.iter().any(|b| b.id == p.benchmark && b.layer == layer))
+            .flat_map(|p| [p.base, p.head])
+            .flatten()
+            .map(|m| m.wall_s)
+            .sum();
+        if secs > 0.0 {
+            timeline.spans.push(crate::spans::Span {
+                name: format!("measure: {} runs", layer.name()),
+                start_s: origin,
+                duration_s: secs,
+                cache: None,
+            });
+        }
+    }
+    let _ = start;
+}
+
+fn importtime_breakdown<R: ProcessRunner>(
+    runner: &R,
+    module: &str,
+    sides: [&SideEnv; 2],
+    scratch: &Path,
+) -> Result<ImportTime> {
+    let mut runs: [Vec<Vec<importtime::ImportRow>>; 2] = Default::default();
+    let stderr = scratch.join("importtime.err");
+    for _ in 0..IMPORTTIME_RUNS {
+        for (i, side) in sides.iter().enumerate() {
+            let spec = RunSpec {
+                argv: vec!["python".into(), "-X".into(), "importtime".into(), "-c".into(), format!("import {module}")],
+                cwd: side.checkout.clone(),
+                env: side.env.clone(),
+                timeout: std::time::Duration::from_secs(120),
+                stdout: None,
+                stderr: Some(stderr.clone()),
+                pad: 0,
+            };
+            let outcome = runner
+                .run(&spec)
+                .map_err(|e| Error::infra("run python -X importtime", e.to_string()))?;
+            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+            if let Some(failure) = outcome.failure() {
+                let tail = text.lines().last().unwrap_or("");
+                return Err(Error::infra(
+                    format!("import {module} on {}", side.side),
+                    format!("{failure}: {tail}"),
+                ));
+            }
+            runs[i].push(importtime::parse(&text));
+        }
+    }
+    Ok(ImportTime {
+        module: module.to_owned(),
+        runs_per_side: IMPORTTIME_RUNS,
+        modules: importtime::breakdown(&runs[0], &runs[1]),
+    })
+}
+
+fn read_quality(id: &str, file: &Path, base: &SideEnv, head: &SideEnv) -> Quality {
+    let read = |side: &SideEnv| -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+        let path = side.checkout.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        match value {
+            serde_json::Value::Object(map) => Ok(map.into_iter().filter(|(_, v)| v.is_number()).collect()),
+            _ => Err(format!("{} is not a JSON object", file.display())),
+        }
+    };
+    match (read(base), read(head)) {
+        (Ok(b), Ok(h)) => Quality {
+            benchmark: id.to_owned(),
+            base: b,
+            head: h,
+            error: None,
+        },
+        (b, h) => Quality {
+            benchmark: id.to_owned(),
+            base: b.clone().unwrap_or_default(),
+            head: h.clone().unwrap_or_default(),
+            error: b.err().or(h.err()),
+        },
+    }
+}
+
+fn python_version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) -> Option<String> {
+    let out = scratch.join("python-version");
+    let spec = RunSpec {
+        argv: vec!["python".into(), "--version".into()],
+        cwd: side.checkout.clone(),
+        env: side.env.clone(),
+        timeout: std::time::Duration::from_secs(30),
+        stdout: Some(out.clone()),
+        stderr: None,
+        pad: 0,
+    };
+    runner.run(&spec).ok().filter(|o| o.success())?;
+    std::fs::read_to_string(out).ok().map(|s| s.trim().to_owned())
+}
+
+/// A per-run directory under the cache holding the worktrees and venvs; removed (and the
+/// worktrees unregistered) when the run ends, however it ends.
+struct Workdir {
+    path: PathBuf,
+    mirror: std::cell::RefCell<Option<PathBuf>>,
+}
+
+impl Workdir {
+    fn create(cache: &Path) -> Result<Self> {
+        let path = cache.join("work").join(format!("run-{}", std::process::id()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
+        }
+        std::fs::create_dir_all(&path).map_err(|e| Error::io("create", &path, e))?;
+        Ok(Self {
+            path,
+            mirror: Default::default(),
+        })
+    }
+
+    fn track_worktrees(&self, mirror: &Path) {
+        *self.mirror.borrow_mut() = Some(mirror.to_owned());
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        if let Some(mirror) = self.mirror.borrow().as_ref() {
+            let _ = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(mirror)
+                .args(["worktree", "prune"])
+                .output();
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Step b of DESIGN §1: one virtual environment per side and the project installed into
+//! it. uv when it is on PATH (its cache kept between runs), plain venv + pip otherwise.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bench::{Side, SideEnv};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::measure::runner::{ProcessRunner, RunSpec};
+
+/// An install can build wheels; give it far longer than a benchmark run.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The tools found for installing.
+#[derive(Debug, Clone)]
+pub struct Installer {
+    /// Absolute path of the interpreter environments are created from.
+    pub python: PathBuf,
+    pub uv: Option<PathBuf>,
+    /// uv's cache, kept on the host's disk between runs.
+    pub uv_cache: PathBuf,
+}
+
+impl Installer {
+    /// Finds the interpreter `config` names and uv.
+    pub fn find(config: &Config, cache: &Path) -> Result<Self> {
+        let python = which(&config.python).ok_or_else(|| {
+            Error::infra(
+                "find the Python interpreter",
+                format!("{:?} (bench.yml `python`) is not on PATH", config.python),
+            )
+        })?;
+        Ok(Self {
+            python,
+            uv: which("uv"),
+            uv_cache: cache.join("uv"),
+        })
+    }
+
+    /// Whether the package cache already held something before this run.
+    pub fn cache_warm(&self) -> bool {
+        let dir = if self.uv.is_some() {
+            self.uv_cache.clone()
+        } else {
+            home().join(".cache/pip")
+        };
+        dir.read_dir().is_ok_and(|mut d| d.next().is_some())
+    }
+
+    /// Creates `venv` and runs the install command in `checkout`; output goes to `log`.
+    pub fn install<R: ProcessRunner>(
+        &self,
+        runner: &R,
+        config: &Config,
+        side: Side,
+        checkout: &Path,
+        venv: &Path,
+        log: &Path,
+    ) -> Result<SideEnv> {
+        if venv.exists() {
+            std::fs::remove_dir_all(venv).map_err(|e| Error::io("remove", venv, e))?;
+        }
+        let venv_str = venv.display().to_string();
+        let python_str = self.python.display().to_string();
+        let create: Vec<String> = match &self.uv {
+            Some(uv) => vec![uv.display().to_string(), "venv".into(), "--quiet".into(), "--python".into(), python_str, venv_str],
+            None => vec![python_str, "-m".into(), "venv".into(), venv_str],
+        };
+        let env = self.side_env(venv);
+        let run = |argv: Vec<String>, what: &str| -> Result<()> {
+            let spec = RunSpec {
+                argv,
+                cwd: checkout.to_owned(),
+                env: env.clone(),
+                timeout: INSTALL_TIMEOUT,
+                stdout: Some(log.to_owned()),
+                stderr: Some(log.to_owned()),
+                pad: 0,
+            };
+            let action = format!("{what} for {side}");
+            let outcome = runner
+                .run(&spec)
+                .map_err(|e| Error::infra(&action, format!("{:?}: {e}", spec.argv[0])))?;
+            match outcome.failure() {
+                None => Ok(()),
+                Some(failure) => {
+                    let text = std::fs::read_to_string(log).unwrap_or_default();
+                    let tail = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    Err(Error::infra(action, format!("{failure}: {} (log: {})", tail.trim(), log.display())))
+                }
+            }
+        };
+        run(create, "create the virtual environment")?;
+        let install = match &config.install {
+            Some(c) => c.argv.clone(),
+            None if self.uv.is_some() => ["uv", "pip", "install", "--quiet", "."].map(String::from).to_vec(),
+            None => ["python", "-m", "pip", "install", "--quiet", "."].map(String::from).to_vec(),
+        };
+        run(install, "install the project")?;
+        Ok(SideEnv {
+            side,
+            checkout: checkout.to_owned(),
+            env,
+        })
+    }
+
+    fn side_env(&self, venv: &Path) -> Vec<(String, String)> {
+        let path = std::env::var("PATH").unwrap_or_default();
+        vec![
+            ("PATH".into(), format!("{}:{path}", venv.join("bin").display())),
+            ("VIRTUAL_ENV".into(), venv.display().to_string()),
+            ("UV_CACHE_DIR".into(), self.uv_cache.display().to_string()),
+            // uv must not pick an interpreter other than the venv's.
+            ("UV_PYTHON".into(), venv.join("bin/python").display().to_string()),
+        ]
+    }
+}
+
+/// Finds an executable on PATH (or checks a path given with a slash).
+pub fn which(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::runner::SystemRunner;
+
+    #[test]
+    fn which_finds_sh_and_not_nonsense() {
+        assert!(which("sh").is_some());
+        assert!(which("benchvm-no-such-tool").is_none());
+        assert!(which("/bin/sh").is_some());
+    }
+
+    #[test]
+    fn installs_a_tiny_project_into_a_fresh_venv() {
+        let tmp = tempfile::tempdir().unwrap();
+        let checkout = tmp.path().join("proj");
+        std::fs::create_dir_all(checkout.join("tinypkg")).unwrap();
+        std::fs::write(checkout.join("tinypkg/__init__.py"), "VALUE = 42\n").unwrap();
+        std::fs::write(
+            checkout.join("pyproject.toml"),
+            "[project]\nname = \"tinypkg\"\nversion = \"0.1\"\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n",
+        )
+        .unwrap();
+        let config = Config::parse("startup:\n  - {name: a, command: a}\n", "t").unwrap();
+        let installer = Installer::find(&config, &crate::cache::default_dir()).unwrap();
+        let venv = tmp.path().join("venv");
+        let env = installer
+            .install(&SystemRunner, &config, Side::Head, &checkout, &venv, &tmp.path().join("log"))
+            .unwrap();
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .args(["-c", "import tinypkg, sys; print(tinypkg.VALUE, sys.prefix)"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("42 "), "{text}");
+        assert!(env.env.iter().any(|(k, v)| k == "VIRTUAL_ENV" && Path::new(v) == venv));
+    }
+
+    #[test]
+    fn a_failing_install_names_the_side_and_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            "install: python -c 'raise SystemExit(\"broken build\")'\nstartup:\n  - {name: a, command: a}\n",
+            "t",
+        )
+        .unwrap();
+        let installer = Installer::find(&config, &crate::cache::default_dir()).unwrap();
+        let err = installer
+            .install(&SystemRunner, &config, Side::Base, tmp.path(), &tmp.path().join("v"), &tmp.path().join("log"))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("failed to install the project for base"), "{msg}");
+        assert!(msg.contains("broken build") && msg.contains("log: "), "{msg}");
+        assert_eq!(err.process_exit_code(), crate::exit::INFRA);
+    }
+}

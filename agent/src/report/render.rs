@@ -1,0 +1,337 @@
+//! The report as people read it: the markdown PR comment (comfy-table's markdown preset)
+//! and a terminal table. Pure functions of a [`Report`].
+
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, ContentArrangement, Table};
+
+use crate::bench::Layer;
+use crate::report::{Comparison, Report};
+use crate::stats::Verdict;
+
+/// The hidden marker that identifies benchvm's sticky comment.
+pub const MARKER: &str = "<!-- benchvm:comment -->";
+
+/// How many import-breakdown rows the comment shows.
+const IMPORT_ROWS: usize = 15;
+
+/// The PR comment.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(MARKER);
+    out.push('\n');
+    out.push_str(&format!(
+        "## benchvm: `{}` vs `{}`\n\n",
+        report.head.reference, report.base.reference
+    ));
+    out.push_str(&headline(report));
+    out.push_str("\n\n");
+    for layer in Layer::ALL {
+        let rows: Vec<&Comparison> = report.comparisons_in(layer).collect();
+        let dropped: Vec<_> = report
+            .dropped
+            .iter()
+            .filter(|d| report.benchmarks.iter().any(|b| b.id == d.benchmark && b.layer == layer))
+            .collect();
+        if rows.is_empty() && dropped.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("### {}\n\n", layer.title()));
+        let mut table = Table::new();
+        table.load_preset(ASCII_MARKDOWN);
+        table.set_header(["Benchmark", "base", "head", "change (95 % CI)", "verdict"]);
+        for c in rows {
+            table.add_row([
+                format!("`{}`", c.name),
+                value(c.base_median, &c.unit),
+                value(c.head_median, &c.unit),
+                change(c),
+                verdict_cell(c.verdict),
+            ]);
+        }
+        for d in &dropped {
+            let name = report
+                .benchmarks
+                .iter()
+                .find(|b| b.id == d.benchmark)
+                .map_or(d.benchmark.as_str(), |b| b.name.as_str());
+            table.add_row([format!("`{name}`"), "–".into(), "–".into(), "–".into(), "❌ failed".into()]);
+        }
+        out.push_str(&table.to_string());
+        out.push_str("\n\n");
+        for d in dropped {
+            out.push_str(&format!("- `{}` failed: {}\n", d.benchmark, escape(&d.reason)));
+        }
+        if layer == Layer::Integration {
+            out.push_str(&quality(report));
+        }
+    }
+    out.push_str(&importtime(report));
+    out.push_str(&timings(report));
+    out.push_str(&machine(report));
+    out
+}
+
+fn headline(report: &Report) -> String {
+    let s = &report.summary;
+    let mut parts = Vec::new();
+    if s.regressed > 0 {
+        parts.push(format!("**{} regressed**", s.regressed));
+    }
+    if s.improved > 0 {
+        parts.push(format!("**{} improved**", s.improved));
+    }
+    parts.push(format!("{} no change", s.no_change));
+    if s.inconclusive > 0 {
+        parts.push(format!("{} inconclusive", s.inconclusive));
+    }
+    if s.failed > 0 {
+        parts.push(format!("{} failed", s.failed));
+    }
+    let void: u32 = report.comparisons.iter().map(|c| c.void_pairs).sum();
+    let void = if void > 0 { format!(", {void} void pair(s)") } else { String::new() };
+    format!(
+        "{} {}: {} · {} rounds{void} · base `{}` → head `{}` · δ = {} %",
+        verdict_icon(s.verdict),
+        verdict_phrase(s.verdict),
+        parts.join(", "),
+        report.sampling.rounds,
+        short(&report.base.commit),
+        short(&report.head.commit),
+        report.thresholds.min_effect_percent
+    )
+}
+
+fn verdict_phrase(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "Regression found",
+        Verdict::Improved => "Faster, no regression",
+        Verdict::NoChange => "No change",
+        Verdict::Inconclusive => "Inconclusive",
+    }
+}
+
+fn verdict_icon(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "🔴",
+        Verdict::Improved => "🟢",
+        Verdict::NoChange => "⚪",
+        Verdict::Inconclusive => "🟡",
+    }
+}
+
+fn verdict_cell(v: Verdict) -> String {
+    format!("{} {}", verdict_icon(v), v.label())
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
+
+/// A sample value in its unit, scaled for reading.
+pub fn value(v: Option<f64>, unit: &str) -> String {
+    let Some(v) = v else { return "–".into() };
+    match unit {
+        "s" => {
+            let (scaled, suffix) = if v >= 1.0 {
+                (v, "s")
+            } else if v >= 1e-3 {
+                (v * 1e3, "ms")
+            } else if v >= 1e-6 {
+                (v * 1e6, "µs")
+            } else {
+                (v * 1e9, "ns")
+            };
+            format!("{} {suffix}", sig(scaled))
+        }
+        "bytes" => {
+            let mib = v / (1024.0 * 1024.0);
+            if mib >= 1.0 {
+                format!("{} MiB", sig(mib))
+            } else {
+                format!("{} KiB", sig(v / 1024.0))
+            }
+        }
+        other => format!("{} {other}", sig(v)),
+    }
+}
+
+/// Three significant digits, no exponent.
+fn sig(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn change(c: &Comparison) -> String {
+    match c.change {
+        None => "–".into(),
+        Some(ch) => format!(
+            "{} ({} … {})",
+            percent(ch.estimate_percent),
+            percent(ch.ci_low_percent),
+            percent(ch.ci_high_percent)
+        ),
+    }
+}
+
+fn percent(p: f64) -> String {
+    let sign = if p > 0.0 { "+" } else if p < 0.0 { "−" } else { "±" };
+    format!("{sign}{:.1} %", p.abs())
+}
+
+fn quality(report: &Report) -> String {
+    let mut out = String::new();
+    for q in &report.quality {
+        if let Some(e) = &q.error {
+            out.push_str(&format!("- output quality of `{}`: {}\n", q.benchmark, escape(e)));
+            continue;
+        }
+        let mut table = Table::new();
+        table.load_preset(ASCII_MARKDOWN);
+        table.set_header(["Output quality", "base", "head"]);
+        let keys: Vec<&String> = {
+            let mut k: Vec<_> = q.base.keys().chain(q.head.keys()).collect();
+            k.sort();
+            k.dedup();
+            k
+        };
+        for k in keys {
+            let cell = |m: &serde_json::Map<String, serde_json::Value>| {
+                m.get(k).map_or("–".into(), |v| v.to_string())
+            };
+            table.add_row([format!("`{k}`"), cell(&q.base), cell(&q.head)]);
+        }
+        out.push_str(&format!("Output quality of `{}`:\n\n{table}\n\n", q.benchmark));
+    }
+    out
+}
+
+fn importtime(report: &Report) -> String {
+    let Some(it) = &report.importtime else { return String::new() };
+    let mut table = Table::new();
+    table.load_preset(ASCII_MARKDOWN);
+    table.set_header(["Module", "base self", "base cumulative", "head self", "head cumulative", "Δ cumulative"]);
+    let us = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0} µs"));
+    for m in it.modules.iter().take(IMPORT_ROWS) {
+        table.add_row([
+            format!("`{}`", m.module),
+            us(m.base_self_us),
+            us(m.base_cumulative_us),
+            us(m.head_self_us),
+            us(m.head_cumulative_us),
+            format!("{:+.0} µs", m.cumulative_delta_us()),
+        ]);
+    }
+    format!(
+        "<details><summary>Per-module import time of <code>{}</code> (median of {} runs per side, top {})</summary>\n\n{table}\n\n</details>\n\n",
+        it.module,
+        it.runs_per_side,
+        IMPORT_ROWS.min(it.modules.len())
+    )
+}
+
+fn timings(report: &Report) -> String {
+    let mut table = Table::new();
+    table.load_preset(ASCII_MARKDOWN);
+    table.set_header(["Phase", "duration", "cache"]);
+    let total: f64 = report.spans.iter().map(|s| s.duration_s).sum();
+    for s in &report.spans {
+        let cache = s.cache.map_or("–", |c| match c {
+            crate::spans::Cache::Cold => "cold",
+            crate::spans::Cache::Warm => "warm",
+        });
+        table.add_row([s.name.clone(), format!("{:.1} s", s.duration_s), cache.into()]);
+    }
+    format!(
+        "<details><summary>Pipeline timings ({:.0} s in all)</summary>\n\n{table}\n\n</details>\n\n",
+        total
+    )
+}
+
+fn machine(report: &Report) -> String {
+    let m = &report.machine;
+    let gib = m.memory_bytes.map_or("?".into(), |b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)));
+    let stop = match report.sampling.stopped_by {
+        crate::measure::scheduler::StopReason::MaxRounds => "max rounds reached",
+        crate::measure::scheduler::StopReason::TimeBudget => "time budget reached",
+    };
+    format!(
+        "<details><summary>Machine and sampling</summary>\n\n\
+         - machine: {} · {} cores · {} · kernel {} · governor {}\n\
+         - python: {}\n\
+         - sampling: {} rounds ({stop}), {} warm-up(s), randomized base/head pairs, seed `{}`\n\
+         - decision: δ = {} %, Benjamini–Hochberg at α = {}, {} % Hodges–Lehmann intervals\n\n\
+         </details>\n",
+        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        m.cores,
+        gib,
+        m.kernel.as_deref().unwrap_or("?"),
+        m.governor.as_deref().unwrap_or("not exposed"),
+        report.python.as_deref().unwrap_or("?"),
+        report.sampling.rounds,
+        report.sampling.config.warmups,
+        report.seed,
+        report.thresholds.min_effect_percent,
+        report.thresholds.alpha,
+        (crate::report::analysis::CONFIDENCE * 100.0).round()
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A terminal table for people at a TTY.
+pub fn terminal(report: &Report) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["layer", "benchmark", "base", "head", "change (95 % CI)", "verdict"]);
+    for c in &report.comparisons {
+        table.add_row([
+            Cell::new(c.layer.name()),
+            Cell::new(&c.name),
+            Cell::new(value(c.base_median, &c.unit)),
+            Cell::new(value(c.head_median, &c.unit)),
+            Cell::new(change(c)),
+            Cell::new(c.verdict.label()),
+        ]);
+    }
+    for d in &report.dropped {
+        table.add_row([Cell::new("–"), Cell::new(&d.benchmark), Cell::new("–"), Cell::new("–"), Cell::new(&d.reason), Cell::new("failed")]);
+    }
+    format!(
+        "benchvm: {} vs {}\n{}\n{table}\n",
+        report.head.reference,
+        report.base.reference,
+        headline(report).replace("**", "").replace('`', "")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_scaled_by_unit() {
+        assert_eq!(value(Some(0.0451), "s"), "45.1 ms");
+        assert_eq!(value(Some(2.5e-6), "s"), "2.50 µs");
+        assert_eq!(value(Some(12.0), "s"), "12.0 s");
+        assert_eq!(value(Some(150.0 * 1024.0 * 1024.0), "bytes"), "150 MiB");
+        assert_eq!(value(Some(1000.0), "items"), "1000 items");
+        assert_eq!(value(None, "s"), "–");
+    }
+
+    #[test]
+    fn percentages_carry_a_sign() {
+        assert_eq!(percent(12.34), "+12.3 %");
+        assert_eq!(percent(-3.0), "−3.0 %");
+        assert_eq!(percent(0.0), "±0.0 %");
+    }
+}

@@ -1,0 +1,195 @@
+//! Pins the PR comment and the terminal table for a fixed report (insta snapshots).
+
+use benchvm_agent::bench::{Benchmark, Layer, Measurement, Metric};
+use benchvm_agent::config::{Sampling, Thresholds};
+use benchvm_agent::layers::importtime::ImportBreakdown;
+use benchvm_agent::machine::Machine;
+use benchvm_agent::measure::scheduler::{Dropped, Order, PairRecord, StopReason};
+use benchvm_agent::report::{
+    Change, Comparison, ImportTime, Quality, Report, Revision, SCHEMA_VERSION, SamplingSummary, Summary, Tool, render,
+};
+use benchvm_agent::spans::{Cache, Span};
+use benchvm_agent::stats::Verdict;
+
+fn comparison(layer: Layer, name: &str, unit: &str, base: f64, head: f64, ci: (f64, f64), verdict: Verdict) -> Comparison {
+    Comparison {
+        benchmark: format!("{}/{name}", layer.name()),
+        layer,
+        name: name.into(),
+        unit: unit.into(),
+        pairs: 12,
+        void_pairs: 0,
+        base_median: Some(base),
+        head_median: Some(head),
+        change: Some(Change {
+            estimate_percent: (head / base - 1.0) * 100.0,
+            ci_low_percent: ci.0,
+            ci_high_percent: ci.1,
+            confidence: 0.9546,
+        }),
+        p_regressed: Some(0.5),
+        p_improved: Some(0.5),
+        q_regressed: Some(0.6),
+        q_improved: Some(0.6),
+        verdict,
+        note: None,
+    }
+}
+
+fn report() -> Report {
+    let comparisons = vec![
+        comparison(Layer::Startup, "textkit --version", "s", 0.0452, 0.0311, (-32.0, -29.5), Verdict::Improved),
+        comparison(Layer::Startup, "import textkit", "s", 0.0398, 0.0401, (-0.6, 1.4), Verdict::NoChange),
+        comparison(Layer::Micro, "bench_text.time_dedupe", "s", 2.1e-3, 0.9e-3, (-58.0, -55.1), Verdict::Improved),
+        comparison(Layer::Micro, "bench_text.time_normalize", "s", 310e-6, 392e-6, (24.0, 28.9), Verdict::Regressed),
+        comparison(Layer::Micro, "bench_text.track_vocab", "words", 1234.0, 1234.0, (0.0, 0.0), Verdict::NoChange),
+        comparison(Layer::Micro, "bench_io.time_read", "s", 1.2e-3, 1.21e-3, (-3.5, 4.9), Verdict::Inconclusive),
+        comparison(Layer::Integration, "analyze corpus", "s", 0.61, 0.55, (-10.8, -8.9), Verdict::Improved),
+        comparison(Layer::Memory, "analyze corpus", "bytes", 31_457_280.0, 31_600_000.0, (-0.2, 0.9), Verdict::NoChange),
+    ];
+    let benchmarks: Vec<Benchmark> = comparisons
+        .iter()
+        .map(|c| Benchmark::new(c.layer, &c.name, Metric::WallTime, &c.unit, vec![]))
+        .chain([Benchmark::new(Layer::Micro, "bench_io.time_broken", Metric::Reported, "s", vec![])])
+        .collect();
+    let m = |v: f64| Measurement {
+        value: v,
+        wall_s: v,
+        user_s: v / 2.0,
+        sys_s: 0.0,
+        max_rss_bytes: 1 << 20,
+    };
+    Report {
+        schema_version: SCHEMA_VERSION.into(),
+        tool: Tool {
+            name: "benchvm-agent".into(),
+            version: "0.0.0-test".into(),
+        },
+        repository: "/tmp/textkit".into(),
+        base: Revision {
+            reference: "main".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        },
+        head: Revision {
+            reference: "perf/speedups".into(),
+            commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
+        },
+        machine: Machine {
+            hostname: "bench-1".into(),
+            cpu_model: Some("Test CPU @ 2.0GHz".into()),
+            cores: 4,
+            kernel: Some("6.1.0".into()),
+            os: Some("Debian GNU/Linux 12".into()),
+            memory_bytes: Some(16 << 30),
+            governor: None,
+        },
+        python: Some("Python 3.11.7".into()),
+        seed: 42,
+        sampling: SamplingSummary {
+            config: Sampling {
+                warmups: 1,
+                min_rounds: 10,
+                max_rounds: 16,
+                time_budget: std::time::Duration::from_secs(360),
+                timeout: std::time::Duration::from_secs(60),
+                seed: None,
+            },
+            rounds: 12,
+            stopped_by: StopReason::TimeBudget,
+        },
+        thresholds: Thresholds {
+            min_effect_percent: 2.0,
+            alpha: 0.05,
+        },
+        fail_on_regression: true,
+        benchmarks,
+        samples: vec![PairRecord {
+            benchmark: "startup/textkit --version".into(),
+            round: 0,
+            order: Order::HeadFirst,
+            base: Some(m(0.0452)),
+            head: Some(m(0.0311)),
+            error: None,
+        }],
+        dropped: vec![Dropped {
+            benchmark: "micro/bench_io.time_broken".into(),
+            reason: "head warm-up: exited with status 1: ValueError: <bad> | input".into(),
+        }],
+        summary: Summary::of(&comparisons, 1),
+        comparisons,
+        importtime: Some(ImportTime {
+            module: "textkit".into(),
+            runs_per_side: 5,
+            modules: vec![
+                ImportBreakdown {
+                    module: "textkit".into(),
+                    base_self_us: Some(310.0),
+                    base_cumulative_us: Some(21_000.0),
+                    head_self_us: Some(305.0),
+                    head_cumulative_us: Some(7_400.0),
+                },
+                ImportBreakdown {
+                    module: "textkit.tables".into(),
+                    base_self_us: Some(13_500.0),
+                    base_cumulative_us: Some(13_500.0),
+                    head_self_us: None,
+                    head_cumulative_us: None,
+                },
+            ],
+        }),
+        quality: vec![Quality {
+            benchmark: "integration/analyze corpus".into(),
+            base: serde_json::from_str(r#"{"documents": 40, "tokens": 51234}"#).unwrap(),
+            head: serde_json::from_str(r#"{"documents": 40, "tokens": 51234}"#).unwrap(),
+            error: None,
+        }],
+        spans: vec![
+            Span {
+                name: "checkout".into(),
+                start_s: 0.0,
+                duration_s: 0.42,
+                cache: Some(Cache::Warm),
+            },
+            Span {
+                name: "install base".into(),
+                start_s: 0.42,
+                duration_s: 3.1,
+                cache: Some(Cache::Cold),
+            },
+            Span {
+                name: "measure".into(),
+                start_s: 3.6,
+                duration_s: 212.0,
+                cache: None,
+            },
+        ],
+    }
+}
+
+#[test]
+fn markdown_comment() {
+    insta::assert_snapshot!("markdown_comment", render::markdown(&report()));
+}
+
+#[test]
+fn terminal_table() {
+    insta::assert_snapshot!("terminal_table", render::terminal(&report()));
+}
+
+#[test]
+fn the_report_round_trips_through_json() {
+    let r = report();
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(Report::from_json(&json, "test").unwrap(), r);
+}
+
+#[test]
+fn a_newer_major_schema_is_refused_with_a_clear_message() {
+    let mut v = serde_json::to_value(report()).unwrap();
+    v["schema_version"] = "2.0".into();
+    let err = Report::from_json(&v.to_string(), "report.json").unwrap_err().to_string();
+    assert!(err.contains("report schema 2.0 is newer"), "{err}");
+    let mut v = serde_json::to_value(report()).unwrap();
+    v["schema_version"] = "1.7".into();
+    assert!(Report::from_json(&v.to_string(), "report.json").is_ok(), "a newer minor is fine");
+}
