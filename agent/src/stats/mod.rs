@@ -17,6 +17,14 @@
 
 mod differences;
 mod error;
+mod hodges_lehmann;
+mod normal;
+mod ranks;
+mod signrank;
+mod walsh;
+mod wilcoxon;
 
 pub use differences::Differences;
 pub use error::StatsError;
+pub use hodges_lehmann::{ShiftEstimate, hodges_lehmann};
+pub use wilcoxon::{Alternative, SignedRank, signed_rank_test};
