@@ -15,16 +15,20 @@
 //! against R 4.2 by `agent/tests/stats_golden.rs` (reference data generated
 //! by `scripts/stats_reference.R`).
 
+mod bh;
 mod differences;
 mod error;
 mod hodges_lehmann;
 mod normal;
 mod ranks;
 mod signrank;
+mod verdict;
 mod walsh;
 mod wilcoxon;
 
+pub use bh::benjamini_hochberg;
 pub use differences::Differences;
 pub use error::StatsError;
 pub use hodges_lehmann::{ShiftEstimate, hodges_lehmann};
+pub use verdict::{Verdict, to_percent, verdict};
 pub use wilcoxon::{Alternative, SignedRank, signed_rank_test};
