@@ -1,1 +1,34 @@
+//! Statistics for paired benchmark comparisons (DESIGN §3).
+//!
+//! Base and head are measured in n paired rounds; per benchmark the analysis
+//! works on the log-ratios d_i = ln(head_i) − ln(base_i) ([`Differences`]):
+//!
+//! * [`hodges_lehmann`] — shift estimate (median of Walsh averages) with its
+//!   distribution-free confidence interval; [`to_percent`] for display;
+//! * [`signed_rank_test`] — one-sided Wilcoxon tests against the minimum
+//!   relevant effect t = ln(1 + δ);
+//! * [`benjamini_hochberg`] — FDR adjustment over all p-values of a run;
+//! * [`verdict`] — the decision rule combining the above.
+//!
+//! Everything here is a pure function of its arguments: no I/O, no global
+//! state, no panics on a valid [`Differences`]. The results are checked
+//! against R 4.2 by `agent/tests/stats_golden.rs` (reference data generated
+//! by `scripts/stats_reference.R`).
 
+mod bh;
+mod differences;
+mod error;
+mod hodges_lehmann;
+mod normal;
+mod ranks;
+mod signrank;
+mod verdict;
+mod walsh;
+mod wilcoxon;
+
+pub use bh::benjamini_hochberg;
+pub use differences::Differences;
+pub use error::StatsError;
+pub use hodges_lehmann::{ShiftEstimate, hodges_lehmann};
+pub use verdict::{Verdict, to_percent, verdict};
+pub use wilcoxon::{Alternative, SignedRank, signed_rank_test};
