@@ -32,14 +32,24 @@ pub fn mirror(cache: &Path, repo: &str) -> Result<Mirror> {
         .next()
         .unwrap_or("repo")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let dir = cache.join("mirrors");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let path = dir.join(format!("{stem}-{hex}.git"));
     let warm = path.join("HEAD").exists();
     if warm {
-        git(&path, &["fetch", "--prune", "--quiet", "origin"], "fetch into the mirror")?;
+        git(
+            &path,
+            &["fetch", "--prune", "--quiet", "origin"],
+            "fetch into the mirror",
+        )?;
     } else {
         // Clone beside the final path and rename: an interrupted clone never looks warm.
         let partial = dir.join(format!("{stem}-{hex}.partial"));
@@ -66,7 +76,13 @@ pub fn resolve(mirror: &Mirror, reference: &str) -> Result<String> {
     let out = Command::new("git")
         .arg("--git-dir")
         .arg(&mirror.path)
-        .args(["rev-parse", "--verify", "--quiet", "--end-of-options", &spec])
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &spec,
+        ])
         .output()
         .map_err(|e| Error::infra("run git", e.to_string()))?;
     if !out.status.success() {
@@ -86,7 +102,9 @@ pub fn worktree(mirror: &Mirror, commit: &str, dest: &Path) -> Result<()> {
     let dest_str = dest.display().to_string();
     git(
         &mirror.path,
-        &["worktree", "add", "--detach", "--force", "--quiet", &dest_str, commit],
+        &[
+            "worktree", "add", "--detach", "--force", "--quiet", &dest_str, commit,
+        ],
         "add a worktree",
     )
 }
@@ -138,8 +156,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
         std::fs::create_dir(&repo).unwrap();
-        sh(&repo, "git init -q -b main && echo 1 > f && git add f && git commit -qm one");
-        sh(&repo, "git checkout -qb perf/x && echo 2 > f && git commit -qam two");
+        sh(
+            &repo,
+            "git init -q -b main && echo 1 > f && git add f && git commit -qm one",
+        );
+        sh(
+            &repo,
+            "git checkout -qb perf/x && echo 2 > f && git commit -qam two",
+        );
         let cache = tmp.path().join("cache");
         let m = mirror(&cache, repo.to_str().unwrap()).unwrap();
         assert!(!m.warm);
@@ -161,7 +185,11 @@ mod tests {
         let m2 = mirror(&cache, repo.to_str().unwrap()).unwrap();
         assert!(m2.warm);
         assert_eq!(m2.path, m.path);
-        assert_ne!(resolve(&m2, "perf/x").unwrap(), head, "fetch saw the new commit");
+        assert_ne!(
+            resolve(&m2, "perf/x").unwrap(),
+            head,
+            "fetch saw the new commit"
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ use crate::exit;
 use crate::measure::runner::{MAX_PAD, ProcessRunner, RunSpec, SystemRunner};
 
 #[derive(Debug, Parser)]
-#[command(name = "benchvm-agent", version, about = "Runs benchvm's benchmark comparison on this host")]
+#[command(
+    name = "benchvm-agent",
+    version,
+    about = "Runs benchvm's benchmark comparison on this host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,7 +79,11 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { exit::USAGE } else { exit::OK };
+            return if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     match run(cli) {
@@ -102,7 +110,12 @@ fn run(cli: Cli) -> Result<i32> {
                 rounds: f.rounds,
             };
             let start = Instant::now();
-            let mut progress = |line: String| eprintln!("benchvm-agent [{:>6.1}s] {line}", start.elapsed().as_secs_f64());
+            let mut progress = |line: String| {
+                eprintln!(
+                    "benchvm-agent [{:>6.1}s] {line}",
+                    start.elapsed().as_secs_f64()
+                )
+            };
             let report = compare::run(&args, &mut progress)?;
             let s = &report.summary;
             progress(format!(
@@ -161,7 +174,13 @@ fn time_command(argv: &[String], warmup: u32, runs: u32) -> Result<Vec<f64>> {
 pub fn default_results(head: &str) -> PathBuf {
     let slug: String = head
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

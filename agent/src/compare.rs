@@ -13,7 +13,9 @@ use crate::layers::{self, asv, importtime};
 use crate::machine::Machine;
 use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
 use crate::measure::scheduler;
-use crate::report::{self, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool, analysis, results};
+use crate::report::{
+    self, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool, analysis, results,
+};
 use crate::spans::{Cache, Timeline};
 
 /// How many `python -X importtime` runs per side feed the per-module medians.
@@ -43,7 +45,10 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     let work = Workdir::create(&args.cache)?;
 
     let t = Instant::now();
-    progress(format!("checking out {} and {} from {}", args.base, args.head, args.repo));
+    progress(format!(
+        "checking out {} and {} from {}",
+        args.base, args.head, args.repo
+    ));
     let mirror = checkout::mirror(&args.cache, &args.repo)?;
     let base_commit = checkout::resolve(&mirror, &args.base)?;
     let head_commit = checkout::resolve(&mirror, &args.head)?;
@@ -53,7 +58,10 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     work.track_worktrees(&mirror.path);
     timeline.record("checkout", t, Some(Cache::from_warm(mirror.warm)));
 
-    let config_path = args.config.clone().unwrap_or_else(|| checkouts[1].join("bench.yml"));
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| checkouts[1].join("bench.yml"));
     let mut config = Config::load(&config_path)?;
     if let Some(seed) = args.seed {
         config.sampling.seed = Some(seed);
@@ -70,7 +78,14 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     let mut sides = Vec::new();
     for (side, checkout) in Side::BOTH.into_iter().zip(&checkouts) {
         let t = Instant::now();
-        progress(format!("installing {side} ({})", if installer.uv.is_some() { "uv" } else { "venv + pip" }));
+        progress(format!(
+            "installing {side} ({})",
+            if installer.uv.is_some() {
+                "uv"
+            } else {
+                "venv + pip"
+            }
+        ));
         let venv = work.path.join(format!("{side}-venv"));
         let log = logs.join(format!("install-{side}.log"));
         sides.push(installer.install(&runner, &config, side, checkout, &venv, &log)?);
@@ -84,12 +99,24 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         let harness = asv::install_harness(&work.path)?;
         let found: Vec<_> = [base, head]
             .iter()
-            .map(|side| asv::discover(&runner, &harness, suite, side, &work.path, config.sampling.timeout))
+            .map(|side| {
+                asv::discover(
+                    &runner,
+                    &harness,
+                    suite,
+                    side,
+                    &work.path,
+                    config.sampling.timeout,
+                )
+            })
             .collect::<Result<_>>()?;
         let [b, h]: [Vec<_>; 2] = found.try_into().expect("two sides");
         let micro = asv::union(b, h);
         // Keep the layer order: startup, micro, integration, memory.
-        let at = benchmarks.iter().take_while(|b| b.layer == crate::bench::Layer::Startup).count();
+        let at = benchmarks
+            .iter()
+            .take_while(|b| b.layer == crate::bench::Layer::Startup)
+            .count();
         benchmarks.splice(at..at, micro);
     }
     timeline.record("plan", t, None);
@@ -108,7 +135,14 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         config.sampling.max_rounds,
         config.sampling.time_budget.as_secs_f64()
     ));
-    let sampled = scheduler::sample(&benchmarks, [base, head], &probe, &config.sampling, seed, progress);
+    let sampled = scheduler::sample(
+        &benchmarks,
+        [base, head],
+        &probe,
+        &config.sampling,
+        seed,
+        progress,
+    );
     timeline.record("measure", t, None);
     attribute_layers(&mut timeline, &benchmarks, &sampled, t);
 
@@ -182,7 +216,11 @@ fn attribute_layers(
         let secs: f64 = sampled
             .pairs
             .iter()
-            .filter(|p| benchmarks.iter().any(|b| b.id == p.benchmark && b.layer == layer))
+            .filter(|p| {
+                benchmarks
+                    .iter()
+                    .any(|b| b.id == p.benchmark && b.layer == layer)
+            })
             .flat_map(|p| [p.base, p.head])
             .flatten()
             .map(|m| m.wall_s)
@@ -210,7 +248,13 @@ fn importtime_breakdown<R: ProcessRunner>(
     for _ in 0..IMPORTTIME_RUNS {
         for (i, side) in sides.iter().enumerate() {
             let spec = RunSpec {
-                argv: vec!["python".into(), "-X".into(), "importtime".into(), "-c".into(), format!("import {module}")],
+                argv: vec![
+                    "python".into(),
+                    "-X".into(),
+                    "importtime".into(),
+                    "-c".into(),
+                    format!("import {module}"),
+                ],
                 cwd: side.checkout.clone(),
                 env: side.env.clone(),
                 timeout: std::time::Duration::from_secs(120),
@@ -277,7 +321,9 @@ fn python_version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) 
         pad: 0,
     };
     runner.run(&spec).ok().filter(|o| o.success())?;
-    std::fs::read_to_string(out).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(out)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// A per-run directory under the cache holding the worktrees and venvs; removed (and the
@@ -289,7 +335,9 @@ struct Workdir {
 
 impl Workdir {
     fn create(cache: &Path) -> Result<Self> {
-        let path = cache.join("work").join(format!("run-{}", std::process::id()));
+        let path = cache
+            .join("work")
+            .join(format!("run-{}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
         }

@@ -64,7 +64,14 @@ impl Installer {
         let venv_str = venv.display().to_string();
         let python_str = self.python.display().to_string();
         let create: Vec<String> = match &self.uv {
-            Some(uv) => vec![uv.display().to_string(), "venv".into(), "--quiet".into(), "--python".into(), python_str, venv_str],
+            Some(uv) => vec![
+                uv.display().to_string(),
+                "venv".into(),
+                "--quiet".into(),
+                "--python".into(),
+                python_str,
+                venv_str,
+            ],
             None => vec![python_str, "-m".into(), "venv".into(), venv_str],
         };
         let env = self.side_env(venv);
@@ -86,16 +93,27 @@ impl Installer {
                 None => Ok(()),
                 Some(failure) => {
                     let text = std::fs::read_to_string(log).unwrap_or_default();
-                    let tail = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                    Err(Error::infra(action, format!("{failure}: {} (log: {})", tail.trim(), log.display())))
+                    let tail = text
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("");
+                    Err(Error::infra(
+                        action,
+                        format!("{failure}: {} (log: {})", tail.trim(), log.display()),
+                    ))
                 }
             }
         };
         run(create, "create the virtual environment")?;
         let install = match &config.install {
             Some(c) => c.argv.clone(),
-            None if self.uv.is_some() => ["uv", "pip", "install", "--quiet", "."].map(String::from).to_vec(),
-            None => ["python", "-m", "pip", "install", "--quiet", "."].map(String::from).to_vec(),
+            None if self.uv.is_some() => ["uv", "pip", "install", "--quiet", "."]
+                .map(String::from)
+                .to_vec(),
+            None => ["python", "-m", "pip", "install", "--quiet", "."]
+                .map(String::from)
+                .to_vec(),
         };
         run(install, "install the project")?;
         Ok(SideEnv {
@@ -108,11 +126,17 @@ impl Installer {
     fn side_env(&self, venv: &Path) -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_default();
         vec![
-            ("PATH".into(), format!("{}:{path}", venv.join("bin").display())),
+            (
+                "PATH".into(),
+                format!("{}:{path}", venv.join("bin").display()),
+            ),
             ("VIRTUAL_ENV".into(), venv.display().to_string()),
             ("UV_CACHE_DIR".into(), self.uv_cache.display().to_string()),
             // uv must not pick an interpreter other than the venv's.
-            ("UV_PYTHON".into(), venv.join("bin/python").display().to_string()),
+            (
+                "UV_PYTHON".into(),
+                venv.join("bin/python").display().to_string(),
+            ),
         ]
     }
 }
@@ -120,7 +144,10 @@ impl Installer {
 /// Finds an executable on PATH (or checks a path given with a slash).
 pub fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if program.contains('/') {
         let p = PathBuf::from(program);
         return executable(&p).then_some(p);
@@ -161,16 +188,30 @@ mod tests {
         let installer = Installer::find(&config, &crate::cache::default_dir()).unwrap();
         let venv = tmp.path().join("venv");
         let env = installer
-            .install(&SystemRunner, &config, Side::Head, &checkout, &venv, &tmp.path().join("log"))
+            .install(
+                &SystemRunner,
+                &config,
+                Side::Head,
+                &checkout,
+                &venv,
+                &tmp.path().join("log"),
+            )
             .unwrap();
         let out = std::process::Command::new(venv.join("bin/python"))
-            .args(["-c", "import tinypkg, sys; print(tinypkg.VALUE, sys.prefix)"])
+            .args([
+                "-c",
+                "import tinypkg, sys; print(tinypkg.VALUE, sys.prefix)",
+            ])
             .current_dir(tmp.path())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("42 "), "{text}");
-        assert!(env.env.iter().any(|(k, v)| k == "VIRTUAL_ENV" && Path::new(v) == venv));
+        assert!(
+            env.env
+                .iter()
+                .any(|(k, v)| k == "VIRTUAL_ENV" && Path::new(v) == venv)
+        );
     }
 
     #[test]
@@ -183,11 +224,24 @@ mod tests {
         .unwrap();
         let installer = Installer::find(&config, &crate::cache::default_dir()).unwrap();
         let err = installer
-            .install(&SystemRunner, &config, Side::Base, tmp.path(), &tmp.path().join("v"), &tmp.path().join("log"))
+            .install(
+                &SystemRunner,
+                &config,
+                Side::Base,
+                tmp.path(),
+                &tmp.path().join("v"),
+                &tmp.path().join("log"),
+            )
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("failed to install the project for base"), "{msg}");
-        assert!(msg.contains("broken build") && msg.contains("log: "), "{msg}");
+        assert!(
+            msg.starts_with("failed to install the project for base"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("broken build") && msg.contains("log: "),
+            "{msg}"
+        );
         assert_eq!(err.process_exit_code(), crate::exit::INFRA);
     }
 }

@@ -6,12 +6,21 @@ use benchvm_agent::layers::importtime::ImportBreakdown;
 use benchvm_agent::machine::Machine;
 use benchvm_agent::measure::scheduler::{Dropped, Order, PairRecord, StopReason};
 use benchvm_agent::report::{
-    Change, Comparison, ImportTime, Quality, Report, Revision, SCHEMA_VERSION, SamplingSummary, Summary, Tool, render,
+    Change, Comparison, ImportTime, Quality, Report, Revision, SCHEMA_VERSION, SamplingSummary,
+    Summary, Tool, render,
 };
 use benchvm_agent::spans::{Cache, Span};
 use benchvm_agent::stats::Verdict;
 
-fn comparison(layer: Layer, name: &str, unit: &str, base: f64, head: f64, ci: (f64, f64), verdict: Verdict) -> Comparison {
+fn comparison(
+    layer: Layer,
+    name: &str,
+    unit: &str,
+    base: f64,
+    head: f64,
+    ci: (f64, f64),
+    verdict: Verdict,
+) -> Comparison {
     Comparison {
         benchmark: format!("{}/{name}", layer.name()),
         layer,
@@ -38,19 +47,89 @@ fn comparison(layer: Layer, name: &str, unit: &str, base: f64, head: f64, ci: (f
 
 fn report() -> Report {
     let comparisons = vec![
-        comparison(Layer::Startup, "textkit --version", "s", 0.0452, 0.0311, (-32.0, -29.5), Verdict::Improved),
-        comparison(Layer::Startup, "import textkit", "s", 0.0398, 0.0401, (-0.6, 1.4), Verdict::NoChange),
-        comparison(Layer::Micro, "bench_text.time_dedupe", "s", 2.1e-3, 0.9e-3, (-58.0, -55.1), Verdict::Improved),
-        comparison(Layer::Micro, "bench_text.time_normalize", "s", 310e-6, 392e-6, (24.0, 28.9), Verdict::Regressed),
-        comparison(Layer::Micro, "bench_text.track_vocab", "words", 1234.0, 1234.0, (0.0, 0.0), Verdict::NoChange),
-        comparison(Layer::Micro, "bench_io.time_read", "s", 1.2e-3, 1.21e-3, (-3.5, 4.9), Verdict::Inconclusive),
-        comparison(Layer::Integration, "analyze corpus", "s", 0.61, 0.55, (-10.8, -8.9), Verdict::Improved),
-        comparison(Layer::Memory, "analyze corpus", "bytes", 31_457_280.0, 31_600_000.0, (-0.2, 0.9), Verdict::NoChange),
+        comparison(
+            Layer::Startup,
+            "textkit --version",
+            "s",
+            0.0452,
+            0.0311,
+            (-32.0, -29.5),
+            Verdict::Improved,
+        ),
+        comparison(
+            Layer::Startup,
+            "import textkit",
+            "s",
+            0.0398,
+            0.0401,
+            (-0.6, 1.4),
+            Verdict::NoChange,
+        ),
+        comparison(
+            Layer::Micro,
+            "bench_text.time_dedupe",
+            "s",
+            2.1e-3,
+            0.9e-3,
+            (-58.0, -55.1),
+            Verdict::Improved,
+        ),
+        comparison(
+            Layer::Micro,
+            "bench_text.time_normalize",
+            "s",
+            310e-6,
+            392e-6,
+            (24.0, 28.9),
+            Verdict::Regressed,
+        ),
+        comparison(
+            Layer::Micro,
+            "bench_text.track_vocab",
+            "words",
+            1234.0,
+            1234.0,
+            (0.0, 0.0),
+            Verdict::NoChange,
+        ),
+        comparison(
+            Layer::Micro,
+            "bench_io.time_read",
+            "s",
+            1.2e-3,
+            1.21e-3,
+            (-3.5, 4.9),
+            Verdict::Inconclusive,
+        ),
+        comparison(
+            Layer::Integration,
+            "analyze corpus",
+            "s",
+            0.61,
+            0.55,
+            (-10.8, -8.9),
+            Verdict::Improved,
+        ),
+        comparison(
+            Layer::Memory,
+            "analyze corpus",
+            "bytes",
+            31_457_280.0,
+            31_600_000.0,
+            (-0.2, 0.9),
+            Verdict::NoChange,
+        ),
     ];
     let benchmarks: Vec<Benchmark> = comparisons
         .iter()
         .map(|c| Benchmark::new(c.layer, &c.name, Metric::WallTime, &c.unit, vec![]))
-        .chain([Benchmark::new(Layer::Micro, "bench_io.time_broken", Metric::Reported, "s", vec![])])
+        .chain([Benchmark::new(
+            Layer::Micro,
+            "bench_io.time_broken",
+            Metric::Reported,
+            "s",
+            vec![],
+        )])
         .collect();
     let m = |v: f64| Measurement {
         value: v,
@@ -187,9 +266,14 @@ fn the_report_round_trips_through_json() {
 fn a_newer_major_schema_is_refused_with_a_clear_message() {
     let mut v = serde_json::to_value(report()).unwrap();
     v["schema_version"] = "2.0".into();
-    let err = Report::from_json(&v.to_string(), "report.json").unwrap_err().to_string();
+    let err = Report::from_json(&v.to_string(), "report.json")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("report schema 2.0 is newer"), "{err}");
     let mut v = serde_json::to_value(report()).unwrap();
     v["schema_version"] = "1.7".into();
-    assert!(Report::from_json(&v.to_string(), "report.json").is_ok(), "a newer minor is fine");
+    assert!(
+        Report::from_json(&v.to_string(), "report.json").is_ok(),
+        "a newer minor is fine"
+    );
 }

@@ -13,7 +13,11 @@ use crate::stats::{self, Alternative, Differences, Verdict};
 pub const CONFIDENCE: f64 = 0.95;
 
 /// Compares every benchmark that was not dropped.
-pub fn compare(benchmarks: &[Benchmark], sampled: &Sampled, thresholds: &Thresholds) -> Vec<Comparison> {
+pub fn compare(
+    benchmarks: &[Benchmark],
+    sampled: &Sampled,
+    thresholds: &Thresholds,
+) -> Vec<Comparison> {
     let threshold = (1.0 + thresholds.min_effect_percent / 100.0).ln();
     let mut out: Vec<Comparison> = benchmarks
         .iter()
@@ -46,7 +50,11 @@ pub fn compare(benchmarks: &[Benchmark], sampled: &Sampled, thresholds: &Thresho
 }
 
 fn one(bench: &Benchmark, sampled: &Sampled, threshold: f64) -> Comparison {
-    let records: Vec<_> = sampled.pairs.iter().filter(|p| p.benchmark == bench.id).collect();
+    let records: Vec<_> = sampled
+        .pairs
+        .iter()
+        .filter(|p| p.benchmark == bench.id)
+        .collect();
     let (base, head): (Vec<f64>, Vec<f64>) = records.iter().filter_map(|p| p.values()).unzip();
     let void = records.len() - base.len();
     let mut c = Comparison {
@@ -117,7 +125,10 @@ mod tests {
         }
     }
 
-    fn sampled(series: &[(&str, fn(u32) -> (f64, f64))], rounds: u32) -> Sampled {
+    /// A benchmark name and its (base, head) value for a round.
+    type Series<'a> = (&'a str, fn(u32) -> (f64, f64));
+
+    fn sampled(series: &[Series<'_>], rounds: u32) -> Sampled {
         let mut pairs = Vec::new();
         for round in 0..rounds {
             for (name, f) in series {
@@ -174,7 +185,12 @@ mod tests {
         let verdicts: Vec<_> = out.iter().map(|c| c.verdict).collect();
         assert_eq!(
             verdicts,
-            [Verdict::Regressed, Verdict::Improved, Verdict::NoChange, Verdict::Inconclusive]
+            [
+                Verdict::Regressed,
+                Verdict::Improved,
+                Verdict::NoChange,
+                Verdict::Inconclusive
+            ]
         );
         let slower = out[0].change.unwrap();
         assert!((slower.estimate_percent - 20.0).abs() < 1.5, "{slower:?}");

@@ -173,7 +173,9 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("report schema {found} is newer than this benchvm understands ({SCHEMA_VERSION}); upgrade the controller")]
+    #[error(
+        "report schema {found} is newer than this benchvm understands ({SCHEMA_VERSION}); upgrade the controller"
+    )]
     NewerSchema { found: String },
     #[error("failed to parse {path}: {message}")]
     Parse { path: String, message: String },

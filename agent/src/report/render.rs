@@ -30,7 +30,12 @@ pub fn markdown(report: &Report) -> String {
         let dropped: Vec<_> = report
             .dropped
             .iter()
-            .filter(|d| report.benchmarks.iter().any(|b| b.id == d.benchmark && b.layer == layer))
+            .filter(|d| {
+                report
+                    .benchmarks
+                    .iter()
+                    .any(|b| b.id == d.benchmark && b.layer == layer)
+            })
             .collect();
         if rows.is_empty() && dropped.is_empty() {
             continue;
@@ -54,12 +59,25 @@ pub fn markdown(report: &Report) -> String {
                 .iter()
                 .find(|b| b.id == d.benchmark)
                 .map_or(d.benchmark.as_str(), |b| b.name.as_str());
-            table.add_row([format!("`{name}`"), "–".into(), "–".into(), "–".into(), "❌ failed".into()]);
+            table.add_row([
+                format!("`{name}`"),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "❌ failed".into(),
+            ]);
         }
         out.push_str(&table.to_string());
         out.push_str("\n\n");
-        for d in dropped {
-            out.push_str(&format!("- `{}` failed: {}\n", d.benchmark, escape(&d.reason)));
+        for d in &dropped {
+            out.push_str(&format!(
+                "- `{}` failed: {}\n",
+                d.benchmark,
+                escape(&d.reason)
+            ));
+        }
+        if !dropped.is_empty() {
+            out.push('\n');
         }
         if layer == Layer::Integration {
             out.push_str(&quality(report));
@@ -88,7 +106,11 @@ fn headline(report: &Report) -> String {
         parts.push(format!("{} failed", s.failed));
     }
     let void: u32 = report.comparisons.iter().map(|c| c.void_pairs).sum();
-    let void = if void > 0 { format!(", {void} void pair(s)") } else { String::new() };
+    let void = if void > 0 {
+        format!(", {void} void pair(s)")
+    } else {
+        String::new()
+    };
     format!(
         "{} {}: {} · {} rounds{void} · base `{}` → head `{}` · δ = {} %",
         verdict_icon(s.verdict),
@@ -180,7 +202,13 @@ fn change(c: &Comparison) -> String {
 }
 
 fn percent(p: f64) -> String {
-    let sign = if p > 0.0 { "+" } else if p < 0.0 { "−" } else { "±" };
+    let sign = if p > 0.0 {
+        "+"
+    } else if p < 0.0 {
+        "−"
+    } else {
+        "±"
+    };
     format!("{sign}{:.1} %", p.abs())
 }
 
@@ -188,7 +216,11 @@ fn quality(report: &Report) -> String {
     let mut out = String::new();
     for q in &report.quality {
         if let Some(e) = &q.error {
-            out.push_str(&format!("- output quality of `{}`: {}\n", q.benchmark, escape(e)));
+            out.push_str(&format!(
+                "- output quality of `{}`: {}\n",
+                q.benchmark,
+                escape(e)
+            ));
             continue;
         }
         let mut table = Table::new();
@@ -206,16 +238,28 @@ fn quality(report: &Report) -> String {
             };
             table.add_row([format!("`{k}`"), cell(&q.base), cell(&q.head)]);
         }
-        out.push_str(&format!("Output quality of `{}`:\n\n{table}\n\n", q.benchmark));
+        out.push_str(&format!(
+            "Output quality of `{}`:\n\n{table}\n\n",
+            q.benchmark
+        ));
     }
     out
 }
 
 fn importtime(report: &Report) -> String {
-    let Some(it) = &report.importtime else { return String::new() };
+    let Some(it) = &report.importtime else {
+        return String::new();
+    };
     let mut table = Table::new();
     table.load_preset(ASCII_MARKDOWN);
-    table.set_header(["Module", "base self", "base cumulative", "head self", "head cumulative", "Δ cumulative"]);
+    table.set_header([
+        "Module",
+        "base self",
+        "base cumulative",
+        "head self",
+        "head cumulative",
+        "Δ cumulative",
+    ]);
     let us = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0} µs"));
     for m in it.modules.iter().take(IMPORT_ROWS) {
         table.add_row([
@@ -245,7 +289,11 @@ fn timings(report: &Report) -> String {
             crate::spans::Cache::Cold => "cold",
             crate::spans::Cache::Warm => "warm",
         });
-        table.add_row([s.name.clone(), format!("{:.1} s", s.duration_s), cache.into()]);
+        table.add_row([
+            s.name.clone(),
+            format!("{:.1} s", s.duration_s),
+            cache.into(),
+        ]);
     }
     format!(
         "<details><summary>Pipeline timings ({:.0} s in all)</summary>\n\n{table}\n\n</details>\n\n",
@@ -255,7 +303,9 @@ fn timings(report: &Report) -> String {
 
 fn machine(report: &Report) -> String {
     let m = &report.machine;
-    let gib = m.memory_bytes.map_or("?".into(), |b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)));
+    let gib = m.memory_bytes.map_or("?".into(), |b| {
+        format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
+    });
     let stop = match report.sampling.stopped_by {
         crate::measure::scheduler::StopReason::MaxRounds => "max rounds reached",
         crate::measure::scheduler::StopReason::TimeBudget => "time budget reached",
@@ -283,7 +333,9 @@ fn machine(report: &Report) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A terminal table for people at a TTY.
@@ -292,7 +344,14 @@ pub fn terminal(report: &Report) -> String {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["layer", "benchmark", "base", "head", "change (95 % CI)", "verdict"]);
+        .set_header([
+            "layer",
+            "benchmark",
+            "base",
+            "head",
+            "change (95 % CI)",
+            "verdict",
+        ]);
     for c in &report.comparisons {
         table.add_row([
             Cell::new(c.layer.name()),
@@ -304,7 +363,14 @@ pub fn terminal(report: &Report) -> String {
         ]);
     }
     for d in &report.dropped {
-        table.add_row([Cell::new("–"), Cell::new(&d.benchmark), Cell::new("–"), Cell::new("–"), Cell::new(&d.reason), Cell::new("failed")]);
+        table.add_row([
+            Cell::new("–"),
+            Cell::new(&d.benchmark),
+            Cell::new("–"),
+            Cell::new("–"),
+            Cell::new(&d.reason),
+            Cell::new("failed"),
+        ]);
     }
     format!(
         "benchvm: {} vs {}\n{}\n{table}\n",
