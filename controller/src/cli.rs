@@ -16,7 +16,11 @@ use crate::host::local::LocalHost;
 use crate::host::{AgentJob, Host};
 
 #[derive(Debug, Parser)]
-#[command(name = "benchvm", version, about = "Did this branch make the program faster or slower, by how much, and how sure are we?")]
+#[command(
+    name = "benchvm",
+    version,
+    about = "Did this branch make the program faster or slower, by how much, and how sure are we?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,11 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { exit::USAGE } else { exit::OK };
+            return if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     match run(cli) {
@@ -133,12 +141,23 @@ fn run(cli: Cli) -> Result<i32> {
                     .map_err(|e| Error::Usage(e.to_string()))?;
             }
             let repo = absolute_repo(&f.repo);
-            compare(&mut LocalHost, job(repo, f.base, f.head, f.config, &f.common), &f.common)
+            compare(
+                &mut LocalHost,
+                job(repo, f.base, f.head, f.config, &f.common),
+                &f.common,
+            )
         }
         Command::Demo(f) => {
-            let cache = f.common.cache.clone().unwrap_or_else(benchvm_agent::cache::default_dir);
+            let cache = f
+                .common
+                .cache
+                .clone()
+                .unwrap_or_else(benchvm_agent::cache::default_dir);
             let repo = cache.join("demo").join("textkit");
-            eprintln!("benchvm: building the fixture repository at {}", repo.display());
+            eprintln!(
+                "benchvm: building the fixture repository at {}",
+                repo.display()
+            );
             fixture::build(&repo)?;
             let job = job(
                 repo.display().to_string(),

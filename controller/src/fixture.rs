@@ -18,15 +18,29 @@ pub const BASE_BRANCH: &str = "main";
 /// dates, so the same fixtures always give the same commit ids.
 pub fn build(dir: &Path) -> Result<()> {
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| Error::infra(format!("remove {}", dir.display()), e))?;
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::infra(format!("remove {}", dir.display()), e))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::infra(format!("create {}", dir.display()), e))?;
-    let project = FIXTURES.get_dir("project").expect("fixtures/project is embedded");
-    let overlay = FIXTURES.get_dir("perf-branch").expect("fixtures/perf-branch is embedded");
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::infra(format!("create {}", dir.display()), e))?;
+    let project = FIXTURES
+        .get_dir("project")
+        .expect("fixtures/project is embedded");
+    let overlay = FIXTURES
+        .get_dir("perf-branch")
+        .expect("fixtures/perf-branch is embedded");
     write_tree(project, "project", dir)?;
     git(dir, &["init", "--quiet", "--initial-branch", BASE_BRANCH])?;
     git(dir, &["add", "--all"])?;
-    git(dir, &["commit", "--quiet", "--message", "textkit: the base version"])?;
+    git(
+        dir,
+        &[
+            "commit",
+            "--quiet",
+            "--message",
+            "textkit: the base version",
+        ],
+    )?;
     git(dir, &["checkout", "--quiet", "-b", HEAD_BRANCH])?;
     write_tree(overlay, "perf-branch", dir)?;
     let message = overlay
@@ -45,19 +59,27 @@ fn write_tree(tree: &Dir<'_>, prefix: &str, dest: &Path) -> Result<()> {
         match entry {
             DirEntry::Dir(d) => write_tree(d, prefix, dest)?,
             DirEntry::File(f) => {
-                let rel = f.path().strip_prefix(prefix).expect("embedded under its prefix");
+                let rel = f
+                    .path()
+                    .strip_prefix(prefix)
+                    .expect("embedded under its prefix");
                 let litter = rel.components().any(|c| {
                     let c = c.as_os_str().to_string_lossy();
-                    c == "__pycache__" || c == "build" || c.ends_with(".egg-info") || c.ends_with(".pyc")
+                    c == "__pycache__"
+                        || c == "build"
+                        || c.ends_with(".egg-info")
+                        || c.ends_with(".pyc")
                 });
                 if litter || rel == Path::new("COMMIT_MSG") {
                     continue;
                 }
                 let path = dest.join(rel);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::infra(format!("create {}", parent.display()), e))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::infra(format!("create {}", parent.display()), e))?;
                 }
-                std::fs::write(&path, f.contents()).map_err(|e| Error::infra(format!("write {}", path.display()), e))?;
+                std::fs::write(&path, f.contents())
+                    .map_err(|e| Error::infra(format!("write {}", path.display()), e))?;
             }
         }
     }
@@ -66,7 +88,14 @@ fn write_tree(tree: &Dir<'_>, prefix: &str, dest: &Path) -> Result<()> {
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("git")
-        .args(["-c", "user.name=benchvm demo", "-c", "user.email=demo@benchvm.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=benchvm demo",
+            "-c",
+            "user.email=demo@benchvm.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
@@ -76,11 +105,16 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::infra(format!("git {}", args.join(" ")), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(Error::infra(
+            format!("git {}", args.join(" ")),
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ))
     }
 }
 
 /// The expected verdict classes for the fixture's benchmarks (fixtures/expected.json).
 pub fn expected() -> Option<&'static str> {
-    FIXTURES.get_file("expected.json").and_then(|f| f.contents_utf8())
+    FIXTURES
+        .get_file("expected.json")
+        .and_then(|f| f.contents_utf8())
 }

@@ -69,9 +69,9 @@ pub struct Sampling {
     pub warmups: u32,
     pub min_rounds: u32,
     pub max_rounds: u32,
-    #[serde(with = "secs")]
+    #[serde(rename = "time_budget_s", with = "secs")]
     pub time_budget: Duration,
-    #[serde(with = "secs")]
+    #[serde(rename = "timeout_s", with = "secs")]
     pub timeout: Duration,
     /// Fixed RNG seed; a fresh one is drawn (and reported) when absent.
     pub seed: Option<u64>,

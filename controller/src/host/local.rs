@@ -11,7 +11,8 @@ pub struct LocalHost;
 
 impl Host for LocalHost {
     fn run_agent(&mut self, job: &AgentJob) -> Result<()> {
-        let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
+        let exe =
+            std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
         let results = job.results.display().to_string();
         // stderr is inherited: the agent's progress lines reach the job log as they come.
         let status = Command::new(exe)

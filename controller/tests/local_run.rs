@@ -1,0 +1,350 @@
+//! `benchvm run --local` end to end with real git, Python, uv and processes, on a tiny
+//! project built here: a 4x slower function on the head branch must be called
+//! "regressed"; bad input must give one line and exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const PYPROJECT: &str = r#"[project]
+name = "tinybench"
+version = "0.1"
+[project.scripts]
+tiny = "tinybench.cli:main"
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+[tool.setuptools]
+packages = ["tinybench"]
+"#;
+
+const CLI: &str = r#"import json, sys
+from tinybench.work import loop
+
+def main():
+    if sys.argv[1:] == ["--version"]:
+        print("tiny 0.1")
+        return
+    total = sum(loop(30_000) for _ in range(20))
+    if "--out" in sys.argv:
+        out = sys.argv[sys.argv.index("--out") + 1]
+        import os
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump({"total": total, "label": "not a number"}, f)
+"#;
+
+const WORK_BASE: &str = "def loop(n):\n    return sum(range(n))\n";
+const WORK_SLOW: &str = "def loop(n):\n    t = 0\n    for i in range(n):\n        t += i\n    for i in range(n):\n        t += 0\n    return t\n";
+
+const SUITE: &str = r#"from tinybench.work import loop
+
+def time_loop():
+    loop(20_000)
+
+def time_untouched():
+    sorted(range(20_000, 0, -1))
+
+def track_constant():
+    return 7
+track_constant.unit = "things"
+"#;
+
+const BENCH_YML: &str = r#"startup:
+  - name: tiny --version
+    command: tiny --version
+importtime: tinybench.work
+micro:
+  asv: benchmarks
+integration:
+  - name: work
+    command: tiny work --out build/q.json
+    quality: build/q.json
+memory:
+  - name: work
+    command: tiny work
+sampling:
+  min_rounds: 8
+  max_rounds: 8
+  timeout_s: 60
+"#;
+
+fn sh(dir: &Path, script: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{script}");
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// main: the base project; perf/slow: loop() made 4x slower.
+fn tiny_repo(dir: &Path) {
+    for (rel, text) in [
+        ("pyproject.toml", PYPROJECT),
+        ("tinybench/__init__.py", ""),
+        ("tinybench/cli.py", CLI),
+        ("tinybench/work.py", WORK_BASE),
+        ("benchmarks/bench_tiny.py", SUITE),
+        ("bench.yml", BENCH_YML),
+        (".gitignore", "build/\n"),
+    ] {
+        write(dir, rel, text);
+    }
+    sh(
+        dir,
+        "git init -q -b main && git add -A && git commit -qm base",
+    );
+    write(dir, "tinybench/work.py", WORK_SLOW);
+    sh(
+        dir,
+        "git checkout -qb perf/slow && git commit -qam slower && git checkout -q main",
+    );
+}
+
+/// Shared between tests and runs: uv's cache and the git mirrors, as on a real host.
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
+}
+
+fn benchvm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let results = tmp.path().join("results");
+    let out = benchvm(&[
+        "run",
+        "--local",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--base",
+        "main",
+        "--head",
+        "perf/slow",
+        "--results",
+        results.to_str().unwrap(),
+        "--cache",
+        cache().to_str().unwrap(),
+        "--seed",
+        "7",
+        "--fail-on-regression",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "regression + --fail-on-regression exits 1\n{stderr}"
+    );
+    assert!(
+        stderr.contains("round 8/8 done"),
+        "progress is shown: {stderr}"
+    );
+
+    for file in [
+        "report.json",
+        "startup.json",
+        "importtime.tsv",
+        "micro.json",
+        "integration.json",
+        "memory.json",
+        "summary.md",
+        "comment.md",
+    ] {
+        assert!(results.join(file).is_file(), "{file} missing");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    let verdict = |id: &str| {
+        report["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["benchmark"] == id)
+            .unwrap_or_else(|| panic!("{id} compared"))["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(verdict("micro/bench_tiny.time_loop"), "regressed");
+    assert_eq!(verdict("micro/bench_tiny.track_constant"), "no_change");
+    assert_ne!(verdict("micro/bench_tiny.time_untouched"), "regressed");
+    assert_ne!(verdict("micro/bench_tiny.time_untouched"), "improved");
+    assert_eq!(report["seed"], 7);
+    assert_eq!(report["sampling"]["rounds"], 8);
+    assert_eq!(
+        report["samples"].as_array().unwrap().len(),
+        8 * 6,
+        "8 rounds x 6 benchmarks"
+    );
+    let quality = &report["quality"][0];
+    assert!(quality["base"]["total"].as_f64().unwrap() > 0.0);
+    assert!(
+        quality["base"].get("label").is_none(),
+        "only numbers are quality figures"
+    );
+    let spans: Vec<&str> = report["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for phase in [
+        "checkout",
+        "install base",
+        "install head",
+        "measure",
+        "measure: micro runs",
+        "importtime",
+    ] {
+        assert!(spans.contains(&phase), "span {phase}: {spans:?}");
+    }
+    let imports = report["importtime"]["modules"].as_array().unwrap();
+    assert!(imports.iter().any(|m| m["module"] == "tinybench.work"));
+
+    // Not a TTY: stdout is the markdown comment, identical to comment.md.
+    assert!(stdout.starts_with("<!-- benchvm:comment -->"));
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string(results.join("comment.md")).unwrap()
+    );
+    assert!(stdout.contains("| `bench_tiny.time_loop`"));
+    assert!(stdout.contains("🔴 regressed"));
+
+    insta::assert_json_snapshot!("report_shape", shape(&report));
+}
+
+/// The JSON's shape: every value replaced by its type, arrays by their first element,
+/// machine facts (which differ per host) by their keys.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let shaped = match k.as_str() {
+                        // Host-dependent optional facts and open-ended maps.
+                        "machine" => Value::Array(
+                            v.as_object()
+                                .unwrap()
+                                .keys()
+                                .map(|k| k.as_str().into())
+                                .collect(),
+                        ),
+                        "base" | "head"
+                            if v.as_object().is_some_and(|o| o.contains_key("total")) =>
+                        {
+                            "quality map".into()
+                        }
+                        _ => shape(v),
+                    };
+                    (k.clone(), shaped)
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn a_bad_bench_yml_is_one_line_and_exit_code_2_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "startup:\n  - name: a\n    command: a\nsampling:\n  rounds: 3\n",
+            "unknown field `rounds`",
+        ),
+        (
+            "startup:\n  - name: a\n    command: a\nthresholds:\n  alpha: 2\n",
+            "thresholds.alpha",
+        ),
+        ("startup: 5\n", "startup: invalid type"),
+    ];
+    for (i, (yml, needle)) in cases.iter().enumerate() {
+        let path = tmp.path().join(format!("bench{i}.yml"));
+        std::fs::write(&path, yml).unwrap();
+        let out = benchvm(&[
+            "run",
+            "--local",
+            "--repo",
+            "/nonexistent",
+            "--base",
+            "a",
+            "--head",
+            "b",
+            "--config",
+            path.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains(path.to_str().unwrap()),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_ref_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let out = benchvm(&[
+        "run",
+        "--local",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--base",
+        "main",
+        "--head",
+        "perf/nope",
+        "--results",
+        tmp.path().join("r").to_str().unwrap(),
+        "--cache",
+        cache().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("failed to resolve ref \"perf/nope\""),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("r/report.json").exists());
+}
+
+#[test]
+fn flags_are_checked_by_clap_with_exit_code_2() {
+    let out = benchvm(&["run", "--local", "--base", "a"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--head"));
+    let out = benchvm(&["run", "--base", "a", "--head", "b"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("choose a host"));
+    let out = benchvm(&["demo", "--rounds", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
