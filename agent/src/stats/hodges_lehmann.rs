@@ -114,7 +114,9 @@ fn approximate_order(n: usize, confidence: f64) -> OrderBound {
     let sigma = null_variance(n, 0.0).sqrt();
     let z = two_sided_critical(1.0 - confidence);
     let raw = (m / 2.0 - z * sigma).floor();
-    let k = raw.clamp(1.0, max_order(n).max(1) as f64) as usize;
+    // The final max(1) only matters if raw were NaN (cast to 0), which the
+    // sanitised confidence rules out; it keeps k − 1 from underflowing regardless.
+    let k = (raw.clamp(1.0, max_order(n).max(1) as f64) as usize).max(1);
     OrderBound {
         k,
         achieved: 1.0 - 2.0 * lower_tail((k as f64 - 0.5 - m / 2.0) / sigma),

@@ -3,12 +3,12 @@
 //! Base and head are measured in n paired rounds; per benchmark the analysis
 //! works on the log-ratios d_i = ln(head_i) − ln(base_i) ([`Differences`]):
 //!
-//! * [`hodges_lehmann`] — shift estimate (median of Walsh averages) with its
+//! * [`hodges_lehmann()`] — shift estimate (median of Walsh averages) with its
 //!   distribution-free confidence interval; [`to_percent`] for display;
 //! * [`signed_rank_test`] — one-sided Wilcoxon tests against the minimum
 //!   relevant effect t = ln(1 + δ);
 //! * [`benjamini_hochberg`] — FDR adjustment over all p-values of a run;
-//! * [`verdict`] — the decision rule combining the above.
+//! * [`verdict()`] — the decision rule combining the above.
 //!
 //! Everything here is a pure function of its arguments: no I/O, no global
 //! state, no panics on a valid [`Differences`]. The results are checked

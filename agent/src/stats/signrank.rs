@@ -86,13 +86,13 @@ impl SignedRankDistribution {
     }
 }
 
-/// E[V] = n(n+1)/4 under H0 (Hollander, Wolfe & Chicken, 3rd ed., §3.1).
+/// E(V) = n(n+1)/4 under H0 (Hollander, Wolfe & Chicken, 3rd ed., §3.1).
 pub(crate) fn null_mean(n: usize) -> f64 {
     let n = n as f64;
     n * (n + 1.0) / 4.0
 }
 
-/// Var[V] under H0 with mid-ranks: n(n+1)(2n+1)/24 − Σ(t³−t)/48, where the
+/// Var(V) under H0 with mid-ranks: n(n+1)(2n+1)/24 − Σ(t³−t)/48, where the
 /// tie term is [`AbsRanks::tie_term`](super::ranks::AbsRanks::tie_term)
 /// (Hollander, Wolfe & Chicken, 3rd ed., §3.1).
 pub(crate) fn null_variance(n: usize, tie_term: f64) -> f64 {
