@@ -137,6 +137,11 @@ impl Installer {
                 "UV_PYTHON".into(),
                 venv.join("bin/python").display().to_string(),
             ),
+            // The caller's shell must not change what is measured: without bytecode
+            // caching every run recompiles every module (CI images often set this), and a
+            // PYTHONPATH could shadow the installed project. Empty means unset to Python.
+            ("PYTHONDONTWRITEBYTECODE".into(), String::new()),
+            ("PYTHONPATH".into(), String::new()),
         ]
     }
 }
