@@ -58,6 +58,9 @@ struct CompareFlags {
     /// Run exactly this many rounds (overrides sampling.min_rounds and max_rounds).
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
     rounds: Option<u32>,
+    /// Seconds to wait for another run on this host to release it.
+    #[arg(long, default_value_t = 3600)]
+    lock_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> Result<i32> {
                 cache: f.cache.unwrap_or_else(crate::cache::default_dir),
                 seed: f.seed,
                 rounds: f.rounds,
+                lock_timeout: Duration::from_secs(f.lock_timeout),
             };
             let start = Instant::now();
             let mut progress = |line: String| {

@@ -36,12 +36,23 @@ pub struct CompareArgs {
     pub seed: Option<u64>,
     /// Overrides `sampling.min_rounds`/`max_rounds` (for quick runs and tests).
     pub rounds: Option<u32>,
+    /// How long to wait for another run on this host to finish.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Runs the comparison and writes the results directory; returns the report.
 pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Report> {
     let mut timeline = Timeline::new();
     let runner = SystemRunner;
+    let t = Instant::now();
+    let holder = format!("{} vs {} from {}", args.base, args.head, args.repo);
+    let _lock = crate::lock::acquire(
+        &args.cache.join("host.lock"),
+        &holder,
+        args.lock_timeout,
+        progress,
+    )?;
+    timeline.record("host lock", t, None);
     let work = Workdir::create(&args.cache)?;
 
     let t = Instant::now();

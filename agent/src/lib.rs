@@ -10,6 +10,7 @@ pub mod error;
 pub mod exit;
 pub mod install;
 pub mod layers;
+pub mod lock;
 pub mod machine;
 pub mod measure;
 pub mod report;
