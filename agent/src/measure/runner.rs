@@ -84,12 +84,27 @@ impl ProcessRunner for SystemRunner {
             .argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+        // Everything spawn() would otherwise do inside the timed window is done here:
+        // the complete environment is assembled (std would merge the inherited one with
+        // the changes during spawn), and the program is resolved against the run's own
+        // PATH (std falls back from posix_spawn to fork + exec for a bare name when PATH
+        // is among the variables it sets).
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(k, _)| k != PAD_VAR && !spec.env.iter().any(|(s, _)| k == s.as_str()))
+            .collect();
+        env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
+        env.push((PAD_VAR.into(), "x".repeat(spec.pad).into()));
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let program = resolve(program, path_var.as_deref(), &spec.cwd)?;
         let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(PAD_VAR, "x".repeat(spec.pad))
+            .env_clear()
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(sink(spec.stdout.as_ref())?)
             .stderr(sink(spec.stderr.as_ref())?)
@@ -98,24 +113,9 @@ impl ProcessRunner for SystemRunner {
         let start = Instant::now();
         let child = command.spawn()?;
         let pid = child.id() as libc::pid_t;
-        // The watchdog kills the whole group at the deadline; the main thread blocks in
-        // wait4 so that the clock stops as soon as the child exits, not at a poll tick.
-        let (done, deadline) = mpsc::channel::<()>();
-        let timeout = spec.timeout;
-        let watchdog = thread::spawn(move || {
-            let fired = matches!(
-                deadline.recv_timeout(timeout),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            );
-            if fired {
-                kill_group(pid);
-            }
-            fired
-        });
+        let timed_out = wait_for_exit(pid, spec.timeout);
         let waited = wait4(pid);
         let wall = start.elapsed();
-        let _ = done.send(());
-        let timed_out = watchdog.join().unwrap_or(false);
         // Anything the child left behind in its group goes too.
         kill_group(pid);
         let (status, usage) = waited?;
@@ -128,6 +128,103 @@ impl ProcessRunner for SystemRunner {
             timed_out,
         })
     }
+}
+
+/// Blocks until the child exits or `timeout` passes; on timeout kills its whole group and
+/// returns true. The child is not reaped here (wait4 does that, collecting its rusage).
+///
+/// A pidfd polled with a timeout wakes the moment the child exits and costs no thread;
+/// on kernels without pidfd_open (before 5.3) a watchdog thread does the same job.
+fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    if fd < 0 {
+        return watchdog(pid, timeout);
+    }
+    let deadline = Instant::now() + timeout;
+    let fired = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r > 0 {
+            break false;
+        }
+        if r == 0 && left.is_zero() {
+            break true;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break false; // wait4 below still reaps it; no timeout enforcement is lost silently
+        }
+        // r == 0 with time left: poll rounded down to the millisecond; go round again.
+    };
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+    if fired {
+        kill_group(pid);
+    }
+    fired
+}
+
+fn watchdog(pid: libc::pid_t, timeout: Duration) -> bool {
+    let (done, deadline) = mpsc::channel::<()>();
+    let guard = thread::spawn(move || {
+        let fired = matches!(
+            deadline.recv_timeout(timeout),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        if fired {
+            kill_group(pid);
+        }
+        fired
+    });
+    // Block until the child is a zombie without reaping it, so wait4 can collect rusage.
+    // SAFETY: siginfo_t is plain old data; zeroed is valid and waitid overwrites it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with WNOWAIT only observes the child; info is a valid out-pointer.
+    unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    let _ = done.send(());
+    guard.join().unwrap_or(false)
+}
+
+/// The program's path: as given when it contains a slash (relative to `cwd`), else the
+/// first executable file of that name on `path`.
+fn resolve(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    cwd: &std::path::Path,
+) -> io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Ok(cwd.join(program));
+    }
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    std::env::split_paths(path.unwrap_or_default())
+        .map(|dir| {
+            if dir.is_relative() {
+                cwd.join(dir)
+            } else {
+                dir
+            }
+            .join(program)
+        })
+        .find(|p| executable(p))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{program} is not on PATH")))
 }
 
 fn sink(path: Option<&PathBuf>) -> io::Result<Stdio> {
@@ -249,6 +346,28 @@ mod tests {
         s.stdout = Some(out_path.clone());
         SystemRunner.run(&s).unwrap();
         assert_eq!(std::fs::read_to_string(out_path).unwrap(), "123 bar");
+    }
+
+    #[test]
+    #[expect(clippy::zombie_processes, reason = "the children are reaped with wait4 directly")]
+    fn the_thread_watchdog_fallback_also_kills_at_the_deadline() {
+        let child = Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let start = Instant::now();
+        assert!(watchdog(pid, Duration::from_millis(200)));
+        let (status, _) = wait4(pid).unwrap();
+        assert!(libc::WIFSIGNALED(status));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let quick = Command::new("true").process_group(0).spawn().unwrap();
+        assert!(!watchdog(
+            quick.id() as libc::pid_t,
+            Duration::from_secs(20)
+        ));
+        wait4(quick.id() as libc::pid_t).unwrap();
     }
 
     #[test]
