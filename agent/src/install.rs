@@ -220,6 +220,41 @@ mod tests {
     }
 
     #[test]
+    fn without_uv_it_falls_back_to_venv_and_pip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let checkout = tmp.path().join("proj");
+        std::fs::create_dir_all(checkout.join("tinypkg")).unwrap();
+        std::fs::write(checkout.join("tinypkg/__init__.py"), "VALUE = 7\n").unwrap();
+        std::fs::write(
+            checkout.join("pyproject.toml"),
+            "[project]\nname = \"tinypkg\"\nversion = \"0.1\"\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n",
+        )
+        .unwrap();
+        let config = Config::parse("startup:\n  - {name: a, command: a}\n", "t").unwrap();
+        let mut installer = Installer::find(&config, tmp.path()).unwrap();
+        installer.uv = None;
+        let venv = tmp.path().join("venv");
+        installer
+            .install(
+                &SystemRunner,
+                &config,
+                Side::Base,
+                &checkout,
+                &venv,
+                &tmp.path().join("log"),
+            )
+            .unwrap();
+        assert!(venv.join("bin/pip").exists(), "a plain venv has pip");
+        assert!(!venv.join("bin/uv").exists());
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .args(["-c", "import tinypkg; print(tinypkg.VALUE)"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    }
+
+    #[test]
     fn a_failing_install_names_the_side_and_the_log() {
         let tmp = tempfile::tempdir().unwrap();
         let config = Config::parse(
