@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::fixture;
-use crate::host::local::LocalHost;
-use crate::host::{AgentJob, Host};
+use crate::host::{AgentJob, HostPlan};
+use crate::timings::{self, Timings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +32,12 @@ enum Command {
     Run(RunFlags),
     /// Build the fixture repository and compare its perf branch with main, on this machine.
     Demo(DemoFlags),
+    /// Where a run's minutes go: phase timings of one or more report.json, Pareto-sorted.
+    Timings {
+        /// report.json files (several: medians per phase).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+    },
     /// Build the demo's throw-away fixture repository at DIR (main + perf/speedups).
     FixtureRepo {
         /// Where to create it (replaced if it exists).
@@ -130,22 +136,30 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Run(f) => {
+            if let Some(config) = &f.config {
+                // Fail fast, before any host starts: the same validation the agent applies.
+                benchvm_agent::config::Config::load(config)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+            }
             if !f.local {
                 return Err(Error::Usage(
                     "choose a host: --local (the ssh and azure hosts are not built yet)".into(),
                 ));
             }
-            if let Some(config) = &f.config {
-                // Fail fast, before any checkout: the same validation the agent applies.
-                benchvm_agent::config::Config::load(config)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-            }
+            let plan = HostPlan::Local;
             let repo = absolute_repo(&f.repo);
-            compare(
-                &mut LocalHost,
-                job(repo, f.base, f.head, f.config, &f.common),
-                &f.common,
-            )
+            let job = job(repo, f.base, f.head, f.config, &f.common);
+            runtime()?.block_on(compare(plan, job, &f.common))
+        }
+        Command::Timings { reports } => {
+            let reports = reports
+                .iter()
+                .map(|p| Report::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spans: Vec<&[benchvm_agent::spans::Span]> =
+                reports.iter().map(|r| r.spans.as_slice()).collect();
+            print!("{}", timings_table(&timings::pareto(&spans)));
+            Ok(exit::OK)
         }
         Command::Demo(f) => {
             let cache = f
@@ -166,9 +180,32 @@ fn run(cli: Cli) -> Result<i32> {
                 None,
                 &f.common,
             );
-            compare(&mut LocalHost, job, &f.common)
+            runtime()?.block_on(compare(HostPlan::Local, job, &f.common))
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::infra("start the async runtime", e))
+}
+
+fn timings_table(rows: &[timings::ParetoRow]) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["phase", "median", "share", "cumulative", "cold/warm runs"]);
+    for r in rows {
+        table.add_row([
+            r.name.clone(),
+            format!("{:.1} s", r.median_s),
+            format!("{:.0} %", r.share * 100.0),
+            format!("{:.0} %", r.cumulative * 100.0),
+            format!("{}/{}", r.cold, r.warm),
+        ]);
+    }
+    format!("{table}\n")
 }
 
 fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Common) -> AgentJob {
@@ -197,13 +234,55 @@ fn absolute_repo(repo: &str) -> String {
     }
 }
 
-/// Runs the job on `host`, tears the host down on every path out, renders the outputs.
-fn compare(host: &mut dyn Host, job: AgentJob, common: &Common) -> Result<i32> {
-    let outcome = host.run_agent(&job);
-    let teardown = host.teardown();
-    outcome?;
+/// Runs the job on the planned host and tears the host down on every path out: success,
+/// agent failure, a panic in the job (it runs in its own task, so a panic arrives here as
+/// a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
+/// started: GitHub's grace period is short). The local agent dies with the job
+/// (`kill_on_drop`).
+async fn compare(plan: HostPlan, job: AgentJob, common: &Common) -> Result<i32> {
+    let timings = Timings::new();
+    let work = {
+        let (plan, job, timings) = (plan.clone(), job.clone(), timings.clone());
+        tokio::spawn(async move {
+            plan.prepare(&timings).await?;
+            let started = std::time::Instant::now();
+            plan.run_agent(&job, &timings).await?;
+            Ok::<_, Error>(timings.offset(started))
+        })
+    };
+    let outcome = tokio::select! {
+        joined = work => joined.unwrap_or_else(|e| {
+            Err(Error::infra("run the job", if e.is_panic() { "it panicked" } else { "it was cancelled" }))
+        }),
+        signal = crate::signals::shutdown() => {
+            eprintln!("benchvm: {signal} received, stopping");
+            // Start the teardown at once and do not wait for it: the grace period is short.
+            if let Err(e) = plan.teardown(false, &timings).await {
+                eprintln!("error: {e}");
+            }
+            return Err(Error::Cancelled { signal });
+        }
+    };
+    let teardown = plan.teardown(true, &timings).await;
+    let agent_offset = outcome?;
     teardown?;
-    let report = Report::read(&job.results.join("report.json"))?;
+    finish(&job, &timings, agent_offset, common)
+}
+
+/// Merges the controller's spans into the report, renders and writes the outputs.
+fn finish(job: &AgentJob, timings: &Timings, agent_offset: f64, common: &Common) -> Result<i32> {
+    let path = job.results.join("report.json");
+    let mut report = Report::read(&path)?;
+    for span in &mut report.spans {
+        span.start_s += agent_offset;
+    }
+    report.spans.extend(timings.spans());
+    report.spans.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    // A bundled repository reached the agent as commit ids; keep the names people gave.
+    report.base.reference = job.base.clone();
+    report.head.reference = job.head.clone();
+    let json = serde_json::to_string_pretty(&report).expect("serializable");
+    write_atomic(&path, &json).map_err(|e| Error::infra("rewrite report.json", e))?;
     let comment = render::markdown(&report);
     let comment_path = job.results.join("comment.md");
     write_atomic(&comment_path, &comment).map_err(|e| Error::infra("write the comment", e))?;

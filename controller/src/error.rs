@@ -15,6 +15,9 @@ pub enum Error {
     /// The agent's report could not be read.
     #[error(transparent)]
     Report(#[from] ReadError),
+    /// The job was cancelled by a signal (the VM deallocation was requested).
+    #[error("cancelled by {signal}")]
+    Cancelled { signal: &'static str },
     /// Anything else in the environment: files, processes, git.
     #[error("failed to {action}: {detail}")]
     Infra { action: String, detail: String },
@@ -25,7 +28,10 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Agent { code } if *code == exit::USAGE => exit::USAGE,
-            Error::Agent { .. } | Error::Report(_) | Error::Infra { .. } => exit::INFRA,
+            Error::Agent { .. }
+            | Error::Report(_)
+            | Error::Cancelled { .. }
+            | Error::Infra { .. } => exit::INFRA,
         }
     }
 

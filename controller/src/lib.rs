@@ -4,3 +4,5 @@ pub mod cli;
 pub mod error;
 pub mod fixture;
 pub mod host;
+pub mod signals;
+pub mod timings;

@@ -233,6 +233,88 @@ fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
     assert!(stdout.contains("🔴 regressed"));
 
     insta::assert_json_snapshot!("report_shape", shape(&report));
+
+    // Where the minutes went, Pareto-sorted, from the same report.
+    let out = benchvm(&["timings", results.join("report.json").to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let first_row = table
+        .lines()
+        .find(|l| l.contains(" s "))
+        .unwrap_or_default();
+    assert!(
+        first_row.contains("measure"),
+        "measuring dominates a run: {table}"
+    );
+    assert!(
+        table.contains("100 %"),
+        "cumulative share reaches 100 %: {table}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_run_kills_the_agent_and_exits_3() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let results = tmp.path().join("cancelled-results");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args([
+            "run",
+            "--local",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--base",
+            "main",
+            "--head",
+            "perf/slow",
+        ])
+        .args([
+            "--results",
+            results.to_str().unwrap(),
+            "--cache",
+            cache().to_str().unwrap(),
+            "--rounds",
+            "500",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Wait (bounded by the agent's own progress) until sampling has started.
+    let started = lines
+        .by_ref()
+        .take(200)
+        .map_while(Result::ok)
+        .any(|l| l.contains("round 1/500 done"));
+    assert!(started, "the run reached its first round");
+    let t = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(3), "{rest:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM received")),
+        "{rest:?}"
+    );
+    // The agent (which runs with the results path in its arguments) is gone too.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pgrep = Command::new("pgrep")
+        .args(["-f", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        pgrep.stdout.is_empty(),
+        "agent still running: {}",
+        String::from_utf8_lossy(&pgrep.stdout)
+    );
+    assert!(
+        !results.join("report.json").exists(),
+        "no report from a cancelled run"
+    );
 }
 
 /// The JSON's shape: every value replaced by its type, arrays by their first element,

@@ -1,11 +1,14 @@
-//! Where the agent runs. One trait, one backend per kind of host (DESIGN §1 step 2):
-//! `local` runs it on this machine; `ssh` and `azure` ship it to another.
+//! Where the agent runs (DESIGN §1 step 2). `local` runs it on this machine; the remote
+//! hosts (an SSH machine, an Azure VM started and deallocated per run) plug in here as
+//! further [`HostPlan`] variants, with their teardown in [`HostPlan::teardown`].
 
+pub mod bundle;
 pub mod local;
 
 use std::path::PathBuf;
 
 use crate::error::Result;
+use crate::timings::Timings;
 
 /// What the agent is asked to compare.
 #[derive(Debug, Clone)]
@@ -51,12 +54,31 @@ impl AgentJob {
     }
 }
 
-/// A machine the agent can run on.
-pub trait Host {
-    /// Runs the comparison, streaming the agent's progress to stderr; on success the
-    /// results directory (with `report.json`) is at `job.results`.
-    fn run_agent(&mut self, job: &AgentJob) -> Result<()>;
+/// The validated host.
+#[derive(Debug, Clone)]
+pub enum HostPlan {
+    Local,
+}
 
-    /// Releases the host (deallocates a VM). Must be safe to call more than once.
-    fn teardown(&mut self) -> Result<()>;
+impl HostPlan {
+    /// Gets the host ready (a VM would be started here).
+    pub async fn prepare(&self, _timings: &Timings) -> Result<()> {
+        match self {
+            HostPlan::Local => Ok(()),
+        }
+    }
+
+    pub async fn run_agent(&self, job: &AgentJob, _timings: &Timings) -> Result<()> {
+        match self {
+            HostPlan::Local => local::run_agent(job).await,
+        }
+    }
+
+    /// Releases the host on every path out; `wait: false` when a cancelled job has only
+    /// seconds left.
+    pub async fn teardown(&self, _wait: bool, _timings: &Timings) -> Result<()> {
+        match self {
+            HostPlan::Local => Ok(()),
+        }
+    }
 }

@@ -1,0 +1,139 @@
+//! Shipping the code under test as data: the two commits of a local repository packed into
+//! one `git bundle`, which the agent clones like any repository. The VM needs no
+//! credentials for the repository, and nothing of the head ref runs on the controller.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// The commits a bundle carries, resolved from the refs the user named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundled {
+    pub base: String,
+    pub head: String,
+}
+
+/// Writes a bundle of `base` and `head` of the repository at `repo` to `out`.
+pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled> {
+    let resolve = |r: &str| -> Result<String> {
+        let spec = format!("{r}^{{commit}}");
+        let o = git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
+        )?;
+        if !o.status.success() {
+            return Err(Error::Usage(format!(
+                "failed to resolve ref {r:?} in {}",
+                repo.display()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let bundled = Bundled {
+        base: resolve(base)?,
+        head: resolve(head)?,
+    };
+    // A bundle carries refs, not bare commits: name the two under benchvm's own namespace.
+    for (name, commit) in [("base", &bundled.base), ("head", &bundled.head)] {
+        let refname = format!("refs/benchvm/{name}");
+        check(
+            git(repo, &["update-ref", &refname, commit])?,
+            "mark the commits to bundle",
+        )?;
+    }
+    let out_str = out.display().to_string();
+    check(
+        git(
+            repo,
+            &[
+                "bundle",
+                "create",
+                "--quiet",
+                &out_str,
+                "refs/benchvm/base",
+                "refs/benchvm/head",
+            ],
+        )?,
+        "create the git bundle",
+    )?;
+    Ok(bundled)
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .map_err(|e| Error::infra("run git", e))
+}
+
+fn check(out: std::process::Output, action: &str) -> Result<()> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::infra(
+            action,
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_carries_both_commits_and_clones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        std::fs::create_dir(&repo).unwrap();
+        let sh = |s: &str| {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", s])
+                    .current_dir(&repo)
+                    .env("GIT_AUTHOR_NAME", "t")
+                    .env("GIT_AUTHOR_EMAIL", "t@t")
+                    .env("GIT_COMMITTER_NAME", "t")
+                    .env("GIT_COMMITTER_EMAIL", "t@t")
+                    .status()
+                    .unwrap()
+                    .success(),
+                "{s}"
+            );
+        };
+        sh(
+            "git init -q -b main && echo 1 > f && git add f && git commit -qm 1 && git checkout -qb x && echo 2 > f && git commit -qam 2",
+        );
+        let out = tmp.path().join("b.bundle");
+        let b = create(&repo, "main", "x", &out).unwrap();
+        assert_ne!(b.base, b.head);
+        let clone = tmp.path().join("c.git");
+        let ok = Command::new("git")
+            .args(["clone", "--mirror", "-q"])
+            .arg(&out)
+            .arg(&clone)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        for c in [&b.base, &b.head] {
+            let o = Command::new("git")
+                .arg("--git-dir")
+                .arg(&clone)
+                .args(["cat-file", "-e", c])
+                .status()
+                .unwrap();
+            assert!(o.success(), "{c} in the clone");
+        }
+        let err = create(&repo, "main", "nope", &out).unwrap_err();
+        assert!(err.to_string().contains("\"nope\""));
+    }
+}
