@@ -349,7 +349,10 @@ mod tests {
     }
 
     #[test]
-    #[expect(clippy::zombie_processes, reason = "the children are reaped with wait4 directly")]
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the children are reaped with wait4 directly"
+    )]
     fn the_thread_watchdog_fallback_also_kills_at_the_deadline() {
         let child = Command::new("sleep")
             .arg("30")
