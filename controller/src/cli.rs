@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Compare two refs on a host and render the PR comment.
-    Run(RunFlags),
+    Run(Box<RunFlags>),
     /// Build the fixture repository and compare its perf branch with main, on this machine.
     Demo(DemoFlags),
     /// Where a run's minutes go: phase timings of one or more report.json, Pareto-sorted.
@@ -75,9 +75,8 @@ struct Common {
 
 #[derive(Debug, clap::Args)]
 struct RunFlags {
-    /// Run the agent on this machine.
-    #[arg(long)]
-    local: bool,
+    #[command(flatten)]
+    host: crate::host::HostFlags,
     /// The repository: a git URL or a local path.
     #[arg(long, default_value = ".")]
     repo: String,
@@ -141,12 +140,7 @@ fn run(cli: Cli) -> Result<i32> {
                 benchvm_agent::config::Config::load(config)
                     .map_err(|e| Error::Usage(e.to_string()))?;
             }
-            if !f.local {
-                return Err(Error::Usage(
-                    "choose a host: --local (the ssh and azure hosts are not built yet)".into(),
-                ));
-            }
-            let plan = HostPlan::Local;
+            let plan = HostPlan::from_flags(&f.host)?;
             let repo = absolute_repo(&f.repo);
             let job = job(repo, f.base, f.head, f.config, &f.common);
             runtime()?.block_on(compare(plan, job, &f.common))

@@ -5,4 +5,5 @@ pub mod error;
 pub mod fixture;
 pub mod host;
 pub mod signals;
+pub mod ssh;
 pub mod timings;

@@ -1,0 +1,150 @@
+//! The ssh host: an existing machine reached over SSH with a pinned host key. The static
+//! agent is uploaded once per version (kept under ~/.benchvm/bin by its SHA-256), each run
+//! gets its own remote workspace, the agent's progress is streamed into the job log, and
+//! the results directory is downloaded. ssh2 is blocking: every call runs in
+//! `spawn_blocking`, never on the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::host::{AgentJob, bundle};
+use crate::ssh::{SshError, SshSession, SshTarget, Stream};
+use crate::timings::Timings;
+
+/// Everything the ssh host needs besides the job.
+#[derive(Debug, Clone)]
+pub struct SshHost {
+    pub target: SshTarget,
+    /// The statically linked agent to ship.
+    pub agent: PathBuf,
+    /// Bounds the whole remote comparison.
+    pub timeout: Duration,
+}
+
+impl From<SshError> for Error {
+    fn from(e: SshError) -> Self {
+        Error::infra("talk to the host over ssh", e)
+    }
+}
+
+impl SshHost {
+    /// Runs the comparison on the host; the results directory ends up at `job.results`.
+    pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+        let host = self.clone();
+        let job = job.clone();
+        let timings = timings.clone();
+        blocking(move || host.run_blocking(&job, &timings)).await
+    }
+
+    fn run_blocking(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+        let t = Instant::now();
+        let session = SshSession::connect(&self.target)?;
+        timings.record("ssh connect", t, None);
+        let home = capture(&session, "printf %s \"$HOME\"")?;
+        let run_id = format!("{}-{}", std::process::id(), unix_now());
+        let run_dir = format!("{home}/.benchvm/runs/{run_id}");
+        run_checked(
+            &session,
+            &format!("mkdir -p {run_dir} {home}/.benchvm/bin {home}/.benchvm/bundles"),
+        )?;
+
+        // The agent, once per version: its name carries its hash.
+        let t = Instant::now();
+        let sha = sha256_file(&self.agent)?;
+        let remote_agent = format!("{home}/.benchvm/bin/benchvm-agent-{}", &sha[..16]);
+        let present = capture(
+            &session,
+            &format!("sha256sum {remote_agent} 2>/dev/null || true"),
+        )?;
+        let warm = present.split_whitespace().next() == Some(sha.as_str());
+        if !warm {
+            session.upload(&self.agent, &remote_agent, 0o755)?;
+        }
+        timings.record("upload agent", t, Some(warm));
+
+        // A local repository travels as a bundle of the two commits.
+        let t = Instant::now();
+        let mut remote_job = job.clone();
+        if Path::new(&job.repo).exists() {
+            let local = tempfile::Builder::new()
+                .suffix(".bundle")
+                .tempfile()
+                .map_err(|e| Error::infra("create a temporary file", e))?;
+            let b = bundle::create(Path::new(&job.repo), &job.base, &job.head, local.path())?;
+            let name = Path::new(&job.repo)
+                .file_name()
+                .map_or("repo".into(), |n| n.to_string_lossy().into_owned());
+            let remote_bundle = format!("{home}/.benchvm/bundles/{name}.bundle");
+            session.upload(local.path(), &remote_bundle, 0o644)?;
+            remote_job.repo = remote_bundle;
+            remote_job.base = b.base;
+            remote_job.head = b.head;
+            timings.record("upload code", t, None);
+        }
+        remote_job.config = None;
+        if let Some(config) = &job.config {
+            let remote_config = format!("{run_dir}/bench.yml");
+            session.upload(config, &remote_config, 0o644)?;
+            remote_job.config = Some(PathBuf::from(remote_config));
+        }
+        remote_job.cache = None;
+
+        let remote_results = format!("{run_dir}/results");
+        let args: Vec<String> = remote_job
+            .compare_args(&remote_results)
+            .iter()
+            .map(|a| super::quote(a))
+            .collect();
+        let command = format!("{remote_agent} {}", args.join(" "));
+        let status = session.exec(&command, self.timeout, &mut |stream, line| match stream {
+            // The agent's progress goes to stderr; show it live in the job log.
+            Stream::Stderr => eprintln!("{line}"),
+            Stream::Stdout => {}
+        })?;
+        if status != 0 {
+            let _ = session.exec(
+                &format!("rm -rf {run_dir}"),
+                Duration::from_secs(60),
+                &mut |_, _| {},
+            );
+            return Err(Error::Agent { code: status });
+        }
+        let t = Instant::now();
+        session.download_dir(&remote_results, &job.results)?;
+        timings.record("download results", t, None);
+        run_checked(&session, &format!("rm -rf {run_dir}"))?;
+        Ok(())
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::infra("run the ssh session", e))?
+}
+
+fn capture(session: &SshSession, command: &str) -> Result<String> {
+    Ok(session.capture(command)?)
+}
+
+fn run_checked(session: &SshSession, command: &str) -> Result<()> {
+    capture(session, command).map(|_| ())
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::infra(format!("read {}", path.display()), e))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

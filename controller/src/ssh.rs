@@ -1,0 +1,420 @@
+//! SSH transport on ssh2 (libssh2). Blocking by nature: callers run it inside
+//! `spawn_blocking`, never on the async runtime.
+//!
+//! Three traps of ssh2 are handled here rather than left to callers:
+//! - stdout and stderr share one channel window: reading one stream while the remote side
+//!   blocks writing the other deadlocks, so both are read in one non-blocking loop;
+//! - a long silent benchmark must not look like a dead connection: keepalives are sent
+//!   while waiting, and the only deadline is the caller's whole-command timeout;
+//! - closing a channel does not stop the remote process: commands start in their own
+//!   session (setsid) and report their pid first, so a timeout can kill the whole group.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use sha2::{Digest, Sha256};
+use ssh2::{Channel, OpenFlags, OpenType, RenameFlags, Session, Sftp};
+
+/// Where and as whom to connect, and the one host key to accept.
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key file (OpenSSH format, no passphrase).
+    pub key: PathBuf,
+    /// The pinned host public key, one line: `ssh-ed25519 AAAA… [comment]`.
+    pub host_key: String,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+}
+
+/// Which remote stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("failed to connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error(
+        "the host key of {host} is {got}, but {expected} is pinned: refusing to connect (if the host was rebuilt, pin its new key)"
+    )]
+    HostKeyMismatch {
+        host: String,
+        expected: String,
+        got: String,
+    },
+    #[error("the pinned host key is not a public key line (\"ssh-ed25519 AAAA…\"): {0}")]
+    BadHostKey(String),
+    #[error("failed to authenticate as {user} with {}: {detail}", key.display())]
+    Auth {
+        user: String,
+        key: PathBuf,
+        detail: String,
+    },
+    #[error("ssh: {0}")]
+    Ssh(#[from] ssh2::Error),
+    #[error("ssh i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("the remote command ran longer than {secs} s and was killed")]
+    Timeout { secs: u64 },
+    #[error("the upload of {path} arrived corrupted (sha256 {remote} on the host, {local} here)")]
+    ChecksumMismatch {
+        path: String,
+        local: String,
+        remote: String,
+    },
+    #[error("remote command {command:?} failed with exit status {status}")]
+    Remote { command: String, status: i32 },
+}
+
+/// OpenSSH's fingerprint of a public key line: `SHA256:<base64, no padding>`.
+pub fn fingerprint(public_key_line: &str) -> Result<String, SshError> {
+    Ok(fingerprint_of(&key_blob(public_key_line)?))
+}
+
+fn key_blob(line: &str) -> Result<Vec<u8>, SshError> {
+    let mut parts = line.split_whitespace();
+    let (Some(kind), Some(b64)) = (parts.next(), parts.next()) else {
+        return Err(SshError::BadHostKey(
+            "expected a key type and a base64 key".into(),
+        ));
+    };
+    if !kind.starts_with("ssh-") && !kind.starts_with("ecdsa-") {
+        return Err(SshError::BadHostKey(format!("unknown key type {kind:?}")));
+    }
+    STANDARD
+        .decode(b64)
+        .map_err(|e| SshError::BadHostKey(format!("the key is not base64: {e}")))
+}
+
+fn fingerprint_of(blob: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(blob)))
+}
+
+/// An authenticated session to a host whose key matched the pinned one.
+pub struct SshSession {
+    session: Session,
+    tcp: TcpStream,
+    keepalive: Duration,
+}
+
+impl std::fmt::Debug for SshSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshSession").finish_non_exhaustive()
+    }
+}
+
+/// How long one wait for socket activity lasts before keepalive and deadline checks.
+const TICK_MS: i32 = 200;
+
+impl SshSession {
+    /// Connects, checks the host key against the pinned one before authenticating, then
+    /// authenticates with the key file.
+    pub fn connect(target: &SshTarget) -> Result<Self, SshError> {
+        let pinned = key_blob(&target.host_key)?;
+        let addr = format!("{}:{}", target.host, target.port);
+        let connect_err = |source| SshError::Connect {
+            addr: addr.clone(),
+            source,
+        };
+        let sockaddr = addr
+            .to_socket_addrs()
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| connect_err(io::Error::new(io::ErrorKind::NotFound, "no address")))?;
+        let tcp =
+            TcpStream::connect_timeout(&sockaddr, target.connect_timeout).map_err(connect_err)?;
+        let mut session = Session::new()?;
+        session.set_tcp_stream(tcp.try_clone()?);
+        session.set_timeout(target.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+        session.handshake()?;
+        let (got, _) = session
+            .host_key()
+            .ok_or_else(|| SshError::BadHostKey("the server sent no host key".into()))?;
+        if got != pinned.as_slice() {
+            return Err(SshError::HostKeyMismatch {
+                host: target.host.clone(),
+                expected: fingerprint_of(&pinned),
+                got: fingerprint_of(got),
+            });
+        }
+        session
+            .userauth_pubkey_file(&target.user, None, &target.key, None)
+            .map_err(|e| SshError::Auth {
+                user: target.user.clone(),
+                key: target.key.clone(),
+                detail: e.message().to_owned(),
+            })?;
+        // The keepalive keeps NATs and sshd's ClientAlive checks happy during silence.
+        session.set_keepalive(true, target.keepalive.as_secs().max(1) as u32);
+        // Per-call timeouts are ours (the whole-command deadline), not libssh2's.
+        session.set_timeout(0);
+        Ok(Self {
+            session,
+            tcp,
+            keepalive: target.keepalive,
+        })
+    }
+
+    /// Runs `command` with the remote shell, calling `on_line` for every complete line of
+    /// either stream as it arrives; returns the exit status. After `timeout` the remote
+    /// process group is killed and [`SshError::Timeout`] returned.
+    pub fn exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<i32, SshError> {
+        // The command runs in a session of its own, whose id (its pid) is announced first
+        // on stderr, so that a timeout can kill the whole group from a second channel.
+        let wrapped = format!(
+            "setsid sh -c {} & echo \"{PID_TAG}$!\" >&2; wait $!",
+            crate::host::quote(command)
+        );
+        let mut channel = self.blocking(|s| s.channel_session())?;
+        self.blocking_on(&mut channel, |c| c.exec(&wrapped))?;
+        self.session.set_blocking(false);
+        let result = self.pump(&mut channel, timeout, on_line);
+        self.session.set_blocking(true);
+        match result {
+            Ok(()) => {
+                channel.wait_close()?;
+                Ok(channel.exit_status()?)
+            }
+            Err((e, pid)) => {
+                if let Some(pid) = pid {
+                    let _ = self.kill_group(pid);
+                }
+                let _ = channel.close();
+                Err(e)
+            }
+        }
+    }
+
+    fn pump(
+        &self,
+        channel: &mut Channel,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<(), (SshError, Option<u32>)> {
+        let start = Instant::now();
+        let mut pid = None;
+        let mut bufs = [Vec::new(), Vec::new()];
+        let mut chunk = [0u8; 32 * 1024];
+        let mut last_keepalive = Instant::now();
+        loop {
+            let mut progressed = false;
+            for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                let read = match stream {
+                    Stream::Stdout => channel.read(&mut chunk),
+                    Stream::Stderr => channel.stderr().read(&mut chunk),
+                };
+                match read {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        progressed = true;
+                        bufs[i].extend_from_slice(&chunk[..n]);
+                        emit_lines(&mut bufs[i], stream, &mut pid, on_line);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err((e.into(), pid)),
+                }
+            }
+            if !progressed && channel.eof() {
+                for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                    if !bufs[i].is_empty() {
+                        bufs[i].push(b'\n');
+                        emit_lines(&mut bufs[i], stream, &mut pid, on_line);
+                    }
+                }
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err((
+                    SshError::Timeout {
+                        secs: timeout.as_secs(),
+                    },
+                    pid,
+                ));
+            }
+            if !progressed {
+                if last_keepalive.elapsed() >= self.keepalive {
+                    let _ = self.session.keepalive_send();
+                    last_keepalive = Instant::now();
+                }
+                self.wait_socket();
+            }
+        }
+    }
+
+    /// Sleeps until the socket is readable or a tick passes.
+    fn wait_socket(&self) {
+        let mut pfd = libc::pollfd {
+            fd: self.tcp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, TICK_MS) };
+    }
+
+    fn kill_group(&self, pid: u32) -> Result<(), SshError> {
+        let mut channel = self.session.channel_session()?;
+        channel.exec(&format!("kill -KILL -- -{pid} 2>/dev/null; true"))?;
+        let mut sink = String::new();
+        let _ = channel.read_to_string(&mut sink);
+        channel.wait_close()?;
+        Ok(())
+    }
+
+    fn blocking<T>(
+        &self,
+        f: impl FnOnce(&Session) -> Result<T, ssh2::Error>,
+    ) -> Result<T, SshError> {
+        self.session.set_blocking(true);
+        Ok(f(&self.session)?)
+    }
+
+    fn blocking_on(
+        &self,
+        channel: &mut Channel,
+        f: impl FnOnce(&mut Channel) -> Result<(), ssh2::Error>,
+    ) -> Result<(), SshError> {
+        self.session.set_blocking(true);
+        Ok(f(channel)?)
+    }
+
+    /// Runs a short command and returns its stdout; a non-zero status is an error.
+    pub fn capture(&self, command: &str) -> Result<String, SshError> {
+        let mut out = String::new();
+        let status = self.exec(command, Duration::from_secs(120), &mut |stream, line| {
+            if stream == Stream::Stdout {
+                out.push_str(line);
+                out.push('\n');
+            }
+        })?;
+        if status != 0 {
+            return Err(SshError::Remote {
+                command: command.to_owned(),
+                status,
+            });
+        }
+        Ok(out.trim_end().to_owned())
+    }
+
+    fn sftp(&self) -> Result<Sftp, SshError> {
+        self.session.set_blocking(true);
+        Ok(self.session.sftp()?)
+    }
+
+    /// Uploads `local` to `remote_path` with `mode` (written under a temporary name and
+    /// renamed), then checks the far side's SHA-256.
+    pub fn upload(&self, local: &Path, remote_path: &str, mode: i32) -> Result<(), SshError> {
+        let bytes = std::fs::read(local)?;
+        let sftp = self.sftp()?;
+        let tmp = format!("{remote_path}.partial");
+        {
+            let mut file = sftp.open_mode(
+                Path::new(&tmp),
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                mode,
+                OpenType::File,
+            )?;
+            file.write_all(&bytes)?;
+        }
+        let _ = sftp.unlink(Path::new(remote_path));
+        sftp.rename(
+            Path::new(&tmp),
+            Path::new(remote_path),
+            Some(RenameFlags::OVERWRITE | RenameFlags::ATOMIC | RenameFlags::NATIVE),
+        )?;
+        let local_sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let remote = self.capture(&format!("sha256sum {}", crate::host::quote(remote_path)))?;
+        let remote_sha = remote
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if remote_sha != local_sha {
+            return Err(SshError::ChecksumMismatch {
+                path: remote_path.to_owned(),
+                local: local_sha,
+                remote: remote_sha,
+            });
+        }
+        Ok(())
+    }
+
+    /// Downloads one file, written locally under a temporary name and renamed.
+    pub fn download_file(&self, remote_path: &str, local: &Path) -> Result<(), SshError> {
+        let sftp = self.sftp()?;
+        download(&sftp, Path::new(remote_path), local)
+    }
+
+    /// Downloads a remote directory tree into `local_dir`; returns the number of files.
+    pub fn download_dir(&self, remote_dir: &str, local_dir: &Path) -> Result<u64, SshError> {
+        let sftp = self.sftp()?;
+        download_tree(&sftp, Path::new(remote_dir), local_dir)
+    }
+}
+
+const PID_TAG: &str = "__benchvm_pid ";
+
+fn emit_lines(
+    buf: &mut Vec<u8>,
+    stream: Stream,
+    pid: &mut Option<u32>,
+    on_line: &mut dyn FnMut(Stream, &str),
+) {
+    while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = buf.drain(..=end).collect();
+        let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+        let text = text.trim_end_matches('\r');
+        match text.strip_prefix(PID_TAG) {
+            Some(p) if stream == Stream::Stderr && pid.is_none() => *pid = p.trim().parse().ok(),
+            _ => on_line(stream, text),
+        }
+    }
+}
+
+fn download(sftp: &Sftp, remote: &Path, local: &Path) -> Result<(), SshError> {
+    let mut bytes = Vec::new();
+    sftp.open(remote)?.read_to_end(&mut bytes)?;
+    if let Some(parent) = local.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = local.with_extension("partial");
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, local)?;
+    Ok(())
+}
+
+fn download_tree(sftp: &Sftp, remote: &Path, local: &Path) -> Result<u64, SshError> {
+    std::fs::create_dir_all(local)?;
+    let mut files = 0;
+    for (path, stat) in sftp.readdir(remote)? {
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if stat.is_dir() {
+            files += download_tree(sftp, &path, &local.join(name))?;
+        } else if stat.is_file() {
+            download(sftp, &path, &local.join(name))?;
+            files += 1;
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,169 @@
+//! The SSH transport against a real sshd on loopback.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use benchvm::ssh::{SshError, SshSession, Stream, fingerprint};
+use support::sshd::Sshd;
+
+#[test]
+fn exec_streams_lines_in_order_and_returns_the_status() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let mut lines = Vec::new();
+    let status = s
+        .exec(
+            "echo one; echo two >&2; echo three; exit 7",
+            Duration::from_secs(20),
+            &mut |st, l| lines.push((st, l.to_owned())),
+        )
+        .unwrap();
+    assert_eq!(status, 7);
+    let out: Vec<_> = lines
+        .iter()
+        .filter(|(s, _)| *s == Stream::Stdout)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert_eq!(out, ["one", "three"]);
+    assert!(lines.contains(&(Stream::Stderr, "two".into())));
+    assert!(
+        !lines.iter().any(|(_, l)| l.contains("__benchvm_pid")),
+        "the pid line is internal"
+    );
+}
+
+#[test]
+fn a_different_host_key_is_refused_with_both_fingerprints() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let mut target = sshd.target();
+    target.host_key = other.host_key();
+    let err = SshSession::connect(&target).unwrap_err();
+    assert!(matches!(err, SshError::HostKeyMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&fingerprint(&sshd.host_key()).unwrap()),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&fingerprint(&other.host_key()).unwrap()),
+        "{msg}"
+    );
+    target.host_key = "not a key".into();
+    assert!(matches!(
+        SshSession::connect(&target).unwrap_err(),
+        SshError::BadHostKey(_)
+    ));
+}
+
+#[test]
+fn fingerprints_match_ssh_keygen() {
+    let sshd = Sshd::start();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(sshd.dir.path().join("host_key.pub"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&fingerprint(&sshd.host_key()).unwrap()),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wrong_user_key_is_an_authentication_error() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let mut target = sshd.target();
+    target.key = other.user_key();
+    let err = SshSession::connect(&target).unwrap_err();
+    assert!(matches!(err, SshError::Auth { .. }), "{err}");
+}
+
+#[test]
+fn megabytes_on_both_streams_do_not_deadlock() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let (mut out, mut err) = (0usize, 0usize);
+    let cmd = "i=0; while [ $i -lt 20 ]; do head -c 100000 /dev/zero | tr '\\0' a | fold -w 99; head -c 100000 /dev/zero | tr '\\0' b | fold -w 99 >&2; i=$((i+1)); done";
+    let status = s
+        .exec(cmd, Duration::from_secs(60), &mut |st, l| match st {
+            Stream::Stdout => out += l.len() + 1,
+            Stream::Stderr => err += l.len() + 1,
+        })
+        .unwrap();
+    assert_eq!(status, 0);
+    assert!(out >= 2_000_000 && err >= 2_000_000, "{out} {err}");
+}
+
+#[test]
+fn silence_longer_than_the_keepalive_is_fine() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let mut lines = Vec::new();
+    let status = s
+        .exec(
+            "sleep 3; echo done",
+            Duration::from_secs(30),
+            &mut |_, l| lines.push(l.to_owned()),
+        )
+        .unwrap();
+    assert_eq!((status, lines), (0, vec!["done".to_owned()]));
+}
+
+#[test]
+fn a_timeout_kills_the_remote_process_group() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let marker = sshd.dir.path().join("survived");
+    let cmd = format!("(sleep 3; touch {}) & sleep 60", marker.display());
+    let t = Instant::now();
+    let err = s
+        .exec(&cmd, Duration::from_secs(1), &mut |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, SshError::Timeout { .. }), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !marker.exists(),
+        "a process of the timed-out command outlived it"
+    );
+    // The session still works afterwards.
+    assert_eq!(s.capture("echo ok").unwrap(), "ok");
+}
+
+#[test]
+fn upload_checks_the_hash_and_keeps_the_mode_and_download_mirrors_a_tree() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let local = sshd.dir.path().join("payload");
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    let remote = sshd.dir.path().join("remote/agent");
+    std::fs::create_dir_all(remote.parent().unwrap()).unwrap();
+    s.upload(&local, remote.to_str().unwrap(), 0o755).unwrap();
+    assert_eq!(std::fs::read(&remote).unwrap(), data);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&remote).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+
+    let tree = sshd.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("a/b")).unwrap();
+    std::fs::write(tree.join("top.json"), "{}").unwrap();
+    std::fs::write(tree.join("a/b/deep.tsv"), "x\ty\n").unwrap();
+    let dest = sshd.dir.path().join("copy");
+    let n = s.download_dir(tree.to_str().unwrap(), &dest).unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a/b/deep.tsv")).unwrap(),
+        "x\ty\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("top.json")).unwrap(),
+        "{}"
+    );
+}
