@@ -76,18 +76,26 @@ struct TimeFlags {
     command: Vec<String>,
 }
 
+/// Parses flags the way both binaries do: `Err` holds the exit code once clap has printed
+/// the help, the version (0) or a usage error (2).
+pub fn parse_flags<T: Parser, I: IntoIterator<Item = OsString>>(
+    args: I,
+) -> std::result::Result<T, i32> {
+    T::try_parse_from(args).map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() {
+            exit::USAGE
+        } else {
+            exit::OK
+        }
+    })
+}
+
 /// Parses `args`, runs, and returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli: Cli = match parse_flags(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-        }
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(code) => code,

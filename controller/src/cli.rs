@@ -101,16 +101,9 @@ struct DemoFlags {
 
 /// Parses `args`, runs, and returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli: Cli = match benchvm_agent::cli::parse_flags(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-        }
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(code) => code,

@@ -4,46 +4,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use support::agent::static_agent;
 use support::sshd::Sshd;
 use support::tiny::tiny_repo;
-
-const TARGET: &str = "x86_64-unknown-linux-musl";
-
-/// The static agent (.ci/run builds it; built into a separate target dir when absent).
-fn static_agent() -> PathBuf {
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let prebuilt = ws.join("target").join(TARGET).join("release/benchvm-agent");
-    if prebuilt.is_file() {
-        return prebuilt;
-    }
-    let dir = ws.join("target/static-agent-test");
-    let ok = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "benchvm-agent",
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
-        .arg(&dir)
-        .current_dir(&ws)
-        .status()
-        .unwrap()
-        .success();
-    assert!(
-        ok,
-        "building the static agent failed (rustup target add {TARGET})"
-    );
-    dir.join(TARGET).join("release/benchvm-agent")
-}
 
 fn run(
     sshd: &Sshd,
