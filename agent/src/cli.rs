@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<i32> {
             let times = time_command(&f.command, f.warmup, f.runs)?;
             let mut sorted = times.clone();
             sorted.sort_by(f64::total_cmp);
-            let median = crate::layers::importtime::median(times.clone());
+            let median = crate::stats::median(times.clone());
             let mean = times.iter().sum::<f64>() / times.len() as f64;
             println!(
                 "{{\"command\": {:?}, \"runs\": {}, \"median_s\": {median}, \"mean_s\": {mean}, \"min_s\": {}, \"max_s\": {}}}",

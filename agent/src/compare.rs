@@ -155,7 +155,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         progress,
     );
     timeline.record("measure", t, None);
-    attribute_layers(&mut timeline, &benchmarks, &sampled, t);
+    attribute_layers(&mut timeline, &benchmarks, &sampled);
 
     let import = match &config.importtime {
         Some(module) => {
@@ -220,7 +220,6 @@ fn attribute_layers(
     timeline: &mut Timeline,
     benchmarks: &[crate::bench::Benchmark],
     sampled: &scheduler::Sampled,
-    start: Instant,
 ) {
     let origin = timeline.spans.last().map_or(0.0, |s| s.start_s);
     for layer in crate::bench::Layer::ALL {
@@ -245,7 +244,6 @@ fn attribute_layers(
             });
         }
     }
-    let _ = start;
 }
 
 fn importtime_breakdown<R: ProcessRunner>(

@@ -100,18 +100,8 @@ fn medians(runs: &[Vec<ImportRow>]) -> BTreeMap<String, (f64, f64)> {
         }
     }
     seen.into_iter()
-        .map(|(m, (s, c))| (m, (median(s), median(c))))
+        .map(|(m, (s, c))| (m, (crate::stats::median(s), crate::stats::median(c))))
         .collect()
-}
-
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// The tab-separated `importtime.tsv` of the results directory.

@@ -4,7 +4,6 @@
 
 use crate::bench::Benchmark;
 use crate::config::Thresholds;
-use crate::layers::importtime::median;
 use crate::measure::scheduler::Sampled;
 use crate::report::{Change, Comparison};
 use crate::stats::{self, Alternative, Differences, Verdict};
@@ -64,8 +63,8 @@ fn one(bench: &Benchmark, sampled: &Sampled, threshold: f64) -> Comparison {
         unit: bench.unit.clone(),
         pairs: base.len() as u32,
         void_pairs: void as u32,
-        base_median: (!base.is_empty()).then(|| median(base.clone())),
-        head_median: (!head.is_empty()).then(|| median(head.clone())),
+        base_median: (!base.is_empty()).then(|| stats::median(base.clone())),
+        head_median: (!head.is_empty()).then(|| stats::median(head.clone())),
         change: None,
         p_regressed: None,
         p_improved: None,

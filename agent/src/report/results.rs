@@ -60,7 +60,7 @@ impl Series {
         Series {
             mean,
             stddev,
-            median: (!values.is_empty()).then(|| importtime::median(values.clone())),
+            median: (!values.is_empty()).then(|| crate::stats::median(values.clone())),
             min: values.iter().copied().reduce(f64::min),
             max: values.iter().copied().reduce(f64::max),
             wall_s: samples.iter().map(|m| m.wall_s).collect(),

@@ -32,3 +32,24 @@ pub use error::StatsError;
 pub use hodges_lehmann::{ShiftEstimate, hodges_lehmann};
 pub use verdict::{Verdict, to_percent, verdict};
 pub use wilcoxon::{Alternative, SignedRank, signed_rank_test};
+
+/// The sample median (the mean of the middle two for an even count); NaN when empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod median_tests {
+    #[test]
+    fn median_of_odd_even_and_empty_samples() {
+        assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(super::median(vec![]).is_nan());
+    }
+}
