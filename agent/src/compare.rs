@@ -69,11 +69,20 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     work.track_worktrees(&mirror.path);
     timeline.record("checkout", t, Some(Cache::from_warm(mirror.warm)));
 
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| checkouts[1].join("bench.yml"));
-    let mut config = Config::load(&config_path)?;
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            // Named after the ref, not the scratch worktree it happens to sit in.
+            let path = checkouts[1].join("bench.yml");
+            let text = std::fs::read_to_string(&path).map_err(|_| {
+                Error::Usage(format!(
+                    "{} has no bench.yml at its root: add one, or pass --config",
+                    args.head
+                ))
+            })?;
+            Config::parse(&text, &format!("{}:bench.yml", args.head))?
+        }
+    };
     if let Some(seed) = args.seed {
         config.sampling.seed = Some(seed);
     }

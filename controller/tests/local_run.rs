@@ -316,6 +316,43 @@ fn an_unknown_ref_is_a_usage_error() {
 }
 
 #[test]
+fn a_head_without_bench_yml_or_with_a_bad_one_is_named_by_its_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    support::tiny::sh(
+        &repo,
+        "git checkout -qb no-config && git rm -q bench.yml && git commit -qm drop",
+    );
+    support::tiny::sh(
+        &repo,
+        "git checkout -qb bad-config main && echo 'bogus: 1' >> bench.yml && git commit -qam bad",
+    );
+    for (head, needle) in [
+        ("no-config", "no-config has no bench.yml at its root"),
+        ("bad-config", "bad-config:bench.yml: unknown field `bogus`"),
+    ] {
+        let out = benchvm(&[
+            "run",
+            "--local",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--base",
+            "main",
+            "--head",
+            head,
+            "--results",
+            tmp.path().join(head).to_str().unwrap(),
+            "--cache",
+            cache().to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}
+
+#[test]
 fn flags_are_checked_by_clap_with_exit_code_2() {
     let out = benchvm(&["run", "--local", "--base", "a"]);
     assert_eq!(out.status.code(), Some(2));
