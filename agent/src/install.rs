@@ -33,7 +33,12 @@ impl Installer {
         })?;
         Ok(Self {
             python,
-            uv: which("uv"),
+            // Non-interactive SSH sessions do not read shell profiles, so uv's standalone
+            // installer's directory (~/.local/bin, as on the benchvm VM) is looked at too.
+            uv: which("uv").or_else(|| {
+                let p = home().join(".local/bin/uv");
+                which(&p.display().to_string())
+            }),
             uv_cache: cache.join("uv"),
         })
     }
