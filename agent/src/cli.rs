@@ -61,6 +61,10 @@ struct CompareFlags {
     /// Seconds to wait for another run on this host to release it.
     #[arg(long, default_value_t = 3600)]
     lock_timeout: u64,
+    /// Write a heartbeat line to stderr every N seconds and stop the run when that fails
+    /// (the controller is gone). Used by remote hosts.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_secs: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,12 +125,15 @@ fn run(cli: Cli) -> Result<i32> {
                 rounds: f.rounds,
                 lock_timeout: Duration::from_secs(f.lock_timeout),
             };
+            if let Some(secs) = f.heartbeat_secs {
+                crate::heartbeat::start(Duration::from_secs(secs));
+            }
             let start = Instant::now();
             let mut progress = |line: String| {
-                eprintln!(
+                crate::heartbeat::line(&format!(
                     "benchvm-agent [{:>6.1}s] {line}",
                     start.elapsed().as_secs_f64()
-                )
+                ))
             };
             let report = compare::run(&args, &mut progress)?;
             let s = &report.summary;

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod heartbeat;
 pub mod install;
 pub mod layers;
 pub mod lock;

@@ -366,3 +366,93 @@ fn flags_are_checked_by_clap_with_exit_code_2() {
     let out = benchvm(&["demo", "--rounds", "1"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-orphan-{}", std::process::id());
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: slow\n    command: \"python -c 'import time, sys; sys.argv.append(\\\"{marker}\\\"); time.sleep(60)' {marker}\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 120\n"
+        ),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args([
+            "agent",
+            "compare",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--base",
+            "main",
+            "--head",
+            "perf/slow",
+        ])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+        .args([
+            "--results",
+            tmp.path().join("r").to_str().unwrap(),
+            "--heartbeat-secs",
+            "1",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(agent.stderr.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .take(100)
+            .map_while(Result::ok)
+            .any(|l| l.contains("measuring:"))
+    );
+    // The benchmark is running: wait (bounded) until its process exists.
+    let running = || {
+        !Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    };
+    let t = std::time::Instant::now();
+    while !running() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "benchmark never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The controller vanishes: its end of the pipe closes.
+    drop(lines);
+    let t = std::time::Instant::now();
+    let status = agent.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!running(), "the benchmark outlived its agent");
+    // The host is free for the next run.
+    let lock = Command::new("flock")
+        .args(["-n"])
+        .arg(cache.join("host.lock"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(lock.success(), "host lock still held");
+}

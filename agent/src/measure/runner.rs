@@ -69,6 +69,18 @@ impl RunOutcome {
     }
 }
 
+/// The process group of the run in progress (0 when none), so that an agent that loses
+/// its controller can kill the benchmark it is waiting for before it exits.
+static CURRENT_GROUP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Kills the process group of the run in progress, if any.
+pub fn kill_current() {
+    let pid = CURRENT_GROUP.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        kill_group(pid);
+    }
+}
+
 /// Runs processes; the real one forks, tests may script outcomes (as hyperfine's executor).
 pub trait ProcessRunner {
     fn run(&self, spec: &RunSpec) -> io::Result<RunOutcome>;
@@ -113,7 +125,9 @@ impl ProcessRunner for SystemRunner {
         let start = Instant::now();
         let child = command.spawn()?;
         let pid = child.id() as libc::pid_t;
+        CURRENT_GROUP.store(pid, std::sync::atomic::Ordering::SeqCst);
         let timed_out = wait_for_exit(pid, spec.timeout);
+        CURRENT_GROUP.store(0, std::sync::atomic::Ordering::SeqCst);
         let waited = wait4(pid);
         let wall = start.elapsed();
         // Anything the child left behind in its group goes too.

@@ -98,9 +98,12 @@ impl SshHost {
             .iter()
             .map(|a| super::quote(a))
             .collect();
-        let command = format!("{remote_agent} {}", args.join(" "));
+        // The heartbeat lets the agent notice when this controller is gone, stop its
+        // benchmark and free the host instead of running on for hours.
+        let command = format!("{remote_agent} {} --heartbeat-secs 5", args.join(" "));
         let status = session.exec(&command, self.timeout, &mut |stream, line| match stream {
             // The agent's progress goes to stderr; show it live in the job log.
+            Stream::Stderr if line == benchvm_agent::heartbeat::TAG => {}
             Stream::Stderr => eprintln!("{line}"),
             Stream::Stdout => {}
         })?;
