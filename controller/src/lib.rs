@@ -1,5 +1,6 @@
 //! The benchvm controller: validates inputs, runs the agent on a host, renders the report.
 
+pub mod azure;
 pub mod cli;
 pub mod error;
 pub mod fixture;

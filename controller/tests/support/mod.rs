@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod fake_arm;
 pub mod sshd;
 pub mod tiny;

@@ -1,0 +1,268 @@
+//! An in-process fake of Azure Resource Manager and Microsoft Entra on 127.0.0.1, speaking
+//! their wire format: the v2 token endpoint (client credentials, secret or assertion),
+//! GitHub's OIDC token endpoint, `POST …/start|deallocate` answered 202 with
+//! `Azure-AsyncOperation` and `Location`, and `GET …/instanceView` with `PowerState/…`
+//! codes that move through starting/deallocating over a few polls. Scripted faults (429
+//! with Retry-After, 5xx, 404 with an ARM error body) are served first; every request is
+//! recorded.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub auth: Option<String>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub path_contains: &'static str,
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub vm: String,
+    pub power: String,
+    /// (target state, instance-view polls until it is reached)
+    pub pending: Option<(String, u32)>,
+    pub polls_per_transition: u32,
+    pub token_expires_in: i64,
+    pub tokens_issued: u32,
+    pub github_tokens_issued: u32,
+    pub faults: VecDeque<Fault>,
+    pub requests: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+pub struct FakeArm {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<State>>,
+}
+
+impl FakeArm {
+    pub async fn start(vm: &str, power: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State {
+            vm: vm.into(),
+            power: power.into(),
+            pending: None,
+            polls_per_transition: 2,
+            token_expires_in: 3600,
+            tokens_issued: 0,
+            github_tokens_issued: 0,
+            faults: VecDeque::new(),
+            requests: Vec::new(),
+        }));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let Some((method, path, headers, body)) = read_request(&mut sock).await else {
+                        return;
+                    };
+                    let (status, extra, reply) =
+                        route(&state, &method, &path, &headers, &body, addr);
+                    let mut head = format!(
+                        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                        reason(status),
+                        reply.len()
+                    );
+                    for (k, v) in extra {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        FakeArm { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    pub fn fault(&self, f: Fault) {
+        self.state.lock().unwrap().faults.push_back(f);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+) -> Option<(String, String, Vec<(String, String)>, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 1 << 20 {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((
+        method,
+        path,
+        headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+type Reply = (u16, Vec<(&'static str, String)>, String);
+
+fn route(
+    state: &Mutex<State>,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &str,
+    addr: SocketAddr,
+) -> Reply {
+    let mut s = state.lock().unwrap();
+    s.requests.push(Recorded {
+        method: method.into(),
+        path: path.into(),
+        auth: headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone()),
+        body: body.into(),
+        at: std::time::Instant::now(),
+    });
+    if let Some(i) = s.faults.iter().position(|f| path.contains(f.path_contains)) {
+        let f = s.faults.remove(i).unwrap();
+        return (f.status, f.headers, f.body);
+    }
+    if path.contains("/oauth2/v2.0/token") {
+        s.tokens_issued += 1;
+        let json = format!(
+            "{{\"token_type\":\"Bearer\",\"expires_in\":{},\"ext_expires_in\":{0},\"access_token\":\"tok-{}\"}}",
+            s.token_expires_in, s.tokens_issued
+        );
+        return (200, vec![], json);
+    }
+    if path.starts_with("/oidc") {
+        s.github_tokens_issued += 1;
+        return (
+            200,
+            vec![],
+            format!(
+                "{{\"count\":1,\"value\":\"gh-jwt-{}\"}}",
+                s.github_tokens_issued
+            ),
+        );
+    }
+    let vm_path = format!("/providers/Microsoft.Compute/virtualMachines/{}", s.vm);
+    if !path.contains(&vm_path) {
+        let body = "{\"error\":{\"code\":\"ResourceNotFound\",\"message\":\"The Resource 'Microsoft.Compute/virtualMachines/…' was not found.\"}}";
+        return (
+            404,
+            vec![("x-ms-error-code", "ResourceNotFound".into())],
+            body.into(),
+        );
+    }
+    let operation = format!(
+        "http://{addr}/subscriptions/s/providers/Microsoft.Compute/locations/westus2/operations/op-1?api-version=2024-07-01"
+    );
+    let accepted = |s: &mut State, transitional: &str, target: &str| -> Reply {
+        s.power = transitional.into();
+        s.pending = Some((target.into(), s.polls_per_transition));
+        (
+            202,
+            vec![
+                ("azure-asyncoperation", operation.clone()),
+                ("location", operation.clone()),
+                ("retry-after", "1".into()),
+            ],
+            String::new(),
+        )
+    };
+    if method == "POST" && path.contains("/start?") {
+        return accepted(&mut s, "starting", "running");
+    }
+    if method == "POST" && path.contains("/deallocate?") {
+        return accepted(&mut s, "deallocating", "deallocated");
+    }
+    if method == "GET" && path.contains("/instanceView?") {
+        if let Some((target, left)) = s.pending.clone() {
+            if left <= 1 {
+                s.power = target;
+                s.pending = None;
+            } else {
+                s.pending = Some((target, left - 1));
+            }
+        }
+        let json = format!(
+            "{{\"computerName\":\"{}\",\"statuses\":[{{\"code\":\"ProvisioningState/succeeded\",\"level\":\"Info\",\"displayStatus\":\"Provisioning succeeded\"}},{{\"code\":\"PowerState/{}\",\"level\":\"Info\",\"displayStatus\":\"VM {}\"}}]}}",
+            s.vm, s.power, s.power
+        );
+        return (200, vec![], json);
+    }
+    (
+        400,
+        vec![],
+        "{\"error\":{\"code\":\"BadRequest\",\"message\":\"unexpected request\"}}".into(),
+    )
+}
