@@ -32,6 +32,8 @@ enum Command {
     Run(Box<RunFlags>),
     /// Build the fixture repository and compare its perf branch with main, on this machine.
     Demo(DemoFlags),
+    /// Deallocate the Azure VM (idempotent): the Action's post step and the scheduled reaper.
+    Cleanup(CleanupFlags),
     /// Where a run's minutes go: phase timings of one or more report.json, Pareto-sorted.
     Timings {
         /// report.json files (several: medians per phase).
@@ -94,6 +96,15 @@ struct RunFlags {
 }
 
 #[derive(Debug, clap::Args)]
+struct CleanupFlags {
+    #[command(flatten)]
+    azure: crate::host::AzureFlags,
+    /// Only have the deallocation accepted; do not wait for it to finish.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct DemoFlags {
     #[command(flatten)]
     common: Common,
@@ -136,7 +147,20 @@ fn run(cli: Cli) -> Result<i32> {
             let plan = HostPlan::from_flags(&f.host)?;
             let repo = absolute_repo(&f.repo);
             let job = job(repo, f.base, f.head, f.config, &f.common);
-            runtime()?.block_on(compare(plan, job, &f.common))
+            block_on(compare(plan, job, &f.common))
+        }
+        Command::Cleanup(f) => {
+            let vm = f.azure.vm()?;
+            block_on(async {
+                crate::host::azure::deallocate(&vm, !f.no_wait, &Timings::new()).await?;
+                let done = if f.no_wait {
+                    "deallocation requested for"
+                } else {
+                    "deallocated"
+                };
+                eprintln!("benchvm: {done} VM {}", vm.describe());
+                Ok(exit::OK)
+            })
         }
         Command::Timings { reports } => {
             let reports = reports
@@ -167,16 +191,23 @@ fn run(cli: Cli) -> Result<i32> {
                 None,
                 &f.common,
             );
-            runtime()?.block_on(compare(HostPlan::Local, job, &f.common))
+            block_on(compare(HostPlan::Local, job, &f.common))
         }
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs `fut` to completion on a fresh runtime, then drops the runtime without waiting
+/// for blocking tasks: after a cancellation the SSH session may still be blocked in a
+/// read, and the job's grace period must not be spent on it (the remote agent notices
+/// the dropped connection through its heartbeat and stops by itself).
+fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::infra("start the async runtime", e))
+        .map_err(|e| Error::infra("start the async runtime", e))?;
+    let out = rt.block_on(fut);
+    rt.shutdown_background();
+    out
 }
 
 fn timings_table(rows: &[timings::ParetoRow]) -> String {

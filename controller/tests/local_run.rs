@@ -359,7 +359,7 @@ fn flags_are_checked_by_clap_with_exit_code_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--head"));
     let out = benchvm(&["run", "--base", "a", "--head", "b"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("<--local|--ssh>"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<--local|--ssh|--azure>"));
     let out = benchvm(&["run", "--ssh", "--base", "a", "--head", "b"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ssh-key is required with --ssh"));

@@ -1,16 +1,18 @@
 //! Where the agent runs (DESIGN §1 step 2). `local` runs it on this machine; `ssh` ships
-//! the static agent to an existing machine. The Azure VM (started and deallocated per
-//! run) plugs in as a further [`HostPlan`] variant, its deallocation in
-//! [`HostPlan::teardown`]. Raw flags become a validated plan in one place
+//! the static agent to an existing machine; `azure` starts a VM, uses it as an ssh host
+//! and deallocates it in [`HostPlan::teardown`], which the caller runs on every path out. Raw flags become a validated plan in one place
 //! ([`HostPlan::from_flags`]); nothing downstream re-checks them.
 
+pub mod azure;
 pub mod bundle;
 pub mod local;
 pub mod ssh;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
 use crate::timings::Timings;
@@ -69,6 +71,9 @@ pub struct HostChoice {
     /// Run the agent on an existing machine over SSH (see the --ssh-* flags).
     #[arg(long)]
     pub ssh: bool,
+    /// Start an Azure VM for the run, use it over SSH, deallocate it after (--azure-*, --ssh-*).
+    #[arg(long)]
+    pub azure: bool,
 }
 
 /// Choosing and reaching the host.
@@ -96,13 +101,109 @@ pub struct HostFlags {
     /// Minutes the remote comparison may take before it is killed.
     #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_minutes: u64,
+    #[command(flatten)]
+    pub azure_flags: AzureFlags,
 }
 
-fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str> {
+/// The VM and how to authenticate (for `run --azure` and `cleanup`).
+#[derive(Debug, clap::Args)]
+pub struct AzureFlags {
+    #[arg(long)]
+    pub azure_subscription: Option<String>,
+    #[arg(long)]
+    pub azure_resource_group: Option<String>,
+    #[arg(long)]
+    pub azure_vm: Option<String>,
+    /// github-oidc (recommended: no stored secret; needs `id-token: write`), client-secret
+    /// (reads AZURE_CLIENT_SECRET) or cli (the Azure CLI's login).
+    #[arg(long, value_enum, default_value_t = CredentialKind::GithubOidc)]
+    pub azure_credential: CredentialKind,
+    #[arg(long)]
+    pub azure_tenant_id: Option<String>,
+    #[arg(long)]
+    pub azure_client_id: Option<String>,
+    /// ARM endpoint (sovereign clouds; tests point it at a fake).
+    #[arg(long, default_value = "https://management.azure.com")]
+    pub azure_arm_endpoint: String,
+    /// Microsoft Entra authority.
+    #[arg(long, default_value = "https://login.microsoftonline.com")]
+    pub azure_authority_host: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CredentialKind {
+    GithubOidc,
+    ClientSecret,
+    Cli,
+}
+
+fn required<'a>(value: &'a Option<String>, flag: &str, with: &str) -> Result<&'a str> {
     value
         .as_deref()
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Error::Usage(format!("{flag} is required with --ssh")))
+        .ok_or_else(|| Error::Usage(format!("{flag} is required with {with}")))
+}
+
+impl AzureFlags {
+    /// The validated VM client.
+    pub fn vm(&self) -> Result<AzureVm> {
+        let vm = VmRef {
+            subscription: required(&self.azure_subscription, "--azure-subscription", "--azure")?
+                .to_owned(),
+            resource_group: required(
+                &self.azure_resource_group,
+                "--azure-resource-group",
+                "--azure",
+            )?
+            .to_owned(),
+            name: required(&self.azure_vm, "--azure-vm", "--azure")?.to_owned(),
+        };
+        let ids = |with: &str| -> Result<(String, String)> {
+            Ok((
+                required(&self.azure_tenant_id, "--azure-tenant-id", with)?.to_owned(),
+                required(&self.azure_client_id, "--azure-client-id", with)?.to_owned(),
+            ))
+        };
+        let credential = match self.azure_credential {
+            CredentialKind::GithubOidc => {
+                let (tenant_id, client_id) = ids("--azure-credential github-oidc")?;
+                let env = |k: &str| {
+                    std::env::var(k).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--azure-credential github-oidc needs the job's OIDC token ({k} is not set): give the workflow `permissions: id-token: write` (pull requests from forks never get one)"
+                        ))
+                    })
+                };
+                CredentialConfig::GithubOidc {
+                    tenant_id,
+                    client_id,
+                    request_url: env("ACTIONS_ID_TOKEN_REQUEST_URL")?,
+                    request_token: env("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?,
+                }
+            }
+            CredentialKind::ClientSecret => {
+                let (tenant_id, client_id) = ids("--azure-credential client-secret")?;
+                let secret = std::env::var("AZURE_CLIENT_SECRET").ok().filter(|s| !s.is_empty()).ok_or_else(|| {
+                    Error::Usage("--azure-credential client-secret reads AZURE_CLIENT_SECRET, which is not set".into())
+                })?;
+                CredentialConfig::ClientSecret {
+                    tenant_id,
+                    client_id,
+                    secret,
+                }
+            }
+            CredentialKind::Cli => CredentialConfig::AzureCli,
+        };
+        let url = |flag: &str, v: &str| {
+            url::Url::parse(v).map_err(|e| Error::Usage(format!("{flag}: {v:?} is not a URL: {e}")))
+        };
+        let options = AzureOptions {
+            arm_endpoint: url("--azure-arm-endpoint", &self.azure_arm_endpoint)?,
+            authority_host: url("--azure-authority-host", &self.azure_authority_host)?,
+            ..AzureOptions::default()
+        };
+        AzureVm::new(vm, credential, options).map_err(|e| Error::Usage(e.to_string()))
+    }
 }
 
 /// The validated host.
@@ -110,6 +211,7 @@ fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str> {
 pub enum HostPlan {
     Local,
     Ssh(ssh::SshHost),
+    Azure(azure::AzureHost),
 }
 
 impl HostPlan {
@@ -117,21 +219,22 @@ impl HostPlan {
         if f.choice.local {
             return Ok(HostPlan::Local);
         }
+        let with = if f.choice.azure { "--azure" } else { "--ssh" };
         let key = f
             .ssh_key
             .clone()
-            .ok_or_else(|| Error::Usage("--ssh-key is required with --ssh".into()))?;
+            .ok_or_else(|| Error::Usage(format!("--ssh-key is required with {with}")))?;
         if !key.is_file() {
             return Err(Error::Usage(format!(
                 "--ssh-key: {} is not a readable file",
                 key.display()
             )));
         }
-        let host_key = required(&f.ssh_host_key, "--ssh-host-key")?;
+        let host_key = required(&f.ssh_host_key, "--ssh-host-key", with)?;
         crate::ssh::fingerprint(host_key)
             .map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
         let target = SshTarget {
-            host: required(&f.ssh_host, "--ssh-host")?.to_owned(),
+            host: required(&f.ssh_host, "--ssh-host", with)?.to_owned(),
             port: f.ssh_port,
             user: f.ssh_user.clone(),
             key,
@@ -148,16 +251,25 @@ impl HostPlan {
                 )
             })?,
         };
-        Ok(HostPlan::Ssh(ssh::SshHost {
+        let ssh = ssh::SshHost {
             target,
             agent,
             timeout: Duration::from_secs(f.timeout_minutes * 60),
-        }))
+        };
+        if f.choice.azure {
+            return Ok(HostPlan::Azure(azure::AzureHost {
+                vm: Arc::new(f.azure_flags.vm()?),
+                ssh,
+                start_deadline: Duration::from_secs(10 * 60),
+            }));
+        }
+        Ok(HostPlan::Ssh(ssh))
     }
 
-    /// Gets the host ready (a VM would be started here).
-    pub async fn prepare(&self, _timings: &Timings) -> Result<()> {
+    /// Gets the host ready: an Azure VM is started and waited for.
+    pub async fn prepare(&self, timings: &Timings) -> Result<()> {
         match self {
+            HostPlan::Azure(a) => a.prepare(timings).await,
             HostPlan::Local | HostPlan::Ssh(_) => Ok(()),
         }
     }
@@ -166,13 +278,15 @@ impl HostPlan {
         match self {
             HostPlan::Local => local::run_agent(job).await,
             HostPlan::Ssh(s) => s.run_agent(job, timings).await,
+            HostPlan::Azure(a) => a.run_agent(job, timings).await,
         }
     }
 
     /// Releases the host on every path out; `wait: false` when a cancelled job has only
     /// seconds left.
-    pub async fn teardown(&self, _wait: bool, _timings: &Timings) -> Result<()> {
+    pub async fn teardown(&self, wait: bool, timings: &Timings) -> Result<()> {
         match self {
+            HostPlan::Azure(a) => azure::deallocate(&a.vm, wait, timings).await,
             HostPlan::Local | HostPlan::Ssh(_) => Ok(()),
         }
     }

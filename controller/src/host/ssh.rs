@@ -31,6 +31,33 @@ impl From<SshError> for Error {
 }
 
 impl SshHost {
+    /// Connects, retrying until `deadline` (a VM's sshd answers a little after the VM
+    /// reports running). A wrong host key fails at once: waiting will not fix it.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<()> {
+        let target = self.target.clone();
+        blocking(move || {
+            let start = Instant::now();
+            loop {
+                match SshSession::connect(&target) {
+                    Ok(_) => return Ok(()),
+                    Err(e @ SshError::HostKeyMismatch { .. }) => return Err(e.into()),
+                    Err(e) if start.elapsed() >= deadline => {
+                        return Err(Error::infra(
+                            format!(
+                                "reach {} over ssh within {:.0} s",
+                                target.host,
+                                deadline.as_secs_f64()
+                            ),
+                            e,
+                        ));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_secs(2)),
+                }
+            }
+        })
+        .await
+    }
+
     /// Runs the comparison on the host; the results directory ends up at `job.results`.
     pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
         let host = self.clone();

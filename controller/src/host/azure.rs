@@ -1,0 +1,60 @@
+//! The azure host: a dedicated VM started for the run (`PowerState/running`, then SSH
+//! answering) and deallocated after it; in between it is an ssh host.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::azure::AzureVm;
+use crate::error::{Error, Result};
+use crate::host::AgentJob;
+use crate::host::ssh::SshHost;
+use crate::timings::Timings;
+
+#[derive(Debug, Clone)]
+pub struct AzureHost {
+    pub vm: Arc<AzureVm>,
+    pub ssh: SshHost,
+    /// Bounds starting the VM, and then waiting for SSH.
+    pub start_deadline: Duration,
+}
+
+impl AzureHost {
+    pub async fn prepare(&self, timings: &Timings) -> Result<()> {
+        let t = Instant::now();
+        let already_running = self
+            .vm
+            .start(self.start_deadline)
+            .await
+            .map_err(|e| Error::infra("start the benchmark VM", e))?;
+        // A VM that was already running is the warm case: no boot, caches in memory.
+        timings.record("vm start", t, Some(already_running));
+        let t = Instant::now();
+        self.ssh.wait_ready(self.start_deadline).await?;
+        timings.record("ssh ready", t, None);
+        Ok(())
+    }
+
+    pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+        self.ssh.run_agent(job, timings).await
+    }
+}
+
+/// Deallocates the VM; `wait: false` only has the request accepted (a cancelled job has
+/// seconds, and Azure finishes the operation without us).
+pub async fn deallocate(vm: &AzureVm, wait: bool, timings: &Timings) -> Result<()> {
+    let t = Instant::now();
+    let r = vm
+        .deallocate(wait, Duration::from_secs(15 * 60))
+        .await
+        .map_err(|e| Error::infra("deallocate the benchmark VM", e));
+    timings.record(
+        if wait {
+            "vm deallocate"
+        } else {
+            "vm deallocate (requested)"
+        },
+        t,
+        None,
+    );
+    r
+}
