@@ -65,6 +65,12 @@ struct CompareFlags {
     /// (the controller is gone). Used by remote hosts.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat_secs: Option<u64>,
+    /// Arm the VM's dead-man switch in this directory (with --heartbeat-secs).
+    #[arg(long, requires = "heartbeat_secs")]
+    dead_man_dir: Option<PathBuf>,
+    /// Seconds of heartbeat silence after which the dead-man switch fires.
+    #[arg(long, default_value_t = 600)]
+    dead_man_silence: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,8 +131,15 @@ fn run(cli: Cli) -> Result<i32> {
                 rounds: f.rounds,
                 lock_timeout: Duration::from_secs(f.lock_timeout),
             };
+            let _dead_man = match &f.dead_man_dir {
+                Some(dir) => Some(
+                    crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
+                        .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?,
+                ),
+                None => None,
+            };
             if let Some(secs) = f.heartbeat_secs {
-                crate::heartbeat::start(Duration::from_secs(secs));
+                crate::heartbeat::start(Duration::from_secs(secs), f.dead_man_dir.clone());
             }
             let start = Instant::now();
             let mut progress = |line: String| {

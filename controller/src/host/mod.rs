@@ -255,6 +255,7 @@ impl HostPlan {
             target,
             agent,
             timeout: Duration::from_secs(f.timeout_minutes * 60),
+            dead_man: f.choice.azure,
         };
         if f.choice.azure {
             return Ok(HostPlan::Azure(azure::AzureHost {

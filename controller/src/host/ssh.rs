@@ -22,6 +22,8 @@ pub struct SshHost {
     pub agent: PathBuf,
     /// Bounds the whole remote comparison.
     pub timeout: Duration,
+    /// Arm the VM's dead-man switch (cloud-init/benchvm-deadman.sh), on Azure VMs.
+    pub dead_man: bool,
 }
 
 impl From<SshError> for Error {
@@ -127,7 +129,11 @@ impl SshHost {
             .collect();
         // The heartbeat lets the agent notice when this controller is gone, stop its
         // benchmark and free the host instead of running on for hours.
-        let command = format!("{remote_agent} {} --heartbeat-secs 5", args.join(" "));
+        let mut command = format!("{remote_agent} {} --heartbeat-secs 5", args.join(" "));
+        if self.dead_man {
+            // Ten minutes without a heartbeat reaching us: the VM deallocates itself.
+            command.push_str(" --dead-man-dir /run/benchvm --dead-man-silence 600");
+        }
         let status = session.exec(&command, self.timeout, &mut |stream, line| match stream {
             // The agent's progress goes to stderr; show it live in the job log.
             Stream::Stderr if line == benchvm_agent::heartbeat::TAG => {}

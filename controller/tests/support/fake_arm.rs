@@ -96,6 +96,10 @@ impl FakeArm {
         FakeArm { addr, state }
     }
 
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
@@ -202,6 +206,22 @@ fn route(
             s.token_expires_in, s.tokens_issued
         );
         return (200, vec![], json);
+    }
+    // The instance metadata endpoint, as the VM's managed identity sees it.
+    if path.starts_with("/metadata/") {
+        if !headers.iter().any(|(k, v)| k == "metadata" && v == "true") {
+            return (400, vec![], "{\"error\":\"bad_request\",\"error_description\":\"Required metadata header not specified\"}".into());
+        }
+        if path.starts_with("/metadata/identity/oauth2/token") {
+            return (200, vec![], "{\"access_token\":\"mi-token\",\"expires_in\":\"3599\",\"token_type\":\"Bearer\",\"resource\":\"https://management.azure.com/\"}".into());
+        }
+        if path.starts_with("/metadata/instance/compute") {
+            let json = format!(
+                "{{\"subscriptionId\":\"sub-1\",\"resourceGroupName\":\"bench-rg\",\"name\":\"{}\",\"location\":\"westus2\"}}",
+                s.vm
+            );
+            return (200, vec![], json);
+        }
     }
     if path.starts_with("/oidc") {
         s.github_tokens_issued += 1;
