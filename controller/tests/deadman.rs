@@ -87,6 +87,58 @@ async fn a_silent_run_is_killed_and_the_vm_deallocated_a_live_one_is_left_alone(
     assert_eq!(deallocations(&fake).len(), 1);
 }
 
+/// agent.pid is written by the bench user and read by root: a pid that is not the run's
+/// agent is never signalled, and the VM is deallocated all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_pid_is_not_signalled_but_the_vm_is_still_deallocated() {
+    for case in ["init", "recycled", "garbage"] {
+        let fake = FakeArm::start("bench-vm", "running").await;
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        std::fs::write(run.join("armed"), "600").unwrap();
+        let stale = std::process::Command::new("touch")
+            .args(["-d", "20 minutes ago"])
+            .arg(run.join("heartbeat"))
+            .status()
+            .unwrap();
+        assert!(stale.success());
+        // The armed file is older than any process started now: a pid started after
+        // arming is a recycled one.
+        let old = std::process::Command::new("touch")
+            .args(["-d", "5 minutes ago"])
+            .arg(run.join("armed"))
+            .status()
+            .unwrap();
+        assert!(old.success());
+        let mut bystander = std::process::Command::new("setsid")
+            .args(["sleep", "60"])
+            .spawn()
+            .unwrap();
+        let pid = match case {
+            "init" => "1".to_owned(),
+            "recycled" => bystander.id().to_string(),
+            _ => "12; rm -rf /".to_owned(),
+        };
+        std::fs::write(run.join("agent.pid"), pid).unwrap();
+        let out = run_switch(&fake, run).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{case}: {stderr}");
+        assert!(
+            stderr.contains("refusing")
+                || stderr.contains("not signalled")
+                || stderr.contains("malformed"),
+            "{case}: {stderr}"
+        );
+        assert_eq!(deallocations(&fake).len(), 1, "{case}: deallocated anyway");
+        assert!(
+            bystander.try_wait().unwrap().is_none(),
+            "{case}: the bystander is alive"
+        );
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+    }
+}
+
 #[test]
 fn the_cloud_config_embeds_the_same_script() {
     let yaml = std::fs::read_to_string(
