@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Compare two refs: check out, install, measure in randomized pairs, write the results.
-    Compare(CompareFlags),
+    Compare(Box<CompareFlags>),
     /// Time one command the way `compare` times a startup benchmark (for checking the
     /// timer against hyperfine).
     Time(TimeFlags),
@@ -71,6 +71,10 @@ struct CompareFlags {
     /// Seconds of heartbeat silence after which the dead-man switch fires.
     #[arg(long, default_value_t = 600)]
     dead_man_silence: u64,
+    /// Stop the run when nothing arrives on stdin for this many seconds, or stdin ends: the
+    /// controller sends a newline every keepalive interval. Used by remote hosts.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    controller_silence: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,8 +142,20 @@ fn run(cli: Cli) -> Result<i32> {
                 ),
                 None => None,
             };
+            crate::heartbeat::stop_on_signals();
+            if let Some(secs) = f.controller_silence {
+                crate::heartbeat::watch_controller(
+                    Duration::from_secs(secs),
+                    f.dead_man_dir.clone(),
+                )
+                .map_err(|e| Error::io("watch the controller on", "stdin", e))?;
+            }
             if let Some(secs) = f.heartbeat_secs {
-                crate::heartbeat::start(Duration::from_secs(secs), f.dead_man_dir.clone());
+                let refresh = f
+                    .dead_man_dir
+                    .clone()
+                    .filter(|_| f.controller_silence.is_none());
+                crate::heartbeat::start(Duration::from_secs(secs), refresh);
             }
             let start = Instant::now();
             let mut progress = |line: String| {

@@ -1,11 +1,20 @@
 //! Knowing that the controller is still there. A remote agent whose controller vanished
 //! (the CI job was killed, the network dropped) would otherwise run on for hours and keep
-//! the host locked. With a heartbeat, the agent writes a tagged line to stderr every few
-//! seconds; the controller drops those lines. When such a write fails, the pipe to the
-//! controller is gone: the agent kills the benchmark it is running and exits.
+//! the host locked. Two signals, one each way:
+//! - the agent writes a tagged line to stderr every few seconds (the controller drops
+//!   those lines); when such a write fails, the pipe to the controller is gone;
+//! - the controller writes a newline to the agent's stdin every keepalive interval; when
+//!   nothing arrives for a while, the connection is dead even though no write fails (a
+//!   network that stopped delivering keeps every pipe on the host open, and sshd may not
+//!   notice while the command keeps writing).
+//!
+//! Either way the agent kills the benchmark it is running and exits.
 
-use std::io::Write;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::exit;
 use crate::measure::runner;
@@ -13,8 +22,9 @@ use crate::measure::runner;
 /// The line the controller filters out of the progress stream.
 pub const TAG: &str = "benchvm-agent:heartbeat";
 
-/// Starts the heartbeat thread. With a dead-man directory, every heartbeat that reached
-/// the controller also refreshes `DIR/heartbeat`, which the VM's dead-man switch watches.
+/// Starts the heartbeat thread. With a dead-man directory (and no stdin watch, which
+/// refreshes it instead), every heartbeat written also refreshes `DIR/heartbeat`, which
+/// the VM's dead-man switch watches.
 pub fn start(every: Duration, dead_man: Option<std::path::PathBuf>) {
     std::thread::spawn(move || {
         loop {
@@ -25,6 +35,95 @@ pub fn start(every: Duration, dead_man: Option<std::path::PathBuf>) {
             }
         }
     });
+}
+
+/// Watches the controller's beats on stdin: no byte for `silence`, or the end of stdin,
+/// stops the run. Each beat also refreshes `DIR/heartbeat` for the dead-man switch. Stdin
+/// is moved to a private descriptor first and replaced by /dev/null, so no process the
+/// agent starts can swallow a beat.
+pub fn watch_controller(
+    silence: Duration,
+    dead_man: Option<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    // SAFETY: dup of fd 0 gives a new descriptor this function owns from here on.
+    let private = unsafe { libc::dup(0) };
+    if private < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `private` is a valid descriptor nobody else owns.
+    let mut beats = unsafe { std::fs::File::from_raw_fd(private) };
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: both descriptors are valid; fd 0 is atomically replaced.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let start = Instant::now();
+    let heard = Arc::new(AtomicU64::new(0));
+    let last = heard.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        loop {
+            match beats.read(&mut buf) {
+                Ok(0) | Err(_) => stop("the controller closed the connection"),
+                Ok(_) => {
+                    last.store(start.elapsed().as_millis() as u64, Ordering::SeqCst);
+                    if let Some(dir) = &dead_man {
+                        let _ = std::fs::write(dir.join("heartbeat"), b"");
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let quiet = start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(heard.load(Ordering::SeqCst)));
+            if quiet > silence {
+                stop(&format!(
+                    "nothing heard from the controller for {} s",
+                    quiet.as_secs()
+                ));
+            }
+        }
+    });
+    Ok(())
+}
+
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do.
+    STOP_SIGNAL.store(signal, Ordering::SeqCst);
+}
+
+/// SIGTERM, SIGINT and SIGHUP stop the run cleanly: the benchmark in progress (its own
+/// process group) is killed too, which the default action would leave running.
+pub fn stop_on_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t) };
+    }
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let signal = STOP_SIGNAL.load(Ordering::SeqCst);
+            if signal != 0 {
+                stop(&format!("received signal {signal}"));
+            }
+        }
+    });
+}
+
+/// Stops the benchmark in progress and exits; the host lock goes with the process.
+fn stop(reason: &str) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "benchvm-agent: {reason}: stopping the run"
+    );
+    runner::kill_current();
+    std::process::exit(exit::INFRA);
 }
 
 /// Arms the VM's dead-man switch (cloud-init/benchvm-deadman.sh): if the heartbeat file
@@ -57,9 +156,9 @@ impl Drop for DeadMan {
 pub fn line(text: &str) {
     let mut err = std::io::stderr().lock();
     if writeln!(err, "{text}").and_then(|_| err.flush()).is_err() {
-        runner::kill_current();
+        drop(err);
         // Nobody is listening any more; the exit code is for logs on the host.
-        std::process::exit(exit::INFRA);
+        stop("the controller is gone");
     }
 }
 

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::fixture;
-use crate::host::{AgentJob, HostPlan};
+use crate::host::{self, AgentJob, Host};
 use crate::timings::{self, Timings};
 
 #[derive(Debug, Parser)]
@@ -144,10 +144,10 @@ fn run(cli: Cli) -> Result<i32> {
                 benchvm_agent::config::Config::load(config)
                     .map_err(|e| Error::Usage(e.to_string()))?;
             }
-            let plan = HostPlan::from_flags(&f.host)?;
+            let host = host::from_flags(&f.host)?;
             let repo = absolute_repo(&f.repo);
             let job = job(repo, f.base, f.head, f.config, &f.common);
-            block_on(compare(plan, job, &f.common))
+            block_on(compare(host, job, &f.common))
         }
         Command::Cleanup(f) => {
             let vm = f.azure.vm()?;
@@ -191,7 +191,11 @@ fn run(cli: Cli) -> Result<i32> {
                 None,
                 &f.common,
             );
-            block_on(compare(HostPlan::Local, job, &f.common))
+            block_on(compare(
+                std::sync::Arc::new(host::local::LocalHost),
+                job,
+                &f.common,
+            ))
         }
     }
 }
@@ -252,38 +256,11 @@ fn absolute_repo(repo: &str) -> String {
     }
 }
 
-/// Runs the job on the planned host and tears the host down on every path out: success,
-/// agent failure, a panic in the job (it runs in its own task, so a panic arrives here as
-/// a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
-/// started: GitHub's grace period is short). The local agent dies with the job
-/// (`kill_on_drop`).
-async fn compare(plan: HostPlan, job: AgentJob, common: &Common) -> Result<i32> {
+/// Runs the job on `host` (torn down on every path out, see [`host::run_on`]), then
+/// writes the outputs.
+async fn compare(host: std::sync::Arc<dyn Host>, job: AgentJob, common: &Common) -> Result<i32> {
     let timings = Timings::new();
-    let work = {
-        let (plan, job, timings) = (plan.clone(), job.clone(), timings.clone());
-        tokio::spawn(async move {
-            plan.prepare(&timings).await?;
-            let started = std::time::Instant::now();
-            plan.run_agent(&job, &timings).await?;
-            Ok::<_, Error>(timings.offset(started))
-        })
-    };
-    let outcome = tokio::select! {
-        joined = work => joined.unwrap_or_else(|e| {
-            Err(Error::infra("run the job", if e.is_panic() { "it panicked" } else { "it was cancelled" }))
-        }),
-        signal = crate::signals::shutdown() => {
-            eprintln!("benchvm: {signal} received, stopping");
-            // Start the teardown at once and do not wait for it: the grace period is short.
-            if let Err(e) = plan.teardown(false, &timings).await {
-                eprintln!("error: {e}");
-            }
-            return Err(Error::Cancelled { signal });
-        }
-    };
-    let teardown = plan.teardown(true, &timings).await;
-    let agent_offset = outcome?;
-    teardown?;
+    let agent_offset = host::run_on(host, &job, &timings).await?;
     finish(&job, &timings, agent_offset, common)
 }
 

@@ -4,8 +4,11 @@
 //! Three traps of ssh2 are handled here rather than left to callers:
 //! - stdout and stderr share one channel window: reading one stream while the remote side
 //!   blocks writing the other deadlocks, so both are read in one non-blocking loop;
-//! - a long silent benchmark must not look like a dead connection: keepalives are sent
-//!   while waiting, and the only deadline is the caller's whole-command timeout;
+//! - a long silent benchmark must not look like a dead connection, and a dead connection
+//!   must not hang the run: keepalives ask the host for a reply while we wait, so a live
+//!   host is heard from at least once an interval however silent the command; two
+//!   intervals without a byte is [`SshError::ConnectionLost`]. Besides that the only
+//!   deadline is the caller's whole-command timeout;
 //! - closing a channel does not stop the remote process: commands start in their own
 //!   session (setsid) and report their pid first, so a timeout can kill the whole group.
 
@@ -73,6 +76,16 @@ pub enum SshError {
         local: String,
         remote: String,
     },
+    #[error(
+        "lost the connection to {host}: nothing heard for {silent_secs} s, through {keepalives} keepalives"
+    )]
+    ConnectionLost {
+        host: String,
+        silent_secs: u64,
+        keepalives: u32,
+    },
+    #[error("the remote command was killed by signal {signal}")]
+    Signal { signal: String },
     #[error("remote command {command:?} failed with exit status {status}")]
     Remote { command: String, status: i32 },
 }
@@ -106,6 +119,7 @@ pub struct SshSession {
     session: Session,
     tcp: TcpStream,
     keepalive: Duration,
+    host: String,
 }
 
 impl std::fmt::Debug for SshSession {
@@ -116,6 +130,12 @@ impl std::fmt::Debug for SshSession {
 
 /// How long one wait for socket activity lasts before keepalive and deadline checks.
 const TICK_MS: i32 = 200;
+
+/// What any one blocking libssh2 call (a channel open, an SFTP write) may take.
+const BLOCKING_TIMEOUT_MS: u32 = 120_000;
+
+/// What any one libssh2 call may block for while cleaning up after a failed command.
+const CLEANUP_TIMEOUT_MS: u32 = 10_000;
 
 impl SshSession {
     /// Connects, checks the host key against the pinned one before authenticating, then
@@ -155,14 +175,14 @@ impl SshSession {
                 key: target.key.clone(),
                 detail: e.message().to_owned(),
             })?;
-        // The keepalive keeps NATs and sshd's ClientAlive checks happy during silence.
-        session.set_keepalive(true, target.keepalive.as_secs().max(1) as u32);
-        // Per-call timeouts are ours (the whole-command deadline), not libssh2's.
-        session.set_timeout(0);
+        // Commands are pumped without blocking, under our own deadlines; this bounds only
+        // the blocking calls (opening channels, SFTP transfers) on a connection that died.
+        session.set_timeout(BLOCKING_TIMEOUT_MS);
         Ok(Self {
             session,
             tcp,
             keepalive: target.keepalive,
+            host: target.host.clone(),
         })
     }
 
@@ -175,23 +195,70 @@ impl SshSession {
         timeout: Duration,
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<i32, SshError> {
+        self.exec_with(command, timeout, false, on_line)
+    }
+
+    /// [`SshSession::exec`], also writing a newline to the command's stdin every keepalive
+    /// interval: a beat the agent watches (`--controller-silence`) to stop by itself when
+    /// the connection died without closing.
+    pub fn exec_beating(
+        &self,
+        command: &str,
+        timeout: Duration,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<i32, SshError> {
+        self.exec_with(command, timeout, true, on_line)
+    }
+
+    fn exec_with(
+        &self,
+        command: &str,
+        timeout: Duration,
+        beat: bool,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<i32, SshError> {
         // The command runs in a session of its own, whose id (its pid) is announced first
-        // on stderr, so that a timeout can kill the whole group from a second channel.
+        // on stderr, so that a timeout can kill the whole group from a second channel. An
+        // asynchronous command's stdin is /dev/null unless redirected: `<&0` keeps ours.
         let wrapped = format!(
-            "setsid sh -c {} & echo \"{PID_TAG}$!\" >&2; wait $!",
+            "setsid sh -c {} <&0 & echo \"{PID_TAG}$!\" >&2; wait $!",
             crate::host::quote(command)
         );
         let mut channel = self.blocking(|s| s.channel_session())?;
         self.blocking_on(&mut channel, |c| c.exec(&wrapped))?;
+        // Keepalives (with a reply asked for) only while a command runs: they keep NATs and
+        // sshd's ClientAlive check happy during silence, and their replies prove the host
+        // alive. libssh2 also cuts every blocking call short at the next keepalive, so
+        // they are off whenever we block.
         self.session.set_blocking(false);
-        let result = self.pump(&mut channel, timeout, on_line);
+        self.session
+            .set_keepalive(true, self.keepalive.as_secs().max(1) as u32);
+        let result = self.pump(&mut channel, timeout, beat, on_line);
+        self.session.set_keepalive(true, 0);
         self.session.set_blocking(true);
         match result {
-            Ok(()) => {
+            Ok(pid) => {
                 channel.wait_close()?;
+                // A shell killed by a signal has no exit status (libssh2 then says 0).
+                if let Some(signal) = channel.exit_signal()?.exit_signal {
+                    // What it started may live on in its own session.
+                    if let Some(pid) = pid {
+                        let _ = self.kill_group(pid);
+                    }
+                    return Err(SshError::Signal { signal });
+                }
                 Ok(channel.exit_status()?)
             }
             Err((e, pid)) => {
+                // From here on no call may block for long: the connection may be dead
+                // (libssh2 then gives up after this timeout instead of never).
+                self.session.set_timeout(CLEANUP_TIMEOUT_MS);
+                if matches!(e, SshError::ConnectionLost { .. }) {
+                    // Nothing more can be said to this host; closing the socket makes every
+                    // later libssh2 call (and the drops) fail at once instead of waiting.
+                    let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+                    return Err(e);
+                }
                 if let Some(pid) = pid {
                     let _ = self.kill_group(pid);
                 }
@@ -205,13 +272,18 @@ impl SshSession {
         &self,
         channel: &mut Channel,
         timeout: Duration,
+        beat: bool,
         on_line: &mut dyn FnMut(Stream, &str),
-    ) -> Result<(), (SshError, Option<u32>)> {
+    ) -> Result<Option<u32>, (SshError, Option<u32>)> {
         let start = Instant::now();
         let mut pid = None;
         let mut bufs = [Vec::new(), Vec::new()];
         let mut chunk = [0u8; 32 * 1024];
         let mut last_keepalive = Instant::now();
+        let mut last_heard = Instant::now();
+        let mut keepalives = 0;
+        // A live host answers every keepalive; allow for one lost to scheduling.
+        let silence_limit = 2 * self.keepalive + Duration::from_secs(2);
         loop {
             let mut progressed = false;
             for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
@@ -237,7 +309,7 @@ impl SshSession {
                         emit_lines(&mut bufs[i], stream, &mut pid, on_line);
                     }
                 }
-                return Ok(());
+                return Ok(pid);
             }
             if start.elapsed() >= timeout {
                 return Err((
@@ -247,30 +319,55 @@ impl SshSession {
                     pid,
                 ));
             }
-            if !progressed {
+            if progressed {
+                last_heard = Instant::now();
+            } else {
+                if last_heard.elapsed() > silence_limit {
+                    return Err((
+                        SshError::ConnectionLost {
+                            host: self.host.clone(),
+                            silent_secs: last_heard.elapsed().as_secs(),
+                            keepalives,
+                        },
+                        pid,
+                    ));
+                }
                 if last_keepalive.elapsed() >= self.keepalive {
                     let _ = self.session.keepalive_send();
+                    if beat {
+                        // Non-blocking: a full window only delays the beat.
+                        let _ = channel.write(b"\n");
+                    }
+                    keepalives += 1;
                     last_keepalive = Instant::now();
                 }
-                self.wait_socket();
+                if self.wait_socket() {
+                    last_heard = Instant::now();
+                }
             }
         }
     }
 
-    /// Sleeps until the socket is readable or a tick passes.
-    fn wait_socket(&self) {
+    /// Sleeps until the socket is readable or a tick passes; true when the host sent
+    /// something (a keepalive reply counts: libssh2 consumes it on the next read).
+    fn wait_socket(&self) -> bool {
         let mut pfd = libc::pollfd {
             fd: self.tcp.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, TICK_MS) };
+        let ready = unsafe { libc::poll(&mut pfd, 1, TICK_MS) };
+        ready > 0 && pfd.revents & libc::POLLIN != 0
     }
 
     fn kill_group(&self, pid: u32) -> Result<(), SshError> {
         let mut channel = self.session.channel_session()?;
-        channel.exec(&format!("kill -KILL -- -{pid} 2>/dev/null; true"))?;
+        // TERM first: the agent then stops the benchmark it runs in a group of its own.
+        channel.exec(&format!(
+            "kill -TERM -- -{pid} 2>/dev/null || exit 0; for _ in 1 2 3 4 5 6 7 8 9 10; do \
+             sleep 0.5; kill -0 -- -{pid} 2>/dev/null || exit 0; done; kill -KILL -- -{pid} 2>/dev/null; true"
+        ))?;
         let mut sink = String::new();
         let _ = channel.read_to_string(&mut sink);
         channel.wait_close()?;

@@ -4,16 +4,27 @@
 mod support;
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use benchvm::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
+use benchvm::error::Result as BenchResult;
+use benchvm::host::{AgentJob, Host};
+use benchvm::timings::Timings;
 use support::agent::static_agent;
 use support::fake_arm::FakeArm;
+use support::relay::Relay;
 use support::sshd::{Sshd, whoami};
 use support::tiny::tiny_repo;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
+    benchvm_at(fake, sshd, sshd.port, args)
+}
+
+/// `benchvm`, reaching the host's sshd at `port` (a relay in front of it, say).
+fn benchvm_at(fake: &FakeArm, sshd: &Sshd, port: u16, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
     c.args(args)
         .args([
@@ -44,7 +55,7 @@ fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
             "--ssh-host",
             "127.0.0.1",
             "--ssh-port",
-            &sshd.port.to_string(),
+            &port.to_string(),
             "--ssh-user",
             &whoami(),
         ])
@@ -57,6 +68,106 @@ fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
         .args(["--agent-binary", static_agent().to_str().unwrap()]);
     }
     c
+}
+
+/// A run of the tiny repo's two branches on the Azure host, long enough to interrupt.
+fn long_run(
+    fake: &FakeArm,
+    sshd: &Sshd,
+    repo: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    long_run_at(fake, sshd, sshd.port, repo, extra)
+}
+
+fn long_run_at(
+    fake: &FakeArm,
+    sshd: &Sshd,
+    port: u16,
+    repo: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let results = repo.with_file_name("results");
+    benchvm_at(
+        fake,
+        sshd,
+        port,
+        &[
+            "run",
+            "--azure",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--base",
+            "main",
+            "--head",
+            "perf/slow",
+        ],
+    )
+    .args(["--rounds", "500", "--results", results.to_str().unwrap()])
+    .args(extra)
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap()
+}
+
+/// Reads the child's stderr until a line contains `needle`; returns everything read.
+async fn read_until(child: &mut tokio::process::Child, needle: &str) -> (bool, Vec<String>) {
+    let stderr = child.stderr.as_mut().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    for _ in 0..2000 {
+        match tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await {
+            Ok(Ok(Some(l))) => {
+                let hit = l.contains(needle);
+                seen.push(l);
+                if hit {
+                    return (true, seen);
+                }
+            }
+            _ => break,
+        }
+    }
+    (false, seen)
+}
+
+/// The rest of the child's stderr and its exit code, bounded.
+async fn finish(mut child: tokio::process::Child, within: Duration) -> (Option<i32>, String) {
+    let mut rest = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = tokio::time::timeout(
+            within,
+            tokio::io::AsyncReadExt::read_to_string(&mut e, &mut rest),
+        )
+        .await;
+    }
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .expect("the controller exits in time")
+        .unwrap();
+    (status.code(), rest)
+}
+
+/// The remote agent of the controller with pid `controller` (its results live under
+/// ~/.benchvm/runs/<controller pid>-<time>), as `pgrep -af` lists it.
+fn remote_agent(controller: u32) -> String {
+    let out = std::process::Command::new("pgrep")
+        .args(["-af", &format!("runs/{controller}-")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits up to `secs` for the remote agent to be gone.
+async fn agent_gone(controller: u32, secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if remote_agent(controller).is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
 }
 
 fn posts(fake: &FakeArm, op: &str) -> usize {
@@ -206,7 +317,8 @@ async fn sigterm_requests_the_deallocation_at_once() {
         }
     }
     assert!(seen, "the remote run started");
-    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let pid = child.id().unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("exits promptly")
@@ -216,6 +328,12 @@ async fn sigterm_requests_the_deallocation_at_once() {
         posts(&fake, "deallocate"),
         1,
         "deallocation requested on cancel"
+    );
+    // The connection closed with the controller: the agent's stdin ends and it stops.
+    assert!(
+        agent_gone(pid, 20).await,
+        "left behind: {}",
+        remote_agent(pid)
     );
 }
 
@@ -236,5 +354,237 @@ async fn cleanup_is_idempotent() {
         posts(&fake, "deallocate"),
         1,
         "the second cleanup found it deallocated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_run_is_reported_and_the_vm_deallocated() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let mut child = long_run(&fake, &sshd, &repo, &[]);
+    let pid = child.id().unwrap();
+    let (started, seen) = read_until(&mut child, "round 1/500 done").await;
+    assert!(started, "{seen:?}");
+    assert!(!remote_agent(pid).is_empty(), "the agent runs on the host");
+    let killed = std::process::Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("^[^ ]*/benchvm-agent-[^ ]* compare .*runs/{pid}-"),
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the agent was found and killed");
+    let (code, rest) = finish(child, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("killed by signal 9"), "{rest}");
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_goes_dead_is_noticed_the_agent_stops_and_the_vm_is_deallocated() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    // The controller reaches the host through a relay that will stop delivering.
+    let relay = Relay::start(sshd.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let mut child = long_run_at(
+        &fake,
+        &sshd,
+        relay.port,
+        &repo,
+        &["--ssh-keepalive-secs", "1"],
+    );
+    let pid = child.id().unwrap();
+    let (started, seen) = read_until(&mut child, "round 1/500 done").await;
+    assert!(started, "{seen:?}");
+    relay.freeze();
+    let frozen = Instant::now();
+    let (code, rest) = finish(child, Duration::from_secs(60)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("lost the connection to 127.0.0.1"), "{rest}");
+    assert!(
+        frozen.elapsed() < Duration::from_secs(30),
+        "noticed in {:?}",
+        frozen.elapsed()
+    );
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+    // The agent hears no beats on its stdin (4 × 1 s + 5 s allowed) and stops by itself,
+    // although sshd still holds its pipes open.
+    assert!(
+        agent_gone(pid, 40).await,
+        "left behind: {}",
+        remote_agent(pid)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_timeout_stops_the_agent_and_deallocates_the_vm() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let mut child = long_run(&fake, &sshd, &repo, &["--timeout-minutes", "0.25"]);
+    let pid = child.id().unwrap();
+    let (started, seen) = read_until(&mut child, "round 1/500 done").await;
+    assert!(started, "{seen:?}");
+    let (code, rest) = finish(child, Duration::from_secs(90)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("ran longer than 15 s"), "{rest}");
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+    assert!(
+        agent_gone(pid, 10).await,
+        "left behind: {}",
+        remote_agent(pid)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_azure_gives_up_on_fails_fast_with_its_reason() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    fake.state.lock().unwrap().fail_start = Some((
+        "AllocationFailed".into(),
+        "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.".into(),
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let t = Instant::now();
+    let (code, rest) = finish(long_run(&fake, &sshd, &repo, &[]), Duration::from_secs(120)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(
+        rest.contains("Azure could not start VM bench-vm: AllocationFailed: Allocation failed"),
+        "{rest}"
+    );
+    // Polled every 5 s over 2 transitions, not the 10-minute start deadline.
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deallocation_that_fails_once_is_retried() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    fake.fault(support::fake_arm::Fault {
+        path_contains: "/deallocate?",
+        status: 500,
+        headers: vec![],
+        body: "{\"error\":{\"code\":\"InternalServerError\",\"message\":\"try again\"}}".into(),
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let out = benchvm(
+        &fake,
+        &sshd,
+        &[
+            "run",
+            "--azure",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--base",
+            "main",
+            "--head",
+            "perf/slow",
+        ],
+    )
+    .args([
+        "--rounds",
+        "2",
+        "--results",
+        tmp.path().join("r").to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(posts(&fake, "deallocate"), 2, "the 500 was retried");
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
+/// A host whose job panics after the VM started: the panic must not skip the teardown.
+#[derive(Debug)]
+struct PanickingJob(Arc<AzureVm>);
+
+#[async_trait::async_trait]
+impl Host for PanickingJob {
+    async fn prepare(&self, _: &Timings) -> BenchResult<()> {
+        self.0.start(Duration::from_secs(60)).await.unwrap();
+        Ok(())
+    }
+
+    async fn run_agent(&self, _: &AgentJob, _: &Timings) -> BenchResult<()> {
+        panic!("injected panic in the middle of the job");
+    }
+
+    async fn teardown(&self, wait: bool, timings: &Timings) -> BenchResult<()> {
+        benchvm::host::azure::deallocate(&self.0, wait, timings).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_job_still_deallocates_the_vm() {
+    let fake = FakeArm::start("bench-vm", "deallocated").await;
+    let options = AzureOptions {
+        arm_endpoint: fake.url().parse().unwrap(),
+        authority_host: fake.url().parse().unwrap(),
+        poll_interval: Duration::from_millis(50),
+        ..AzureOptions::default()
+    };
+    let vm = AzureVm::new(
+        VmRef {
+            subscription: "sub-1".into(),
+            resource_group: "bench-rg".into(),
+            name: "bench-vm".into(),
+        },
+        CredentialConfig::ClientSecret {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            secret: "s".into(),
+        },
+        options,
+    )
+    .unwrap();
+    let job = AgentJob {
+        repo: ".".into(),
+        base: "main".into(),
+        head: "perf/x".into(),
+        config: None,
+        results: std::env::temp_dir().join("never-written"),
+        cache: None,
+        seed: None,
+        rounds: None,
+    };
+    let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(posts(&fake, "start"), 1, "the VM was started");
+    assert_eq!(
+        fake.state.lock().unwrap().power,
+        "deallocated",
+        "and deallocated after the panic"
     );
 }

@@ -105,12 +105,91 @@ fn silence_longer_than_the_keepalive_is_fine() {
     let mut lines = Vec::new();
     let status = s
         .exec(
-            "sleep 3; echo done",
+            // Longer than two keepalive intervals: only the keepalive replies keep it alive.
+            "sleep 6; echo done",
             Duration::from_secs(30),
             &mut |_, l| lines.push(l.to_owned()),
         )
         .unwrap();
     assert_eq!((status, lines), (0, vec!["done".to_owned()]));
+}
+
+/// A network that stops delivering without closing anything (a NAT that forgot the
+/// mapping): the command is not waited on forever, and a remote process that watches the
+/// beats on its stdin (as the agent does) sees them stop and ends.
+#[test]
+fn a_connection_that_goes_dead_is_lost_within_two_keepalives() {
+    let sshd = Sshd::start();
+    let relay = support::relay::Relay::start(sshd.port);
+    let mut target = sshd.target();
+    target.port = relay.port;
+    let s = SshSession::connect(&target).unwrap();
+    let tag = format!("benchvm-dead-conn-{}", std::process::id());
+    // Lines only while the controller's beats arrive on stdin; a 4 s gap ends it.
+    let cmd = format!("while timeout 4 head -c 1 >/dev/null; do echo {tag} >&2; done # {tag}");
+    let mut seen = 0;
+    let t = Instant::now();
+    let err = s
+        .exec_beating(&cmd, Duration::from_secs(120), &mut |_, line| {
+            if line == tag {
+                seen += 1;
+                if seen == 3 {
+                    relay.freeze();
+                }
+            }
+        })
+        .unwrap_err();
+    assert!(matches!(err, SshError::ConnectionLost { .. }), "{err}");
+    assert!(
+        err.to_string().contains("lost the connection to 127.0.0.1"),
+        "{err}"
+    );
+    // keepalive 1 s: the limit is 2 × 1 s + 2 s after the last byte.
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    let gone = (0..60).any(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &tag])
+            .output()
+            .unwrap();
+        out.stdout.is_empty()
+    });
+    let left = std::process::Command::new("pgrep")
+        .args(["-af", &tag])
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(sshd.dir.path().join("sshd.log")).unwrap_or_default();
+    assert!(
+        gone,
+        "the remote command outlived the dead connection by 30 s: {} {log}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// libssh2 reports exit status 0 for a shell killed by a signal: that must not pass for
+/// success, and what the shell started must not live on. (The command lets go of the
+/// channel's pipes first: sshd keeps a channel open while anything holds them.)
+#[test]
+fn a_remote_shell_killed_by_a_signal_is_an_error_and_its_group_is_killed() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let marker = sshd.dir.path().join("survived");
+    let cmd = format!(
+        "exec </dev/null >/dev/null 2>&1; (sleep 3; touch {}) & sleep 0.5; kill -KILL $PPID; wait",
+        marker.display()
+    );
+    let err = s
+        .exec(&cmd, Duration::from_secs(30), &mut |_, _| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, SshError::Signal { signal } if signal == "KILL"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !marker.exists(),
+        "a process of the killed command outlived it"
+    );
 }
 
 #[test]

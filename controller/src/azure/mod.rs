@@ -107,6 +107,12 @@ pub enum AzureError {
         secs: u64,
         last: PowerState,
     },
+    #[error("Azure could not {action} VM {vm}: {detail}")]
+    Failed {
+        action: &'static str,
+        vm: String,
+        detail: String,
+    },
     #[error("failed to set up the Azure client: {0}")]
     Setup(String),
 }
@@ -204,6 +210,12 @@ impl AzureVm {
     }
 
     pub async fn power_state(&self) -> Result<PowerState, AzureError> {
+        Ok(self.instance_state().await?.0)
+    }
+
+    /// The power state, and the provisioning failure the instance view reports, if any
+    /// (an allocation failure ends a start this way: the VM falls back to deallocated).
+    async fn instance_state(&self) -> Result<(PowerState, Option<String>), AzureError> {
         let view = self
             .client
             .virtual_machines_client()
@@ -218,7 +230,7 @@ impl AzureVm {
             .into_body()
             .await
             .map_err(self.api("read the power state of"))?;
-        Ok(view
+        let power = view
             .statuses
             .iter()
             .filter_map(|s| s.code.as_deref())
@@ -226,7 +238,20 @@ impl AzureVm {
             .map_or(
                 PowerState::Unknown("none reported".into()),
                 PowerState::from_code,
-            ))
+            );
+        let failure = view.statuses.iter().find_map(|s| {
+            let code = s
+                .code
+                .as_deref()?
+                .strip_prefix("ProvisioningState/failed")?;
+            let code = code.trim_start_matches('/');
+            let message = s.message.as_deref().or(s.display_status.as_deref());
+            Some(match message {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_owned(),
+            })
+        });
+        Ok((power, failure))
     }
 
     /// Starts the VM and waits until it runs; returns whether it was already running.
@@ -244,7 +269,7 @@ impl AzureVm {
             .send()
             .await
             .map_err(self.api("start"))?;
-        self.wait_for(PowerState::Running, "PowerState/running", deadline)
+        self.wait_for(PowerState::Running, "PowerState/running", "start", deadline)
             .await?;
         Ok(false)
     }
@@ -266,23 +291,42 @@ impl AzureVm {
             .await
             .map_err(self.api("deallocate"))?;
         if wait {
-            self.wait_for(PowerState::Deallocated, "PowerState/deallocated", deadline)
-                .await?;
+            self.wait_for(
+                PowerState::Deallocated,
+                "PowerState/deallocated",
+                "deallocate",
+                deadline,
+            )
+            .await?;
         }
         Ok(())
     }
 
+    /// Polls until the VM reaches `target`. A provisioning failure reported once the VM
+    /// has left its transition (Azure gave up) ends the wait at once, with Azure's reason.
     async fn wait_for(
         &self,
         target: PowerState,
         name: &'static str,
+        action: &'static str,
         deadline: Duration,
     ) -> Result<(), AzureError> {
         let start = Instant::now();
         loop {
-            let state = self.power_state().await?;
+            let (state, failure) = self.instance_state().await?;
             if state == target {
                 return Ok(());
+            }
+            let settled = !matches!(
+                state,
+                PowerState::Starting | PowerState::Stopping | PowerState::Deallocating
+            );
+            if let (true, Some(detail)) = (settled, failure) {
+                return Err(AzureError::Failed {
+                    action,
+                    vm: self.vm.name.clone(),
+                    detail,
+                });
             }
             if start.elapsed() >= deadline {
                 return Err(AzureError::Deadline {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::azure::AzureVm;
 use crate::error::{Error, Result};
-use crate::host::AgentJob;
 use crate::host::ssh::SshHost;
+use crate::host::{AgentJob, Host};
 use crate::timings::Timings;
 
 #[derive(Debug, Clone)]
@@ -18,8 +18,9 @@ pub struct AzureHost {
     pub start_deadline: Duration,
 }
 
-impl AzureHost {
-    pub async fn prepare(&self, timings: &Timings) -> Result<()> {
+#[async_trait::async_trait]
+impl Host for AzureHost {
+    async fn prepare(&self, timings: &Timings) -> Result<()> {
         let t = Instant::now();
         let already_running = self
             .vm
@@ -34,8 +35,12 @@ impl AzureHost {
         Ok(())
     }
 
-    pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
         self.ssh.run_agent(job, timings).await
+    }
+
+    async fn teardown(&self, wait: bool, timings: &Timings) -> Result<()> {
+        deallocate(&self.vm, wait, timings).await
     }
 }
 

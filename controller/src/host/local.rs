@@ -2,9 +2,21 @@
 //! (`benchvm agent …`), so nothing has to be installed beside it.
 
 use crate::error::{Error, Result};
-use crate::host::AgentJob;
+use crate::host::{AgentJob, Host};
+use crate::timings::Timings;
 
-pub async fn run_agent(job: &AgentJob) -> Result<()> {
+/// This machine: nothing to start or release.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalHost;
+
+#[async_trait::async_trait]
+impl Host for LocalHost {
+    async fn run_agent(&self, job: &AgentJob, _timings: &Timings) -> Result<()> {
+        run_agent(job).await
+    }
+}
+
+async fn run_agent(job: &AgentJob) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
     let results = job.results.display().to_string();
     // stderr is inherited: the agent's progress lines reach the job log as they come.
@@ -20,6 +32,12 @@ pub async fn run_agent(job: &AgentJob) -> Result<()> {
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(Error::Agent { code }),
-        None => Err(Error::infra("run the agent", "killed by a signal")),
+        None => Err(Error::infra(
+            "run the agent",
+            format!(
+                "it was killed by signal {}",
+                std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+            ),
+        )),
     }
 }

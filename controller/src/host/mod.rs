@@ -1,7 +1,8 @@
 //! Where the agent runs (DESIGN §1 step 2). `local` runs it on this machine; `ssh` ships
 //! the static agent to an existing machine; `azure` starts a VM, uses it as an ssh host
-//! and deallocates it in [`HostPlan::teardown`], which the caller runs on every path out. Raw flags become a validated plan in one place
-//! ([`HostPlan::from_flags`]); nothing downstream re-checks them.
+//! and deallocates it in its teardown, which [`run_on`] runs on every path out. Raw flags
+//! become a validated [`Host`] in one place ([`from_flags`]); nothing downstream re-checks
+//! them.
 
 pub mod azure;
 pub mod bundle;
@@ -98,9 +99,12 @@ pub struct HostFlags {
     /// this checkout's musl release build].
     #[arg(long)]
     pub agent_binary: Option<PathBuf>,
-    /// Minutes the remote comparison may take before it is killed.
-    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout_minutes: u64,
+    /// Minutes the remote comparison may take before its processes are killed (fractions allowed).
+    #[arg(long, default_value_t = 180.0)]
+    pub timeout_minutes: f64,
+    /// Seconds between SSH keepalives; a host silent for two intervals is a lost connection.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ssh_keepalive_secs: u64,
     #[command(flatten)]
     pub azure_flags: AzureFlags,
 }
@@ -206,89 +210,124 @@ impl AzureFlags {
     }
 }
 
-/// The validated host.
-#[derive(Debug, Clone)]
-pub enum HostPlan {
-    Local,
-    Ssh(ssh::SshHost),
-    Azure(azure::AzureHost),
+/// One kind of machine the agent runs on. The controller drives every host the same
+/// way ([`run_on`]): `prepare`, then `run_agent`, then `teardown` on every path out.
+#[async_trait::async_trait]
+pub trait Host: Send + Sync + std::fmt::Debug {
+    /// Gets the host ready (an Azure VM is started and waited for).
+    async fn prepare(&self, _timings: &Timings) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs the comparison; the results directory ends up at `job.results`.
+    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()>;
+
+    /// Releases the host; `wait: false` when a cancelled job has only seconds left.
+    async fn teardown(&self, _wait: bool, _timings: &Timings) -> Result<()> {
+        Ok(())
+    }
 }
 
-impl HostPlan {
-    pub fn from_flags(f: &HostFlags) -> Result<Self> {
-        if f.choice.local {
-            return Ok(HostPlan::Local);
-        }
-        let with = if f.choice.azure { "--azure" } else { "--ssh" };
-        let key = f
-            .ssh_key
-            .clone()
-            .ok_or_else(|| Error::Usage(format!("--ssh-key is required with {with}")))?;
-        if !key.is_file() {
+/// The validated host, from the flags in one place.
+pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
+    if f.choice.local {
+        return Ok(Arc::new(local::LocalHost));
+    }
+    let with = if f.choice.azure { "--azure" } else { "--ssh" };
+    let key = f
+        .ssh_key
+        .clone()
+        .ok_or_else(|| Error::Usage(format!("--ssh-key is required with {with}")))?;
+    if !key.is_file() {
+        return Err(Error::Usage(format!(
+            "--ssh-key: {} is not a readable file",
+            key.display()
+        )));
+    }
+    let host_key = required(&f.ssh_host_key, "--ssh-host-key", with)?;
+    crate::ssh::fingerprint(host_key).map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
+    let target = SshTarget {
+        host: required(&f.ssh_host, "--ssh-host", with)?.to_owned(),
+        port: f.ssh_port,
+        user: f.ssh_user.clone(),
+        key,
+        host_key: host_key.to_owned(),
+        connect_timeout: Duration::from_secs(20),
+        keepalive: Duration::from_secs(f.ssh_keepalive_secs),
+    };
+    let agent = match &f.agent_binary {
+        Some(p) if p.is_file() => p.clone(),
+        Some(p) => {
             return Err(Error::Usage(format!(
-                "--ssh-key: {} is not a readable file",
-                key.display()
+                "--agent-binary: {} is not a file",
+                p.display()
             )));
         }
-        let host_key = required(&f.ssh_host_key, "--ssh-host-key", with)?;
-        crate::ssh::fingerprint(host_key)
-            .map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
-        let target = SshTarget {
-            host: required(&f.ssh_host, "--ssh-host", with)?.to_owned(),
-            port: f.ssh_port,
-            user: f.ssh_user.clone(),
-            key,
-            host_key: host_key.to_owned(),
-            connect_timeout: Duration::from_secs(20),
-            keepalive: Duration::from_secs(15),
-        };
-        let agent = match &f.agent_binary {
-            Some(p) if p.is_file() => p.clone(),
-            Some(p) => return Err(Error::Usage(format!("--agent-binary: {} is not a file", p.display()))),
-            None => default_agent().ok_or_else(|| {
-                Error::Usage(
-                    "--agent-binary: no benchvm-agent beside this binary; build the static agent with `cargo build --release --target x86_64-unknown-linux-musl -p benchvm-agent`".into(),
-                )
-            })?,
-        };
-        let ssh = ssh::SshHost {
-            target,
-            agent,
-            timeout: Duration::from_secs(f.timeout_minutes * 60),
-            dead_man: f.choice.azure,
-        };
-        if f.choice.azure {
-            return Ok(HostPlan::Azure(azure::AzureHost {
-                vm: Arc::new(f.azure_flags.vm()?),
-                ssh,
-                start_deadline: Duration::from_secs(10 * 60),
-            }));
-        }
-        Ok(HostPlan::Ssh(ssh))
+        None => default_agent().ok_or_else(|| {
+            Error::Usage(
+                "--agent-binary: no benchvm-agent beside this binary; build the static agent with `cargo build --release --target x86_64-unknown-linux-musl -p benchvm-agent`".into(),
+            )
+        })?,
+    };
+    if !(f.timeout_minutes.is_finite() && f.timeout_minutes > 0.0) {
+        return Err(Error::Usage(format!(
+            "--timeout-minutes: {} is not a positive number of minutes",
+            f.timeout_minutes
+        )));
     }
-
-    /// Gets the host ready: an Azure VM is started and waited for.
-    pub async fn prepare(&self, timings: &Timings) -> Result<()> {
-        match self {
-            HostPlan::Azure(a) => a.prepare(timings).await,
-            HostPlan::Local | HostPlan::Ssh(_) => Ok(()),
-        }
+    let ssh = ssh::SshHost {
+        target,
+        agent,
+        timeout: Duration::from_secs_f64(f.timeout_minutes * 60.0),
+        dead_man: f.choice.azure,
+    };
+    if f.choice.azure {
+        return Ok(Arc::new(azure::AzureHost {
+            vm: Arc::new(f.azure_flags.vm()?),
+            ssh,
+            start_deadline: Duration::from_secs(10 * 60),
+        }));
     }
+    Ok(Arc::new(ssh))
+}
 
-    pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
-        match self {
-            HostPlan::Local => local::run_agent(job).await,
-            HostPlan::Ssh(s) => s.run_agent(job, timings).await,
-            HostPlan::Azure(a) => a.run_agent(job, timings).await,
+/// Runs `job` on `host` and tears the host down on every path out: success, agent
+/// failure, a panic in the job (it runs in a task of its own, so a panic arrives here
+/// as a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
+/// started: GitHub's grace period is short). Returns when the agent's clock started,
+/// in seconds since `timings` began.
+pub async fn run_on(host: Arc<dyn Host>, job: &AgentJob, timings: &Timings) -> Result<f64> {
+    let work = {
+        let (host, job, timings) = (host.clone(), job.clone(), timings.clone());
+        tokio::spawn(async move {
+            host.prepare(&timings).await?;
+            let started = std::time::Instant::now();
+            host.run_agent(&job, &timings).await?;
+            Ok::<_, Error>(timings.offset(started))
+        })
+    };
+    let outcome = tokio::select! {
+        joined = work => joined.unwrap_or_else(|e| {
+            Err(Error::infra("run the job", if e.is_panic() { "it panicked" } else { "it was cancelled" }))
+        }),
+        signal = crate::signals::shutdown() => {
+            eprintln!("benchvm: {signal} received, stopping");
+            // Start the teardown at once and do not wait for it: the grace period is short.
+            if let Err(e) = host.teardown(false, timings).await {
+                eprintln!("error: {e}");
+            }
+            return Err(Error::Cancelled { signal });
         }
-    }
-
-    /// Releases the host on every path out; `wait: false` when a cancelled job has only
-    /// seconds left.
-    pub async fn teardown(&self, wait: bool, timings: &Timings) -> Result<()> {
-        match self {
-            HostPlan::Azure(a) => azure::deallocate(&a.vm, wait, timings).await,
-            HostPlan::Local | HostPlan::Ssh(_) => Ok(()),
+    };
+    let teardown = host.teardown(true, timings).await;
+    match (outcome, teardown) {
+        (Ok(offset), Ok(())) => Ok(offset),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Ok(())) => Err(e),
+        // Both matter: the job's error is the answer, the VM left running is money.
+        (Err(e), Err(t)) => {
+            eprintln!("error: {t}");
+            Err(e)
         }
     }
 }

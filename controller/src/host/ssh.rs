@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::host::{AgentJob, bundle};
+use crate::host::{AgentJob, Host, bundle};
 use crate::ssh::{SshError, SshSession, SshTarget, Stream};
 use crate::timings::Timings;
 
@@ -59,15 +59,19 @@ impl SshHost {
         })
         .await
     }
+}
 
-    /// Runs the comparison on the host; the results directory ends up at `job.results`.
-    pub async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+#[async_trait::async_trait]
+impl Host for SshHost {
+    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
         let host = self.clone();
         let job = job.clone();
         let timings = timings.clone();
         blocking(move || host.run_blocking(&job, &timings)).await
     }
+}
 
+impl SshHost {
     fn run_blocking(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
         let t = Instant::now();
         let session = SshSession::connect(&self.target)?;
@@ -129,17 +133,31 @@ impl SshHost {
             .collect();
         // The heartbeat lets the agent notice when this controller is gone, stop its
         // benchmark and free the host instead of running on for hours.
-        let mut command = format!("{remote_agent} {} --heartbeat-secs 5", args.join(" "));
+        // Both ways: the agent's heartbeat lines tell it when this end is gone, our beats on
+        // its stdin tell it when the connection died without closing.
+        let silence = 4 * self.target.keepalive.as_secs() + 5;
+        let mut command = format!(
+            "{remote_agent} {} --heartbeat-secs 5 --controller-silence {silence}",
+            args.join(" ")
+        );
         if self.dead_man {
             // Ten minutes without a heartbeat reaching us: the VM deallocates itself.
             command.push_str(" --dead-man-dir /run/benchvm --dead-man-silence 600");
         }
-        let status = session.exec(&command, self.timeout, &mut |stream, line| match stream {
-            // The agent's progress goes to stderr; show it live in the job log.
-            Stream::Stderr if line == benchvm_agent::heartbeat::TAG => {}
-            Stream::Stderr => eprintln!("{line}"),
-            Stream::Stdout => {}
-        })?;
+        let status =
+            session.exec_beating(&command, self.timeout, &mut |stream, line| match stream {
+                // The agent's progress goes to stderr; show it live in the job log.
+                Stream::Stderr if line == benchvm_agent::heartbeat::TAG => {}
+                Stream::Stderr => eprintln!("{line}"),
+                Stream::Stdout => {}
+            })?;
+        if status > 128 {
+            // The shell's code for "killed by signal N"; the agent's own codes are 0-3.
+            return Err(Error::infra(
+                "run the agent on the host",
+                format!("it was killed by signal {}", status - 128),
+            ));
+        }
         if status != 0 {
             let _ = session.exec(
                 &format!("rm -rf {run_dir}"),

@@ -36,6 +36,11 @@ pub struct State {
     pub power: String,
     /// (target state, instance-view polls until it is reached)
     pub pending: Option<(String, u32)>,
+    /// `ProvisioningState/<this>` in the instance view.
+    pub provisioning: String,
+    /// When set, a start is accepted and then fails like an allocation failure: the VM
+    /// falls back to deallocated with `ProvisioningState/failed/<code>` and this message.
+    pub fail_start: Option<(String, String)>,
     pub polls_per_transition: u32,
     pub token_expires_in: i64,
     pub tokens_issued: u32,
@@ -58,6 +63,8 @@ impl FakeArm {
             vm: vm.into(),
             power: power.into(),
             pending: None,
+            provisioning: "succeeded".into(),
+            fail_start: None,
             polls_per_transition: 2,
             token_expires_in: 3600,
             tokens_issued: 0,
@@ -260,6 +267,10 @@ fn route(
         )
     };
     if method == "POST" && path.contains("/start?") {
+        s.provisioning = "updating".into();
+        if s.fail_start.is_some() {
+            return accepted(&mut s, "starting", "deallocated");
+        }
         return accepted(&mut s, "starting", "running");
     }
     if method == "POST" && path.contains("/deallocate?") {
@@ -270,14 +281,35 @@ fn route(
             if left <= 1 {
                 s.power = target;
                 s.pending = None;
+                s.provisioning = match &s.fail_start {
+                    Some((code, _)) if s.power == "deallocated" => format!("failed/{code}"),
+                    _ => "succeeded".into(),
+                };
             } else {
                 s.pending = Some((target, left - 1));
             }
         }
-        let json = format!(
-            "{{\"computerName\":\"{}\",\"statuses\":[{{\"code\":\"ProvisioningState/succeeded\",\"level\":\"Info\",\"displayStatus\":\"Provisioning succeeded\"}},{{\"code\":\"PowerState/{}\",\"level\":\"Info\",\"displayStatus\":\"VM {}\"}}]}}",
-            s.vm, s.power, s.power
-        );
+        let provisioning = match (&s.fail_start, s.provisioning.starts_with("failed")) {
+            (Some((_, message)), true) => serde_json::json!({
+                "code": format!("ProvisioningState/{}", s.provisioning),
+                "level": "Error",
+                "displayStatus": "Provisioning failed",
+                "message": message,
+            }),
+            _ => serde_json::json!({
+                "code": format!("ProvisioningState/{}", s.provisioning),
+                "level": "Info",
+                "displayStatus": format!("Provisioning {}", s.provisioning),
+            }),
+        };
+        let json = serde_json::json!({
+            "computerName": s.vm,
+            "statuses": [
+                provisioning,
+                {"code": format!("PowerState/{}", s.power), "level": "Info", "displayStatus": format!("VM {}", s.power)},
+            ],
+        })
+        .to_string();
         return (200, vec![], json);
     }
     (

@@ -3,5 +3,6 @@
 
 pub mod agent;
 pub mod fake_arm;
+pub mod relay;
 pub mod sshd;
 pub mod tiny;

@@ -40,7 +40,7 @@ impl Sshd {
         let user = whoami();
         let config = format!(
             "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
-             PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PidFile {d}/sshd.pid\nClientAliveInterval 2\nClientAliveCountMax 3\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nAllowUsers {user}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
             d = d.display()
         );
