@@ -73,6 +73,9 @@ struct Common {
     /// Print the markdown comment even when stdout is a terminal.
     #[arg(long)]
     markdown: bool,
+    /// Minutes to wait for another run to release the host before failing (exit 3).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    lock_timeout_minutes: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -243,6 +246,7 @@ fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Co
         cache: c.cache.clone(),
         seed: c.seed,
         rounds: c.rounds,
+        lock_timeout_secs: Some(c.lock_timeout_minutes * 60),
     }
 }
 

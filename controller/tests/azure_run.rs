@@ -576,6 +576,7 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         cache: None,
         seed: None,
         rounds: None,
+        lock_timeout_secs: None,
     };
     let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
         .await
@@ -587,4 +588,65 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         "deallocated",
         "and deallocated after the panic"
     );
+}
+
+/// `--azure-credential cli` asks the Azure CLI for the token: a stand-in `az` on PATH
+/// answers like `az account get-access-token --output json` (CLI 2.54+ fields).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_azure_cli_credential_asks_az_for_a_token_with_the_arm_scope() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {}\necho '{{\"accessToken\":\"cli-token\",\"expiresOn\":\"2030-01-01 00:00:00.000000\",\"expires_on\":{expires},\"subscription\":\"sub-1\",\"tenant\":\"t\",\"tokenType\":\"Bearer\"}}'\n",
+        calls.display()
+    );
+    let az = bin.path().join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args([
+            "cleanup",
+            "--azure-subscription",
+            "sub-1",
+            "--azure-resource-group",
+            "bench-rg",
+        ])
+        .args(["--azure-vm", "bench-vm", "--azure-credential", "cli"])
+        .args(["--azure-arm-endpoint", &fake.url()])
+        .env("PATH", path)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        args.contains(&format!(
+            "account get-access-token --output json --scope {}/.default",
+            fake.base()
+        )),
+        "{args}"
+    );
+    let dealloc = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.contains("/deallocate?"))
+        .expect("deallocated");
+    assert_eq!(dealloc.auth.as_deref(), Some("Bearer cli-token"));
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
 }

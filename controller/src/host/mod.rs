@@ -30,6 +30,8 @@ pub struct AgentJob {
     pub cache: Option<PathBuf>,
     pub seed: Option<u64>,
     pub rounds: Option<u32>,
+    /// How long the agent waits for the host lock.
+    pub lock_timeout_secs: Option<u64>,
 }
 
 impl AgentJob {
@@ -57,6 +59,9 @@ impl AgentJob {
         }
         if let Some(r) = self.rounds {
             args.extend(["--rounds".into(), r.to_string()]);
+        }
+        if let Some(t) = self.lock_timeout_secs {
+            args.extend(["--lock-timeout".into(), t.to_string()]);
         }
         args
     }
