@@ -33,7 +33,25 @@ fn the_agent_is_statically_linked_and_runs() {
         "no shared library is resolved: {text}"
     );
 
-    let version = Command::new(&agent).arg("--version").output().unwrap();
-    assert!(version.status.success());
+    // Alone in an empty directory, with an empty environment: nothing beside it is needed.
+    let alone = tempfile::tempdir().unwrap();
+    let copy = alone.path().join("benchvm-agent");
+    std::fs::copy(&agent, &copy).unwrap();
+    assert_eq!(std::fs::read_dir(alone.path()).unwrap().count(), 1);
+    let version = Command::new(&copy)
+        .arg("--version")
+        .current_dir(alone.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(version.status.success(), "{version:?}");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("benchvm-agent "));
+    // And it does real work there: time a command the way startup benchmarks are timed.
+    let timed = Command::new(&copy)
+        .args(["time", "--runs", "3", "--", "/bin/true"])
+        .current_dir(alone.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(timed.status.success(), "{timed:?}");
 }
