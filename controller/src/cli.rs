@@ -45,6 +45,10 @@ enum Command {
         /// Where to create it (replaced if it exists).
         dir: PathBuf,
     },
+    /// The GitHub Action's step: flags not given are read from INPUT_<NAME> (action.yml).
+    Action(Box<crate::action::ActionFlags>),
+    /// The GitHub Action's post step: deallocates the Azure VM (INPUT_<NAME> as for action).
+    ActionCleanup(Box<crate::action::ActionFlags>),
     /// Run the agent in this process's binary (what `--local` uses).
     #[command(hide = true, disable_help_flag = true)]
     Agent {
@@ -115,6 +119,14 @@ struct DemoFlags {
 
 /// Parses `args`, runs, and returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if let Some(sub) = args.get(1).and_then(|a| a.to_str())
+        && crate::action::INPUT_COMMANDS.contains(&sub)
+    {
+        let command = <Cli as clap::CommandFactory>::command();
+        let sub = command.find_subcommand(sub).expect("declared").clone();
+        args = crate::action::with_inputs(args, &sub, |name| std::env::var(name).ok());
+    }
     let cli: Cli = match benchvm_agent::cli::parse_flags(args) {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -152,6 +164,8 @@ fn run(cli: Cli) -> Result<i32> {
             let job = job(repo, f.base, f.head, f.config, &f.common);
             block_on(compare(host, job, &f.common))
         }
+        Command::Action(f) => crate::action::run(*f),
+        Command::ActionCleanup(f) => crate::action::cleanup(*f),
         Command::Cleanup(f) => {
             let vm = f.azure.vm()?;
             block_on(async {
@@ -207,7 +221,7 @@ fn run(cli: Cli) -> Result<i32> {
 /// for blocking tasks: after a cancellation the SSH session may still be blocked in a
 /// read, and the job's grace period must not be spent on it (the remote agent notices
 /// the dropped connection through its heartbeat and stops by itself).
-fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -270,6 +284,26 @@ async fn compare(host: std::sync::Arc<dyn Host>, job: AgentJob, common: &Common)
 
 /// Merges the controller's spans into the report, renders and writes the outputs.
 fn finish(job: &AgentJob, timings: &Timings, agent_offset: f64, common: &Common) -> Result<i32> {
+    let report = finalize(job, timings, agent_offset)?;
+    let comment_path = job.results.join("comment.md");
+    if std::io::stdout().is_terminal() && !common.markdown {
+        print!("{}", render::terminal(&report));
+        println!("comment: {}", comment_path.display());
+    } else {
+        print!("{}", render::markdown(&report));
+    }
+    eprintln!("benchvm: results in {}", job.results.display());
+    let fail = common.fail_on_regression || report.fail_on_regression;
+    Ok(if fail && report.summary.verdict == Verdict::Regressed {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    })
+}
+
+/// Completes the results directory the agent left: the controller's spans and the
+/// names people gave join `report.json`, and `comment.md` is rendered.
+pub(crate) fn finalize(job: &AgentJob, timings: &Timings, agent_offset: f64) -> Result<Report> {
     let path = job.results.join("report.json");
     let mut report = Report::read(&path)?;
     for span in &mut report.spans {
@@ -285,17 +319,5 @@ fn finish(job: &AgentJob, timings: &Timings, agent_offset: f64, common: &Common)
     let comment = render::markdown(&report);
     let comment_path = job.results.join("comment.md");
     write_atomic(&comment_path, &comment).map_err(|e| Error::infra("write the comment", e))?;
-    if std::io::stdout().is_terminal() && !common.markdown {
-        print!("{}", render::terminal(&report));
-        println!("comment: {}", comment_path.display());
-    } else {
-        print!("{comment}");
-    }
-    eprintln!("benchvm: results in {}", job.results.display());
-    let fail = common.fail_on_regression || report.fail_on_regression;
-    Ok(if fail && report.summary.verdict == Verdict::Regressed {
-        exit::REGRESSION
-    } else {
-        exit::OK
-    })
+    Ok(report)
 }

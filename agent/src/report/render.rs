@@ -14,79 +14,241 @@ pub const MARKER: &str = "<!-- benchvm:comment -->";
 /// How many import-breakdown rows the comment shows.
 const IMPORT_ROWS: usize = 15;
 
-/// The PR comment.
+/// GitHub's limit on a comment body, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// How many benchmarks the chart shows at most (the largest changes).
+const CHART_BARS: usize = 40;
+
+/// The PR comment, whole.
 pub fn markdown(report: &Report) -> String {
-    let mut out = String::new();
-    out.push_str(MARKER);
-    out.push('\n');
-    out.push_str(&format!(
+    sections(report).into_iter().map(|s| s.text).collect()
+}
+
+/// The PR comment within `limit` characters (UTF-16 code units, the stricter count):
+/// detail sections go first (timings, machine, import time, chart), then table rows from
+/// the end, each time with a note saying what was left out.
+pub fn markdown_within(report: &Report, limit: usize) -> String {
+    let mut parts = sections(report);
+    let len = |parts: &[Section]| parts.iter().map(|s| utf16_len(&s.text)).sum::<usize>();
+    let mut dropped: Vec<&'static str> = Vec::new();
+    let note_room = 400;
+    while len(&parts) + if dropped.is_empty() { 0 } else { note_room } > limit {
+        let Some(i) = parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.drop_rank.map(|r| (r, i)))
+            .max()
+            .map(|(_, i)| i)
+        else {
+            break;
+        };
+        dropped.push(parts.remove(i).title);
+    }
+    let mut out: String = parts.iter().map(|s| s.text.as_str()).collect();
+    let mut note = String::new();
+    if !dropped.is_empty() {
+        note = format!(
+            "> [!NOTE]\n> Shortened to fit GitHub's comment limit: left out {}. The full report is in the job summary and in `report.json`.\n",
+            dropped.join(", ")
+        );
+    }
+    if utf16_len(&out) + utf16_len(&note) > limit {
+        // Still too long: cut whole lines from the end of the tables.
+        let budget = limit.saturating_sub(utf16_len(&note) + note_room);
+        let mut cut = String::new();
+        for line in out.lines() {
+            if utf16_len(&cut) + utf16_len(line) + 1 > budget {
+                break;
+            }
+            cut.push_str(line);
+            cut.push('\n');
+        }
+        out = cut;
+        note = format!(
+            "\n> [!WARNING]\n> Cut to fit GitHub's comment limit: the tables go on in the job summary and in `report.json`{}.\n",
+            if dropped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} left out as well)", dropped.join(", "))
+            }
+        );
+    }
+    out.push_str(&note);
+    out
+}
+
+fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// A part of the comment; detail sections may be left out to fit, highest rank first.
+struct Section {
+    title: &'static str,
+    text: String,
+    drop_rank: Option<u8>,
+}
+
+fn sections(report: &Report) -> Vec<Section> {
+    let body = |title, text| Section {
+        title,
+        text,
+        drop_rank: None,
+    };
+    let detail = |title, text, rank| Section {
+        title,
+        text,
+        drop_rank: Some(rank),
+    };
+    let mut head = String::new();
+    head.push_str(MARKER);
+    head.push('\n');
+    head.push_str(&format!(
         "## benchvm: `{}` vs `{}`\n\n",
         report.head.reference, report.base.reference
     ));
-    out.push_str(&headline(report));
-    out.push_str("\n\n");
+    head.push_str(&headline(report));
+    head.push_str("\n\n");
+    let mut out = vec![body("the headline", head)];
+    out.push(detail("the chart", chart(report), 1));
     for layer in Layer::ALL {
-        let rows: Vec<&Comparison> = report.comparisons_in(layer).collect();
-        let dropped: Vec<_> = report
-            .dropped
-            .iter()
-            .filter(|d| {
-                report
-                    .benchmarks
-                    .iter()
-                    .any(|b| b.id == d.benchmark && b.layer == layer)
-            })
-            .collect();
-        if rows.is_empty() && dropped.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("### {}\n\n", layer.title()));
-        let mut table = Table::new();
-        table.load_preset(ASCII_MARKDOWN);
-        table.set_header(["Benchmark", "base", "head", "change (95 % CI)", "verdict"]);
-        for c in rows {
-            table.add_row([
-                format!("`{}`", c.name),
-                value(c.base_median, &c.unit),
-                value(c.head_median, &c.unit),
-                change(c),
-                verdict_cell(c.verdict),
-            ]);
-        }
-        for d in &dropped {
-            let name = report
+        out.push(body("a table", layer_table(report, layer)));
+    }
+    out.push(detail("the import-time breakdown", importtime(report), 2));
+    out.push(detail("the pipeline timings", timings(report), 4));
+    out.push(detail("the machine details", machine(report), 3));
+    out.retain(|s| !s.text.is_empty());
+    out
+}
+
+fn layer_table(report: &Report, layer: Layer) -> String {
+    let mut out = String::new();
+    let rows: Vec<&Comparison> = report.comparisons_in(layer).collect();
+    let dropped: Vec<_> = report
+        .dropped
+        .iter()
+        .filter(|d| {
+            report
                 .benchmarks
                 .iter()
-                .find(|b| b.id == d.benchmark)
-                .map_or(d.benchmark.as_str(), |b| b.name.as_str());
-            table.add_row([
-                format!("`{name}`"),
-                "–".into(),
-                "–".into(),
-                "–".into(),
-                "❌ failed".into(),
-            ]);
-        }
-        out.push_str(&table.to_string());
-        out.push_str("\n\n");
-        for d in &dropped {
-            out.push_str(&format!(
-                "- `{}` failed: {}\n",
-                d.benchmark,
-                escape(&d.reason)
-            ));
-        }
-        if !dropped.is_empty() {
-            out.push('\n');
-        }
-        if layer == Layer::Integration {
-            out.push_str(&quality(report));
-        }
+                .any(|b| b.id == d.benchmark && b.layer == layer)
+        })
+        .collect();
+    if rows.is_empty() && dropped.is_empty() {
+        return out;
     }
-    out.push_str(&importtime(report));
-    out.push_str(&timings(report));
-    out.push_str(&machine(report));
+    out.push_str(&format!("### {}\n\n", layer.title()));
+    let mut table = Table::new();
+    table.load_preset(ASCII_MARKDOWN);
+    table.set_header(["Benchmark", "base", "head", "change (95 % CI)", "verdict"]);
+    for c in rows {
+        table.add_row([
+            format!("`{}`", c.name),
+            value(c.base_median, &c.unit),
+            value(c.head_median, &c.unit),
+            change(c),
+            verdict_cell(c.verdict),
+        ]);
+    }
+    for d in &dropped {
+        let name = report
+            .benchmarks
+            .iter()
+            .find(|b| b.id == d.benchmark)
+            .map_or(d.benchmark.as_str(), |b| b.name.as_str());
+        table.add_row([
+            format!("`{name}`"),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+            "❌ failed".into(),
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push_str("\n\n");
+    for d in &dropped {
+        out.push_str(&format!(
+            "- `{}` failed: {}\n",
+            d.benchmark,
+            escape(&d.reason)
+        ));
+    }
+    if !dropped.is_empty() {
+        out.push('\n');
+    }
+    if layer == Layer::Integration {
+        out.push_str(&quality(report));
+    }
     out
+}
+
+/// A mermaid bar chart of each benchmark's change with its interval (GitHub renders
+/// mermaid blocks in comments and summaries).
+fn chart(report: &Report) -> String {
+    let mut rows: Vec<(&Comparison, crate::report::Change)> = report
+        .comparisons
+        .iter()
+        .filter_map(|c| c.change.map(|ch| (c, ch)))
+        .collect();
+    if rows.len() < 2 {
+        return String::new();
+    }
+    let total = rows.len();
+    if total > CHART_BARS {
+        let mut by_size = rows.clone();
+        by_size.sort_by(|a, b| {
+            b.1.estimate_percent
+                .abs()
+                .total_cmp(&a.1.estimate_percent.abs())
+        });
+        let keep: Vec<&str> = by_size[..CHART_BARS]
+            .iter()
+            .map(|(c, _)| c.benchmark.as_str())
+            .collect();
+        rows.retain(|(c, _)| keep.contains(&c.benchmark.as_str()));
+    }
+    let num = |v: f64| format!("{:.1}", v);
+    let series = |f: fn(&crate::report::Change) -> f64| {
+        rows.iter()
+            .map(|(_, ch)| num(f(ch)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let low = rows
+        .iter()
+        .map(|(_, ch)| ch.ci_low_percent)
+        .fold(0.0_f64, f64::min);
+    let high = rows
+        .iter()
+        .map(|(_, ch)| ch.ci_high_percent)
+        .fold(0.0_f64, f64::max);
+    let pad = ((high - low) * 0.05).max(1.0);
+    let labels = rows
+        .iter()
+        .map(|(c, _)| format!("\"{}\"", c.benchmark.replace('"', "'")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let shown = if total > CHART_BARS {
+        format!(", the {CHART_BARS} largest of {total}")
+    } else {
+        String::new()
+    };
+    format!(
+        "<details open><summary>Chart: change of head against base, % (bars: estimate, lines: 95 % CI bounds{shown})</summary>\n\n\
+         ```mermaid\n\
+         xychart-beta horizontal\n    \
+         x-axis [{labels}]\n    \
+         y-axis \"change %\" {} --> {}\n    \
+         bar [{}]\n    \
+         line [{}]\n    \
+         line [{}]\n\
+         ```\n\n</details>\n\n",
+        num((low - pad).floor()),
+        num((high + pad).ceil()),
+        series(|c| c.estimate_percent),
+        series(|c| c.ci_low_percent),
+        series(|c| c.ci_high_percent),
+    )
 }
 
 fn headline(report: &Report) -> String {

@@ -115,7 +115,7 @@ pub struct HostFlags {
 }
 
 /// The VM and how to authenticate (for `run --azure` and `cleanup`).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct AzureFlags {
     #[arg(long)]
     pub azure_subscription: Option<String>,

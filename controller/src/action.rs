@@ -1,0 +1,513 @@
+//! `benchvm action`: the GitHub Action's entry point. Every flag is also an input of
+//! `action.yml` (a test keeps the two in step); a flag not given on the command line is
+//! read from the runner's `INPUT_<NAME>` variable, so secrets never appear in argv. It
+//! picks the refs from the event, runs the comparison like `benchvm run`, then writes the
+//! job summary, the step outputs and the sticky PR comment.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use benchvm_agent::exit;
+use benchvm_agent::report::{Report, render};
+use benchvm_agent::stats::Verdict;
+use clap::builder::BoolishValueParser;
+
+use crate::error::{Error, Result};
+use crate::github::api::Client;
+use crate::github::context::{Actions, Trigger, fork_refusal};
+use crate::github::readout::{self, CommentMode, Posted};
+use crate::host::{self, AgentJob, AzureFlags, HostChoice, HostFlags};
+use crate::timings::Timings;
+
+/// Where the benchmarks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Azure,
+    Ssh,
+    Local,
+}
+
+/// The inputs of `action.yml`, one flag each.
+#[derive(Debug, clap::Args)]
+pub struct ActionFlags {
+    /// Where the benchmarks run: `azure` (a VM started for the run and deallocated after), `ssh` (an existing machine) or `local` (the runner itself: noisy, for trying things out).
+    #[arg(long, value_enum, default_value_t = Backend::Azure)]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub azure: AzureFlags,
+    /// Host name or address of the benchmark machine (ssh; azure when the VM has no public IP lookup).
+    #[arg(long)]
+    pub ssh_host: Option<String>,
+    /// SSH port of the benchmark machine.
+    #[arg(long, default_value_t = 22)]
+    pub ssh_port: u16,
+    /// SSH user on the benchmark machine.
+    #[arg(long, default_value = "bench")]
+    pub ssh_user: String,
+    /// The SSH private key (the key itself, from a secret, or a path to it).
+    #[arg(long)]
+    pub ssh_key: Option<String>,
+    /// The pinned host public key, `ssh-ed25519 AAAA…`: a different key stops the run.
+    #[arg(long)]
+    pub ssh_host_key: Option<String>,
+    /// bench.yml to use, a path in the workspace [default: the head ref's own bench.yml].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The ref to compare against [default: a PR's merge base with its base branch; the default branch for a push or a manual run].
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The ref under test [default: the PR's head commit, or the commit of the push or run].
+    #[arg(long)]
+    pub head: Option<String>,
+    /// The repository to benchmark: a git URL or a path [default: the workspace's checkout if there is one, else this repository's URL].
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Token for the PR comment (needs `pull-requests: write`) [default: $GITHUB_TOKEN].
+    #[arg(long)]
+    pub github_token: Option<String>,
+    /// Fail the step (exit code 1) when a benchmark regressed.
+    #[arg(long, default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub fail_on_regression: bool,
+    /// When to post the sticky PR comment: `always`, `on-change` (only when something changed; an existing comment is still updated) or `never`.
+    #[arg(long, value_enum, default_value_t = CommentMode::Always)]
+    pub comment: CommentMode,
+    /// Benchmark pull requests from forks too: their code then runs on your machine.
+    #[arg(long, default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_forks: bool,
+    /// Minutes the comparison may take on the host before it is stopped.
+    #[arg(long, default_value_t = 180.0)]
+    pub timeout_minutes: f64,
+    /// The results directory (report.json, comment.md, logs) for actions/upload-artifact.
+    #[arg(long, default_value = "benchvm-results")]
+    pub results: PathBuf,
+}
+
+/// The subcommands whose flags may come from `INPUT_*`.
+pub const INPUT_COMMANDS: [&str; 2] = ["action", "action-cleanup"];
+
+/// Adds, for every flag of `command` missing from `args`, the value of its input
+/// variable `INPUT_<NAME>` (upper case, as the runner sets it) when that is not empty.
+pub fn with_inputs(
+    mut args: Vec<OsString>,
+    command: &clap::Command,
+    var: impl Fn(&str) -> Option<String>,
+) -> Vec<OsString> {
+    let given: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| a.split('=').next().unwrap_or(a).to_owned())
+        .collect();
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if long == "help" || given.iter().any(|g| g == long) {
+            continue;
+        }
+        if let Some(value) = var(&input_variable(long)).filter(|v| !v.trim().is_empty()) {
+            args.push(format!("--{long}").into());
+            args.push(value.trim_end_matches(['\n', '\r']).into());
+        }
+    }
+    args
+}
+
+/// The variable the runner sets for input `name`.
+pub fn input_variable(name: &str) -> String {
+    format!("INPUT_{}", name.replace(' ', "_").to_uppercase())
+}
+
+/// Runs the action step; returns the exit code.
+pub fn run(flags: ActionFlags) -> Result<i32> {
+    let actions = Actions::from_env()?;
+    if let Trigger::PullRequest {
+        fork: Some(fork), ..
+    } = &actions.trigger
+        && !flags.allow_forks
+    {
+        let message = fork_refusal(fork);
+        eprintln!("::error title=benchvm: fork pull request not benchmarked::{message}");
+        if let Some(path) = &actions.step_summary {
+            let _ = readout::write_summary(path, &format!("## benchvm\n\n⛔ {message}\n"));
+        }
+        if let Some(path) = &actions.output {
+            let _ = readout::write_outputs(path, &[("verdict", "refused".into())]);
+        }
+        return Ok(exit::USAGE);
+    }
+    crate::cli::block_on(run_job(flags, actions))
+}
+
+async fn run_job(flags: ActionFlags, actions: Actions) -> Result<i32> {
+    let token = flags
+        .github_token
+        .clone()
+        .or_else(|| std::env::var("GITHUB_TOKEN").ok())
+        .filter(|t| !t.trim().is_empty());
+    let client = match &token {
+        Some(t) => Some(
+            Client::new(&actions.api_url, t, actions.repository.clone())
+                .map_err(|e| Error::Usage(format!("github-token: {e}")))?,
+        ),
+        None => None,
+    };
+    let repo = repository(&flags, &actions);
+    let local_repo = Path::new(&repo).is_dir().then(|| PathBuf::from(&repo));
+    let (base, head) = refs(&flags, &actions, client.as_ref(), local_repo.as_deref()).await?;
+    let key = SshKey::from_input(flags.ssh_key.as_deref())?;
+    let host = host::from_flags(&host_flags(&flags, key.path()))?;
+    let config = match &flags.config {
+        Some(c) if !c.is_file() => {
+            return Err(Error::Usage(format!(
+                "config: {} is not a file (paths are relative to the workspace)",
+                c.display()
+            )));
+        }
+        Some(c) => Some(std::path::absolute(c).unwrap_or_else(|_| c.clone())),
+        None => None,
+    };
+    let job = AgentJob {
+        repo,
+        base,
+        head,
+        config,
+        results: std::path::absolute(&flags.results).unwrap_or_else(|_| flags.results.clone()),
+        cache: None,
+        seed: None,
+        rounds: None,
+        lock_timeout_secs: None,
+    };
+    eprintln!(
+        "benchvm: comparing {} (head) with {} (base) on the {:?} backend",
+        job.head, job.base, flags.backend
+    );
+    let timings = Timings::new();
+    let outcome = async {
+        let offset = host::run_on(host, &job, &timings).await?;
+        crate::cli::finalize(&job, &timings, offset)
+    }
+    .await;
+    let report = match outcome {
+        Ok(report) => report,
+        Err(err) => {
+            report_failure(&flags, &actions, client.as_ref(), &job, &err).await;
+            return Err(err);
+        }
+    };
+    Ok(readout(&flags, &actions, client.as_ref(), &job, &report).await)
+}
+
+/// The summary, the outputs and the comment of a finished run; the exit code.
+async fn readout(
+    flags: &ActionFlags,
+    actions: &Actions,
+    client: Option<&Client>,
+    job: &AgentJob,
+    report: &Report,
+) -> i32 {
+    let footer = actions.run_url.as_ref().map_or(String::new(), |u| {
+        format!("\n<sub>[workflow run]({u}) · full results in the run's artifacts</sub>\n")
+    });
+    if let Some(path) = &actions.step_summary {
+        let text = render::markdown_within(report, readout::SUMMARY_LIMIT);
+        if let Err(e) = readout::write_summary(path, &text) {
+            eprintln!("benchvm: could not write the job summary: {e}");
+        }
+    }
+    let s = &report.summary;
+    let changed = s.regressed > 0 || s.improved > 0 || s.failed > 0;
+    let mut comment_url = String::new();
+    let mut comment_failed = false;
+    match (client, flags.comment) {
+        (_, CommentMode::Never) => {}
+        (None, _) => eprintln!(
+            "::warning title=benchvm: no comment::no github-token (and no GITHUB_TOKEN): the result is in the job summary only"
+        ),
+        (Some(client), mode) => {
+            let body = render::markdown_within(
+                report,
+                render::COMMENT_LIMIT - footer.encode_utf16().count(),
+            ) + &footer;
+            match comment(client, actions, &body, mode, changed).await {
+                Ok(Posted::Created(c)) => {
+                    eprintln!("benchvm: commented: {}", c.html_url);
+                    comment_url = c.html_url;
+                }
+                Ok(Posted::Updated(c)) => {
+                    eprintln!("benchvm: updated the comment: {}", c.html_url);
+                    comment_url = c.html_url;
+                }
+                Ok(Posted::Skipped(why)) => eprintln!("benchvm: no comment ({why})"),
+                Err(e) => {
+                    comment_failed = true;
+                    eprintln!(
+                        "::error title=benchvm: the comment failed::{e} (the report is in the job summary and in {})",
+                        job.results.display()
+                    );
+                }
+            }
+        }
+    }
+    if let Some(path) = &actions.output {
+        let outputs = [
+            ("verdict", verdict_name(s.verdict).to_owned()),
+            ("regressed", s.regressed.to_string()),
+            ("improved", s.improved.to_string()),
+            (
+                "report",
+                job.results.join("report.json").display().to_string(),
+            ),
+            ("results", job.results.display().to_string()),
+            ("comment-url", comment_url),
+        ];
+        if let Err(e) = readout::write_outputs(path, &outputs) {
+            eprintln!("benchvm: could not write the step outputs: {e}");
+            comment_failed = true;
+        }
+    }
+    eprintln!("benchvm: results in {}", job.results.display());
+    let fail = flags.fail_on_regression || report.fail_on_regression;
+    if comment_failed {
+        exit::INFRA
+    } else if fail && s.verdict == Verdict::Regressed {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    }
+}
+
+async fn comment(
+    client: &Client,
+    actions: &Actions,
+    body: &str,
+    mode: CommentMode,
+    changed: bool,
+) -> Result<Posted, crate::github::api::ApiError> {
+    if mode == CommentMode::Never {
+        return Ok(Posted::Skipped("comment: never".into()));
+    }
+    match readout::target(actions, client).await? {
+        Some(number) => readout::post(client, number, body, mode, changed).await,
+        None => Ok(Posted::Skipped(
+            "no pull request for this run: job summary only".into(),
+        )),
+    }
+}
+
+/// A run that ended without a report: the summary says why, and an existing sticky
+/// comment is replaced so it cannot pass for this commit's result.
+async fn report_failure(
+    flags: &ActionFlags,
+    actions: &Actions,
+    client: Option<&Client>,
+    job: &AgentJob,
+    err: &Error,
+) {
+    let text = readout::failure_comment(&job.head, &err.to_string(), actions.run_url.as_deref());
+    if let Some(path) = &actions.step_summary {
+        let _ = readout::write_summary(path, &text);
+    }
+    if let Some(path) = &actions.output {
+        let _ = readout::write_outputs(path, &[("verdict", "error".into())]);
+    }
+    let Some(client) = client.filter(|_| flags.comment != CommentMode::Never) else {
+        return;
+    };
+    let number = match readout::target(actions, client).await {
+        Ok(Some(n)) => n,
+        _ => return,
+    };
+    if let Ok(Some(_)) = client.find_comment(number, render::MARKER).await
+        && let Err(e) = client.upsert_comment(number, render::MARKER, &text).await
+    {
+        eprintln!("benchvm: could not mark the comment as failed: {e}");
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "regressed",
+        Verdict::Improved => "improved",
+        Verdict::NoChange => "no-change",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+/// The repository input, else the workspace checkout, else the repository's URL.
+fn repository(flags: &ActionFlags, actions: &Actions) -> String {
+    if let Some(r) = &flags.repository {
+        return match Path::new(r).is_dir() {
+            true => std::path::absolute(r).map_or(r.clone(), |p| p.display().to_string()),
+            false => r.clone(),
+        };
+    }
+    match &actions.workspace {
+        Some(w) if w.join(".git").exists() => w.display().to_string(),
+        _ => format!("{}/{}.git", actions.server_url, actions.repository),
+    }
+}
+
+/// The base and head refs: the inputs, else what the event implies (module docs).
+async fn refs(
+    flags: &ActionFlags,
+    actions: &Actions,
+    client: Option<&Client>,
+    local: Option<&Path>,
+) -> Result<(String, String)> {
+    let head = match (&flags.head, &actions.trigger) {
+        (Some(h), _) => h.clone(),
+        (None, Trigger::PullRequest { head_sha, .. }) => head_sha.clone(),
+        (None, _) => actions.sha.clone(),
+    };
+    let base = match (&flags.base, &actions.trigger) {
+        (Some(b), _) => b.clone(),
+        (
+            None,
+            Trigger::PullRequest {
+                base_sha, head_sha, ..
+            },
+        ) => match (client, local) {
+            (Some(c), _) => c
+                .merge_base(base_sha, head_sha)
+                .await
+                .map_err(|e| Error::infra("find the pull request's merge base", e))?,
+            (None, Some(repo)) => git_merge_base(repo, base_sha, head_sha)?,
+            (None, None) => {
+                return Err(Error::Usage(
+                    "base: give it, or a github-token (or a checkout) to find the merge base"
+                        .into(),
+                ));
+            }
+        },
+        (None, Trigger::Push { default_branch, .. } | Trigger::Dispatch { default_branch }) => {
+            default_branch.clone()
+        }
+        (None, Trigger::Other { name }) => {
+            return Err(Error::Usage(format!(
+                "base: required for a {name} event (benchvm knows pull_request, push and workflow_dispatch)"
+            )));
+        }
+    };
+    // A checkout made by actions/checkout has the other branches as origin/<name> only.
+    let local_name = |r: String| match local {
+        Some(repo) if !resolves(repo, &r) && resolves(repo, &format!("origin/{r}")) => {
+            format!("origin/{r}")
+        }
+        _ => r,
+    };
+    Ok((local_name(base), local_name(head)))
+}
+
+fn resolves(repo: &Path, name: &str) -> bool {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{name}^{{commit}}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn git_merge_base(repo: &Path, a: &str, b: &str) -> Result<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["merge-base", a, b])
+        .output()
+        .map_err(|e| Error::infra("run git merge-base", e))?;
+    if !out.status.success() {
+        return Err(Error::infra(
+            "find the pull request's merge base",
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The host flags `benchvm run` would have been given.
+fn host_flags(flags: &ActionFlags, key: Option<PathBuf>) -> HostFlags {
+    HostFlags {
+        choice: HostChoice {
+            local: flags.backend == Backend::Local,
+            ssh: flags.backend == Backend::Ssh,
+            azure: flags.backend == Backend::Azure,
+        },
+        ssh_host: flags.ssh_host.clone(),
+        ssh_port: flags.ssh_port,
+        ssh_user: flags.ssh_user.clone(),
+        ssh_key: key,
+        ssh_host_key: flags.ssh_host_key.clone(),
+        agent_binary: None,
+        timeout_minutes: flags.timeout_minutes,
+        ssh_keepalive_secs: 15,
+        azure_flags: flags.azure.clone(),
+    }
+}
+
+/// The SSH key: a path as given, or the key text written to a private file that lives
+/// as long as this value.
+#[derive(Debug)]
+enum SshKey {
+    None,
+    Path(PathBuf),
+    Written(tempfile::TempDir),
+}
+
+impl SshKey {
+    fn from_input(input: Option<&str>) -> Result<Self> {
+        let Some(text) = input.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(SshKey::None);
+        };
+        if !text.starts_with("-----BEGIN") {
+            let path = PathBuf::from(text);
+            if !path.is_file() {
+                return Err(Error::Usage(
+                    "ssh-key: neither a private key (-----BEGIN …) nor a file".into(),
+                ));
+            }
+            return Ok(SshKey::Path(path));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("benchvm-key")
+            .tempdir_in(
+                std::env::var_os("RUNNER_TEMP").map_or_else(std::env::temp_dir, PathBuf::from),
+            )
+            .map_err(|e| Error::infra("create a directory for the SSH key", e))?;
+        let path = dir.path().join("id");
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::infra("write the SSH key", e))?;
+        std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())
+            .map_err(|e| Error::infra("write the SSH key", e))?;
+        Ok(SshKey::Written(dir))
+    }
+
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            SshKey::None => None,
+            SshKey::Path(p) => Some(p.clone()),
+            SshKey::Written(dir) => Some(dir.path().join("id")),
+        }
+    }
+}
+
+/// The post step (`action-cleanup`): deallocates the Azure VM whatever happened before;
+/// nothing to do for the other backends.
+pub fn cleanup(flags: ActionFlags) -> Result<i32> {
+    if flags.backend != Backend::Azure {
+        eprintln!(
+            "benchvm: nothing to clean up for the {:?} backend",
+            flags.backend
+        );
+        return Ok(exit::OK);
+    }
+    let vm = flags.azure.vm()?;
+    crate::cli::block_on(async {
+        crate::host::azure::deallocate(&vm, true, &Timings::new()).await?;
+        eprintln!("benchvm: deallocated VM {}", vm.describe());
+        Ok(exit::OK)
+    })
+}
