@@ -35,7 +35,7 @@ pub struct ActionFlags {
     pub backend: Backend,
     #[command(flatten)]
     pub azure: AzureFlags,
-    /// Host name or address of the benchmark machine (ssh; azure when the VM has no public IP lookup).
+    /// Host name or address of the benchmark machine (ssh and azure: give the VM a static address).
     #[arg(long)]
     pub ssh_host: Option<String>,
     /// SSH port of the benchmark machine.
@@ -510,4 +510,63 @@ pub fn cleanup(flags: ActionFlags) -> Result<i32> {
         eprintln!("benchvm: deallocated VM {}", vm.describe());
         Ok(exit::OK)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn inputs_fill_the_flags_not_given() {
+        let cmd = crate::cli::command();
+        let sub = cmd.find_subcommand("action").unwrap();
+        let vars = |name: &str| match name {
+            "INPUT_GITHUB-TOKEN" => Some("ghs_x".to_owned()),
+            "INPUT_BACKEND" => Some("ssh".to_owned()),
+            "INPUT_BASE" => Some(String::new()),
+            "INPUT_FAIL-ON-REGRESSION" => Some("true\n".to_owned()),
+            _ => None,
+        };
+        let out = with_inputs(args(&["benchvm", "action", "--backend=local"]), sub, vars);
+        let out: Vec<_> = out.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            out,
+            [
+                "benchvm",
+                "action",
+                "--backend=local",
+                "--github-token",
+                "ghs_x",
+                "--fail-on-regression",
+                "true"
+            ],
+            "the command line wins; empty inputs are absent"
+        );
+    }
+
+    #[test]
+    fn an_ssh_key_input_is_written_privately_or_taken_as_a_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let key = SshKey::from_input(Some(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
+        ))
+        .unwrap();
+        let path = key.path().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("KEY-----\n")
+        );
+        drop(key);
+        assert!(!path.exists(), "removed with the run");
+        let err = SshKey::from_input(Some("/no/such/key")).unwrap_err();
+        assert!(err.to_string().starts_with("ssh-key:"), "{err}");
+        assert!(SshKey::from_input(Some("  ")).unwrap().path().is_none());
+    }
 }

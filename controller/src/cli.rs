@@ -117,14 +117,18 @@ struct DemoFlags {
     common: Common,
 }
 
+/// The command line's definition (for checks that keep action.yml in step with it).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parses `args`, runs, and returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     let mut args: Vec<OsString> = args.into_iter().collect();
     if let Some(sub) = args.get(1).and_then(|a| a.to_str())
         && crate::action::INPUT_COMMANDS.contains(&sub)
     {
-        let command = <Cli as clap::CommandFactory>::command();
-        let sub = command.find_subcommand(sub).expect("declared").clone();
+        let sub = command().find_subcommand(sub).expect("declared").clone();
         args = crate::action::with_inputs(args, &sub, |name| std::env::var(name).ok());
     }
     let cli: Cli = match benchvm_agent::cli::parse_flags(args) {

@@ -117,21 +117,26 @@ pub struct HostFlags {
 /// The VM and how to authenticate (for `run --azure` and `cleanup`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureFlags {
+    /// Azure subscription id of the benchmark VM.
     #[arg(long)]
     pub azure_subscription: Option<String>,
+    /// Resource group of the benchmark VM.
     #[arg(long)]
     pub azure_resource_group: Option<String>,
+    /// Name of the benchmark VM (it stays deallocated between runs).
     #[arg(long)]
     pub azure_vm: Option<String>,
     /// github-oidc (recommended: no stored secret; needs `id-token: write`), client-secret
     /// (reads AZURE_CLIENT_SECRET) or cli (the Azure CLI's login).
     #[arg(long, value_enum, default_value_t = CredentialKind::GithubOidc)]
     pub azure_credential: CredentialKind,
+    /// Microsoft Entra tenant id (github-oidc, client-secret).
     #[arg(long)]
     pub azure_tenant_id: Option<String>,
+    /// Client id of the app registration or managed identity (github-oidc, client-secret).
     #[arg(long)]
     pub azure_client_id: Option<String>,
-    /// ARM endpoint (sovereign clouds; tests point it at a fake).
+    /// Azure Resource Manager endpoint (sovereign clouds).
     #[arg(long, default_value = "https://management.azure.com")]
     pub azure_arm_endpoint: String,
     /// Microsoft Entra authority.

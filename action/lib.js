@@ -1,0 +1,121 @@
+'use strict';
+// The Action's wrapper, shared by main.js and post.js. It only obtains the benchvm
+// binaries for this action's ref and spawns them; everything else (inputs, refs, the
+// comment) is done by `benchvm action`, which reads the INPUT_* variables itself.
+// No npm dependencies: Node's own fetch, crypto, fs and child_process.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+
+const ASSETS = { benchvm: 'benchvm-x86_64-linux', 'benchvm-agent': 'benchvm-agent-x86_64-linux' };
+
+function log(line) {
+  process.stderr.write(`benchvm-action: ${line}\n`);
+}
+
+function env(name) {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+// Lines of a sha256sum file: "<hex>  <name>".
+function parseSums(text) {
+  const sums = {};
+  for (const line of text.split('\n')) {
+    const m = line.trim().match(/^([0-9a-f]{64})\s+\*?(\S+)$/);
+    if (m) sums[m[2]] = m[1];
+  }
+  return sums;
+}
+
+async function download(url) {
+  const res = await fetch(url, { redirect: 'follow' });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${res.statusText}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+// The release assets of `ref`, verified against its SHA256SUMS, into `dir`.
+async function fromRelease(dir, server, repo, ref) {
+  const base = `${server}/${repo}/releases/download/${ref}`;
+  const sums = parseSums((await download(`${base}/SHA256SUMS`)).toString('utf8'));
+  for (const [name, asset] of Object.entries(ASSETS)) {
+    const expected = sums[asset];
+    if (!expected) throw new Error(`SHA256SUMS of ${ref} lists no ${asset}`);
+    const bytes = await download(`${base}/${asset}`);
+    const actual = crypto.createHash('sha256').update(bytes).digest('hex');
+    if (actual !== expected) {
+      const err = new Error(`${asset} of ${ref}: checksum ${actual} is not the published ${expected}; refusing to run it`);
+      err.fatal = true;
+      throw err;
+    }
+    const file = path.join(dir, name);
+    fs.writeFileSync(`${file}.part`, bytes, { mode: 0o755 });
+    fs.renameSync(`${file}.part`, file);
+  }
+}
+
+// Builds both binaries from the action's own source (needs cargo on the runner).
+function fromSource(dir, source) {
+  const build = (args) => {
+    log(`building: cargo ${args.join(' ')}`);
+    const r = spawnSync('cargo', args, { cwd: source, stdio: ['ignore', 2, 2] });
+    if (r.error || r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed (${r.error || `exit ${r.status}`})`);
+  };
+  build(['build', '--release', '--locked', '-p', 'benchvm']);
+  build(['build', '--release', '--locked', '--target', 'x86_64-unknown-linux-musl', '-p', 'benchvm-agent']);
+  fs.copyFileSync(path.join(source, 'target/release/benchvm'), path.join(dir, 'benchvm'));
+  fs.copyFileSync(path.join(source, 'target/x86_64-unknown-linux-musl/release/benchvm-agent'), path.join(dir, 'benchvm-agent'));
+}
+
+// The path of the benchvm binary for this action's ref: BENCHVM_BINARY when set, else the
+// release assets (checksums verified), else a build from the action's source.
+async function obtain() {
+  const given = env('BENCHVM_BINARY');
+  if (given) return given;
+  const ref = env('GITHUB_ACTION_REF') || 'main';
+  const repo = env('GITHUB_ACTION_REPOSITORY') || 'benchvm/benchvm';
+  const server = env('GITHUB_SERVER_URL') || 'https://github.com';
+  const dir = path.join(env('RUNNER_TEMP') || require('node:os').tmpdir(), `benchvm-${ref.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  const binary = path.join(dir, 'benchvm');
+  if (fs.existsSync(binary)) return binary;
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    await fromRelease(dir, server, repo, ref);
+    log(`using the ${ref} release of ${repo} (checksums verified)`);
+  } catch (err) {
+    if (err.fatal) throw err;
+    log(`no usable release for ${ref} (${err.message}); building from source`);
+    fromSource(dir, env('GITHUB_ACTION_PATH') || path.join(__dirname, '..'));
+  }
+  return binary;
+}
+
+// Runs the binary; SIGINT and SIGTERM (a cancelled job) are passed on to it, so benchvm
+// itself stops the run and deallocates. Resolves to the exit code to use.
+function run(binary, args) {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { stdio: 'inherit' });
+    const forward = (signal) => {
+      log(`${signal}: passing it on to benchvm`);
+      child.kill(signal);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('error', (err) => {
+      log(`cannot run ${binary}: ${err.message}`);
+      resolve(3);
+    });
+    child.on('exit', (code, signal) => {
+      resolve(code !== null ? code : 128 + (require('node:os').constants.signals[signal] || 0));
+    });
+  });
+}
+
+function saveState(name, value) {
+  const file = env('GITHUB_STATE');
+  if (file) fs.appendFileSync(file, `${name}=${value}\n`);
+}
+
+module.exports = { obtain, run, saveState, parseSums, log };

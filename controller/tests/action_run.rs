@@ -1,0 +1,262 @@
+//! `benchvm action` as the runner starts it: GITHUB_* variables, an event payload, INPUT_*
+//! inputs, a fake GitHub REST server, the local backend on the tiny project. The refs come
+//! from the event, the comment is posted, the summary and outputs are written; a comment
+//! that fails costs nothing else; a fork pull request is refused with the reason.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use benchvm_agent::report::render::MARKER;
+use support::fake_github::{FakeGithub, OWNER, REPO, TOKEN};
+use support::tiny::tiny_repo;
+
+mod support;
+
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Job {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    base_sha: String,
+    head_sha: String,
+}
+
+impl Job {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("workspace");
+        tiny_repo(&repo);
+        let base_sha = git(&repo, &["rev-parse", "main"]);
+        let head_sha = git(&repo, &["rev-parse", "perf/slow"]);
+        Job {
+            dir,
+            repo,
+            base_sha,
+            head_sha,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn pull_request_event(&self, number: u64, head_repo: &str) -> PathBuf {
+        let event = serde_json::json!({
+            "action": "synchronize",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "base": {"ref": "main", "sha": self.base_sha, "repo": {"full_name": format!("{OWNER}/{REPO}")}},
+                "head": {"ref": "perf/slow", "sha": self.head_sha, "repo": {"full_name": head_repo}}
+            },
+            "repository": {"full_name": format!("{OWNER}/{REPO}"), "default_branch": "main"}
+        });
+        let path = self.path("event.json");
+        std::fs::write(&path, event.to_string()).unwrap();
+        path
+    }
+
+    fn run(&self, gh: &FakeGithub, event: &Path, inputs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+        cmd.arg("action");
+        // Nothing of a surrounding CI job may leak in.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GITHUB_") || k.starts_with("INPUT_") || k.starts_with("RUNNER_") {
+                cmd.env_remove(k);
+            }
+        }
+        let vars: HashMap<&str, String> = [
+            ("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}")),
+            ("GITHUB_EVENT_NAME", "pull_request".into()),
+            ("GITHUB_EVENT_PATH", event.display().to_string()),
+            (
+                "GITHUB_SHA",
+                "0000000000000000000000000000000000000000".into(),
+            ),
+            ("GITHUB_API_URL", gh.url()),
+            ("GITHUB_SERVER_URL", "https://github.com".into()),
+            ("GITHUB_RUN_ID", "4242".into()),
+            ("GITHUB_WORKSPACE", self.repo.display().to_string()),
+            (
+                "GITHUB_STEP_SUMMARY",
+                self.path("summary.md").display().to_string(),
+            ),
+            (
+                "GITHUB_OUTPUT",
+                self.path("output.txt").display().to_string(),
+            ),
+            ("BENCHVM_CACHE", cache().display().to_string()),
+            ("INPUT_BACKEND", "local".into()),
+            ("INPUT_GITHUB-TOKEN", TOKEN.into()),
+            ("INPUT_RESULTS", self.path("results").display().to_string()),
+            ("INPUT_COMMENT", "always".into()),
+        ]
+        .into_iter()
+        .collect();
+        cmd.envs(vars);
+        for (k, v) in inputs {
+            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        cmd.current_dir(self.dir.path());
+        cmd.output().unwrap()
+    }
+
+    fn outputs(&self) -> HashMap<String, String> {
+        std::fs::read_to_string(self.path("output.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+/// The names action.yml declares as outputs.
+fn declared_outputs() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../action.yml")).unwrap();
+    let yml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    yml["outputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_pull_request_run_comments_summarizes_and_sets_outputs() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(7, "perf/slow");
+    gh.state.lock().unwrap().compare = Some((job.base_sha.clone(), job.base_sha.clone()));
+    let event = job.pull_request_event(7, &format!("{OWNER}/{REPO}"));
+    let out = job.run(&gh, &event, &[("fail-on-regression", "true")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "regression + fail-on-regression\n{stderr}"
+    );
+
+    // The base is the merge base GitHub reported, the head the PR's head commit.
+    let calls = gh.calls();
+    let compare = format!("/compare/{}...{}", job.base_sha, job.head_sha);
+    assert!(calls.iter().any(|c| c.contains(&compare)), "{calls:#?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job.path("results/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["base"]["commit"], job.base_sha.as_str());
+    assert_eq!(report["head"]["commit"], job.head_sha.as_str());
+
+    let comments = gh.comments_on(7);
+    assert_eq!(comments.len(), 1, "{calls:#?}");
+    let body = &comments[0].body;
+    assert!(body.starts_with(MARKER), "{body}");
+    assert!(
+        body.contains("time_loop") && body.contains("regressed"),
+        "{body}"
+    );
+    assert!(body.contains("```mermaid"), "the chart: {body}");
+    assert!(body.contains("/actions/runs/4242"), "links the run: {body}");
+
+    let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
+    assert!(summary.contains("time_loop"), "{summary}");
+    let outputs = job.outputs();
+    assert_eq!(outputs["verdict"], "regressed");
+    assert_ne!(outputs["regressed"], "0");
+    assert_eq!(
+        outputs["report"],
+        job.path("results/report.json").display().to_string()
+    );
+    assert!(
+        outputs["comment-url"].contains("#issuecomment-"),
+        "{outputs:?}"
+    );
+    let declared = declared_outputs();
+    for name in outputs.keys() {
+        assert!(
+            declared.contains(name),
+            "output {name} is declared in action.yml"
+        );
+    }
+}
+
+#[test]
+fn a_comment_that_cannot_be_posted_keeps_the_report_and_exits_3() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    // No pull request 8 on the server: every comment call is a 404.
+    let event = job.pull_request_event(8, &format!("{OWNER}/{REPO}"));
+    let out = job.run(&gh, &event, &[("base", "main"), ("head", "perf/slow")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the comment failed") && stderr.contains("404"),
+        "{stderr}"
+    );
+    assert!(job.path("results/report.json").is_file());
+    let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
+    assert!(
+        summary.contains(MARKER) && summary.contains("time_loop"),
+        "{summary}"
+    );
+    assert_eq!(job.outputs()["verdict"], "regressed");
+    // Explicit refs: no merge-base lookup was needed.
+    assert!(!gh.calls().iter().any(|c| c.contains("/compare/")));
+}
+
+#[test]
+fn a_fork_pull_request_is_refused_with_the_reason() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(9, "perf/slow");
+    let event = job.pull_request_event(9, "mallory/textkit");
+    let out = job.run(&gh, &event, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mallory/textkit") && stderr.contains("allow-forks"),
+        "{stderr}"
+    );
+    let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
+    assert!(
+        summary.contains("would run on your benchmark VM"),
+        "{summary}"
+    );
+    assert_eq!(job.outputs()["verdict"], "refused");
+    assert!(
+        gh.calls().is_empty(),
+        "nothing was called: {:?}",
+        gh.calls()
+    );
+    assert!(!job.path("results").exists());
+}
+
+#[test]
+fn outside_a_github_job_the_error_names_the_missing_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .arg("action")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("GITHUB_REPOSITORY"), "{stderr}");
+}
