@@ -116,9 +116,14 @@ fn the_readme_documents_every_input_as_action_yml_does() {
         .split("## Use it in your repository")
         .nth(1)
         .expect("README has a 'Use it in your repository' section");
-    let rows: BTreeMap<String, (String, String)> = section
+    let table = section
+        .split("| input | default | description |")
+        .nth(1)
+        .expect("the section has the inputs table");
+    let rows: BTreeMap<String, (String, String)> = table
         .lines()
-        .filter(|l| l.starts_with("| `"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
             assert_eq!(cells.len(), 3, "row {l:?}");

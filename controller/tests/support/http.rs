@@ -119,3 +119,24 @@ async fn read_request(sock: &mut TcpStream) -> Option<Request> {
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
+
+/// Serves `handler` from a runtime on its own thread (for tests without one); returns the
+/// address once it listens.
+pub fn serve_in_thread(
+    handler: impl Fn(Request) -> Reply + Send + Sync + 'static,
+) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener, handler);
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}

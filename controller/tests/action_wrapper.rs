@@ -1,0 +1,255 @@
+//! The Action's node wrapper (action/*.js) run by a real node: it fetches the release
+//! assets of its ref and checks them against SHA256SUMS (a mismatch is refused, a missing
+//! release falls back to building from source), passes a cancel signal on to benchvm,
+//! and its post step runs `benchvm action-cleanup`.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::http::serve_in_thread;
+
+mod support;
+
+const REF: &str = "v9.9.9";
+
+/// A stand-in for benchvm: logs its arguments and an input, waits to be signalled.
+const STAND_IN: &str = r#"#!/bin/sh
+echo "args: $*" >> "$WRAPPER_LOG"
+if [ "$1" = action-cleanup ]; then exit 0; fi
+echo "backend=$INPUT_BACKEND" >> "$WRAPPER_LOG"
+trap 'echo got TERM >> "$WRAPPER_LOG"; exit 143' TERM
+touch "$WRAPPER_LOG.started"
+i=0
+while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+"#;
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+fn action_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../action")
+}
+
+/// A release server for `benchvm/benchvm` at `REF`; `sums` is its SHA256SUMS (None: 404).
+fn release_server(sums: Option<String>) -> String {
+    let files: HashMap<String, String> = [
+        ("benchvm-x86_64-linux", STAND_IN.to_owned()),
+        ("benchvm-agent-x86_64-linux", "agent".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("/benchvm/benchvm/releases/download/{REF}/{k}"), v))
+    .chain(sums.map(|s| {
+        (
+            format!("/benchvm/benchvm/releases/download/{REF}/SHA256SUMS"),
+            s,
+        )
+    }))
+    .collect();
+    let addr = serve_in_thread(move |req| match files.get(&req.path) {
+        Some(body) => (200, vec![], body.clone()),
+        None => (404, vec![], "Not Found".into()),
+    });
+    format!("http://{addr}")
+}
+
+fn good_sums() -> String {
+    format!(
+        "{}  benchvm-agent-x86_64-linux\n{}  benchvm-x86_64-linux\n",
+        sha256(b"agent"),
+        sha256(STAND_IN.as_bytes())
+    )
+}
+
+struct Runner {
+    dir: tempfile::TempDir,
+}
+
+impl Runner {
+    fn new() -> Self {
+        Runner {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn node(&self, script: &str, server: &str, extra: &[(&str, String)]) -> Command {
+        let mut cmd = Command::new("node");
+        cmd.arg(action_dir().join(script));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GITHUB_")
+                || k.starts_with("INPUT_")
+                || k.starts_with("STATE_")
+                || k.starts_with("RUNNER_")
+                || k == "BENCHVM_BINARY"
+            {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("RUNNER_TEMP", self.dir.path())
+            .env("GITHUB_STATE", self.path("state"))
+            .env("GITHUB_SERVER_URL", server)
+            .env("GITHUB_ACTION_REPOSITORY", "benchvm/benchvm")
+            .env("GITHUB_ACTION_REF", REF)
+            .env("INPUT_BACKEND", "local")
+            .env("WRAPPER_LOG", self.path("log"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
+    fn wait_started(&self) {
+        let started = self.path("log.started");
+        let t = Instant::now();
+        while !started.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "benchvm never started: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn the_release_is_verified_cancel_signals_reach_benchvm_and_the_post_step_cleans_up() {
+    let runner = Runner::new();
+    let server = release_server(Some(good_sums()));
+    let main = runner.node("main.js", &server, &[]).spawn().unwrap();
+    runner.wait_started();
+    // The runner cancels a job by signalling the step's process: node.
+    unsafe { libc::kill(main.id() as i32, libc::SIGTERM) };
+    let out = main.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "benchvm's own exit code: {stderr}"
+    );
+    let log = runner.log();
+    assert!(
+        log.contains("args: action\n") && log.contains("backend=local"),
+        "{log}"
+    );
+    assert!(log.contains("got TERM"), "the signal was passed on: {log}");
+    assert!(stderr.contains("checksums verified"), "{stderr}");
+
+    let dir = runner.path(&format!("benchvm-{REF}"));
+    for name in ["benchvm", "benchvm-agent"] {
+        let mode = std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o755, 0o755, "{name} is executable");
+    }
+    let state = std::fs::read_to_string(runner.path("state")).unwrap();
+    let binary = dir.join("benchvm").display().to_string();
+    assert_eq!(state.trim(), format!("binary={binary}"));
+
+    let post = runner
+        .node("post.js", &server, &[("STATE_binary", binary)])
+        .output()
+        .unwrap();
+    assert_eq!(
+        post.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&post.stderr)
+    );
+    assert!(
+        runner.log().contains("args: action-cleanup"),
+        "{}",
+        runner.log()
+    );
+}
+
+#[test]
+fn an_asset_that_does_not_match_its_checksum_is_never_run() {
+    let runner = Runner::new();
+    let bad = good_sums().replace(&sha256(STAND_IN.as_bytes()), &sha256(b"something else"));
+    let out = runner
+        .node("main.js", &release_server(Some(bad)), &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("refusing to run it"), "{stderr}");
+    assert!(!runner.path(&format!("benchvm-{REF}/benchvm")).exists());
+    assert_eq!(runner.log(), "", "nothing ran");
+}
+
+#[test]
+fn without_a_release_the_binaries_are_built_from_the_action_source() {
+    let runner = Runner::new();
+    // A stand-in cargo that "builds" by writing the outputs where cargo would.
+    let bin = runner.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let source = runner.path("source");
+    std::fs::create_dir_all(&source).unwrap();
+    let stand_in = runner.path("stand-in");
+    std::fs::write(&stand_in, STAND_IN).unwrap();
+    let cargo = format!(
+        "#!/bin/sh\necho \"cargo $* in $PWD\" >> \"$WRAPPER_LOG\"\nmkdir -p target/release target/x86_64-unknown-linux-musl/release\ncp {} target/release/benchvm\necho agent > target/x86_64-unknown-linux-musl/release/benchvm-agent\nchmod +x target/release/benchvm\n",
+        stand_in.display()
+    );
+    std::fs::write(bin.join("cargo"), cargo).unwrap();
+    std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let main = runner
+        .node(
+            "main.js",
+            &release_server(None),
+            &[
+                ("PATH", path),
+                ("GITHUB_ACTION_PATH", source.display().to_string()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    runner.wait_started();
+    unsafe { libc::kill(main.id() as i32, libc::SIGINT) };
+    let out = main.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("building from source"), "{stderr}");
+    let log = runner.log();
+    let source = source.display().to_string();
+    assert!(
+        log.contains(&format!(
+            "cargo build --release --locked -p benchvm in {source}"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("--target x86_64-unknown-linux-musl -p benchvm-agent"),
+        "{log}"
+    );
+    assert!(log.contains("args: action\n"), "{log}");
+    // SIGINT is passed on too; the stand-in does not trap it, so it dies of it.
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+}
+
+#[test]
+fn a_post_step_after_a_failed_download_has_nothing_to_clean() {
+    let runner = Runner::new();
+    let out = runner
+        .node("post.js", "http://127.0.0.1:9", &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to clean up"));
+}
