@@ -219,6 +219,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         quality,
         spans: timeline.spans,
         summary,
+        selection: None,
     };
     results::write(&args.results, &report)?;
     Ok(report)

@@ -7,7 +7,7 @@ use benchvm_agent::machine::Machine;
 use benchvm_agent::measure::scheduler::{Dropped, Order, PairRecord, StopReason};
 use benchvm_agent::report::{
     Change, Comparison, ImportTime, Quality, Report, Revision, SCHEMA_VERSION, SamplingSummary,
-    Summary, Tool, render,
+    Selection, Skipped, Summary, Tool, render,
 };
 use benchvm_agent::spans::{Cache, Span};
 use benchvm_agent::stats::Verdict;
@@ -195,6 +195,7 @@ fn report() -> Report {
             reason: "head warm-up: exited with status 1: ValueError: <bad> | input".into(),
         }],
         summary: Summary::of(&comparisons, 1),
+        selection: None,
         comparisons,
         importtime: Some(ImportTime {
             module: "textkit".into(),
@@ -247,7 +248,138 @@ fn report() -> Report {
 
 #[test]
 fn markdown_comment() {
+    // Mixed: improved, regressed, unchanged, inconclusive and one failed benchmark.
     insta::assert_snapshot!("markdown_comment", render::markdown(&report()));
+}
+
+/// `report()` with every comparison given `verdict` and a change of `percent`, nothing
+/// dropped; the summary follows.
+fn uniform(verdict: Verdict, percent: f64) -> Report {
+    let mut r = report();
+    r.dropped.clear();
+    r.benchmarks
+        .retain(|b| b.id != "micro/bench_io.time_broken");
+    for c in &mut r.comparisons {
+        c.verdict = verdict;
+        c.head_median = c.base_median.map(|b| b * (1.0 + percent / 100.0));
+        c.change = Some(Change {
+            estimate_percent: percent,
+            ci_low_percent: percent - 1.0,
+            ci_high_percent: percent + 1.0,
+            confidence: 0.9546,
+        });
+    }
+    r.summary = Summary::of(&r.comparisons, 0);
+    r
+}
+
+#[test]
+fn markdown_all_improved() {
+    insta::assert_snapshot!(render::markdown(&uniform(Verdict::Improved, -20.0)));
+}
+
+#[test]
+fn markdown_nothing_changed() {
+    insta::assert_snapshot!(render::markdown(&uniform(Verdict::NoChange, 0.2)));
+}
+
+#[test]
+fn markdown_failures() {
+    let mut r = report();
+    r.dropped.push(Dropped {
+        benchmark: "integration/analyze corpus".into(),
+        reason: "base: timed out after 60 s".into(),
+    });
+    r.comparisons
+        .retain(|c| c.benchmark != "integration/analyze corpus");
+    let c = r
+        .comparisons
+        .iter_mut()
+        .find(|c| c.name == "bench_io.time_read")
+        .unwrap();
+    c.pairs = 0;
+    c.void_pairs = 12;
+    c.base_median = None;
+    c.head_median = None;
+    c.change = None;
+    c.verdict = Verdict::Inconclusive;
+    c.note = Some("no valid pairs".into());
+    r.summary = Summary::of(&r.comparisons, r.dropped.len());
+    insta::assert_snapshot!(render::markdown(&r));
+}
+
+#[test]
+fn markdown_selective_run_with_skipped_benchmarks() {
+    let mut r = uniform(Verdict::NoChange, 0.1);
+    r.comparisons
+        .retain(|c| c.layer != Layer::Micro || c.name == "bench_text.time_dedupe");
+    r.selection = Some(Selection {
+        ran: r.comparisons.len() as u32,
+        skipped: vec![
+            Skipped {
+                benchmark: "micro/bench_text.time_normalize".into(),
+                reason: "no block it covers changed".into(),
+            },
+            Skipped {
+                benchmark: "micro/bench_io.time_read".into(),
+                reason: "no block it covers changed; its data files are unchanged".into(),
+            },
+        ],
+        hotfiles_changed: vec!["textkit/_speedups.py".into()],
+    });
+    r.summary = Summary::of(&r.comparisons, 0);
+    insta::assert_snapshot!(render::markdown(&r));
+}
+
+/// 400 benchmarks with long names: far over GitHub's limit.
+fn huge() -> Report {
+    let mut r = report();
+    let template = r.comparisons[2].clone();
+    for i in 0..400 {
+        let mut c = template.clone();
+        c.name = format!(
+            "bench_generated.time_a_rather_long_benchmark_name_number_{i:04}_with_parameters_(1000, 'utf-8')"
+        );
+        c.benchmark = format!("micro/{}", c.name);
+        r.comparisons.push(c);
+    }
+    r.summary = Summary::of(&r.comparisons, 1);
+    r
+}
+
+#[test]
+fn an_over_long_comment_drops_details_first_then_rows_and_says_so() {
+    let r = huge();
+    let full = render::markdown(&r);
+    assert!(
+        full.encode_utf16().count() > render::COMMENT_LIMIT,
+        "the case is over the limit"
+    );
+    let fitted = render::markdown_within(&r, render::COMMENT_LIMIT);
+    let len = fitted.encode_utf16().count();
+    assert!(len <= render::COMMENT_LIMIT, "{len}");
+    assert!(fitted.starts_with(render::MARKER));
+    // What survived, and the note: headings, details and notes, not the 400 rows.
+    let outline: Vec<&str> = fitted
+        .lines()
+        .filter(|l| l.starts_with('#') || l.starts_with("<details") || l.starts_with('>'))
+        .collect();
+    insta::assert_snapshot!(outline.join("\n"));
+
+    // Just over the limit: only the lowest-priority detail (the timings) goes.
+    let small = report();
+    let whole = render::markdown(&small);
+    let limit = whole.encode_utf16().count() - 10;
+    let fitted = render::markdown_within(&small, limit);
+    assert!(fitted.encode_utf16().count() <= limit);
+    assert!(!fitted.contains("Pipeline timings"));
+    assert!(fitted.contains("Machine and sampling") && fitted.contains("```mermaid"));
+    assert!(fitted.contains("left out the pipeline timings"), "{fitted}");
+    // Within the limit: unchanged.
+    assert_eq!(
+        render::markdown_within(&small, render::COMMENT_LIMIT),
+        whole
+    );
 }
 
 #[test]

@@ -43,6 +43,27 @@ pub struct Report {
     pub quality: Vec<Quality>,
     pub spans: Vec<Span>,
     pub summary: Summary,
+    /// Set by a selective run: what ran, what was skipped and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
+}
+
+/// A selective run's choice of benchmarks (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Benchmarks measured.
+    pub ran: u32,
+    /// Benchmarks not measured, each with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Changed files listed as hotfiles (they are never skipped silently).
+    #[serde(default)]
+    pub hotfiles_changed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub benchmark: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,8 +32,7 @@ pub fn markdown_within(report: &Report, limit: usize) -> String {
     let mut parts = sections(report);
     let len = |parts: &[Section]| parts.iter().map(|s| utf16_len(&s.text)).sum::<usize>();
     let mut dropped: Vec<&'static str> = Vec::new();
-    let note_room = 400;
-    while len(&parts) + if dropped.is_empty() { 0 } else { note_room } > limit {
+    while len(&parts) + utf16_len(&shortened_note(&dropped)) > limit {
         let Some(i) = parts
             .iter()
             .enumerate()
@@ -46,16 +45,18 @@ pub fn markdown_within(report: &Report, limit: usize) -> String {
         dropped.push(parts.remove(i).title);
     }
     let mut out: String = parts.iter().map(|s| s.text.as_str()).collect();
-    let mut note = String::new();
-    if !dropped.is_empty() {
-        note = format!(
-            "> [!NOTE]\n> Shortened to fit GitHub's comment limit: left out {}. The full report is in the job summary and in `report.json`.\n",
-            dropped.join(", ")
-        );
-    }
+    let mut note = shortened_note(&dropped);
     if utf16_len(&out) + utf16_len(&note) > limit {
         // Still too long: cut whole lines from the end of the tables.
-        let budget = limit.saturating_sub(utf16_len(&note) + note_room);
+        note = format!(
+            "\n> [!WARNING]\n> Cut to fit GitHub's comment limit: the tables go on in the job summary and in `report.json`{}.\n",
+            if dropped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} left out as well)", dropped.join(", "))
+            }
+        );
+        let budget = limit.saturating_sub(utf16_len(&note));
         let mut cut = String::new();
         for line in out.lines() {
             if utf16_len(&cut) + utf16_len(line) + 1 > budget {
@@ -65,17 +66,19 @@ pub fn markdown_within(report: &Report, limit: usize) -> String {
             cut.push('\n');
         }
         out = cut;
-        note = format!(
-            "\n> [!WARNING]\n> Cut to fit GitHub's comment limit: the tables go on in the job summary and in `report.json`{}.\n",
-            if dropped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} left out as well)", dropped.join(", "))
-            }
-        );
     }
     out.push_str(&note);
     out
+}
+
+fn shortened_note(dropped: &[&str]) -> String {
+    if dropped.is_empty() {
+        return String::new();
+    }
+    format!(
+        "> [!NOTE]\n> Shortened to fit GitHub's comment limit: left out {}. The full report is in the job summary and in `report.json`.\n",
+        dropped.join(", ")
+    )
 }
 
 fn utf16_len(s: &str) -> usize {
@@ -110,6 +113,8 @@ fn sections(report: &Report) -> Vec<Section> {
     head.push_str(&headline(report));
     head.push_str("\n\n");
     let mut out = vec![body("the headline", head)];
+    out.push(body("the selection", selection(report)));
+    out.push(detail("the list of skipped benchmarks", skipped(report), 5));
     out.push(detail("the chart", chart(report), 1));
     for layer in Layer::ALL {
         out.push(body("a table", layer_table(report, layer)));
@@ -179,6 +184,47 @@ fn layer_table(report: &Report, layer: Layer) -> String {
     if layer == Layer::Integration {
         out.push_str(&quality(report));
     }
+    out
+}
+
+/// What a selective run measured, and the hotfiles it could not skip.
+fn selection(report: &Report) -> String {
+    let Some(sel) = &report.selection else {
+        return String::new();
+    };
+    let total = sel.ran as usize + sel.skipped.len();
+    let mut out = format!(
+        "**Selective run:** {} of {total} benchmark(s) ran; {} skipped because the change cannot affect them (their covered code and data did not change).\n",
+        sel.ran,
+        sel.skipped.len()
+    );
+    if !sel.hotfiles_changed.is_empty() {
+        let files: Vec<String> = sel
+            .hotfiles_changed
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect();
+        out.push_str(&format!(
+            "Hotfiles changed (every benchmark that covers them ran): {}\n",
+            files.join(", ")
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+fn skipped(report: &Report) -> String {
+    let Some(sel) = report.selection.as_ref().filter(|s| !s.skipped.is_empty()) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<details><summary>Skipped benchmarks ({})</summary>\n\n",
+        sel.skipped.len()
+    );
+    for s in &sel.skipped {
+        out.push_str(&format!("- `{}`: {}\n", s.benchmark, escape(&s.reason)));
+    }
+    out.push_str("\n</details>\n\n");
     out
 }
 
