@@ -94,6 +94,7 @@ async fn a_secondary_rate_limit_is_waited_out_and_the_comment_posted_once() {
         headers: vec![("retry-after", "1".into())],
         message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
         apply_first: false,
+        effect: None,
     });
     let t = Instant::now();
     let posted = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
@@ -119,6 +120,7 @@ async fn a_lost_create_response_does_not_post_twice() {
         headers: vec![],
         message: "Server Error",
         apply_first: true,
+        effect: None,
     });
     let posted = readout::post(&client(&gh), 7, &body("once"), CommentMode::Always, true)
         .await
@@ -148,6 +150,7 @@ async fn a_primary_rate_limit_that_resets_too_late_fails_at_once() {
         ],
         message: "API rate limit exceeded for installation ID 1.",
         apply_first: false,
+        effect: None,
     });
     let t = Instant::now();
     let err = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
@@ -183,6 +186,7 @@ async fn a_permission_403_is_not_retried() {
         headers: vec![("x-ratelimit-remaining", "4999".into())],
         message: "Resource not accessible by integration",
         apply_first: false,
+        effect: None,
     });
     let err = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
         .await
@@ -228,4 +232,32 @@ async fn a_push_finds_the_open_pull_request_of_its_branch() {
         Some(9)
     );
     assert_eq!(c.open_pull_for_branch("perf/none").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_comment_deleted_between_search_and_update_is_created_again() {
+    let gh = FakeGithub::start().await;
+    gh.add_pull(7, "perf/x");
+    let c = client(&gh);
+    readout::post(&c, 7, &body("first"), CommentMode::Always, true)
+        .await
+        .unwrap();
+    // Someone deletes it just as the update goes out.
+    gh.fault(Fault {
+        method: "PATCH",
+        path_contains: "/issues/comments/",
+        status: 404,
+        headers: vec![],
+        message: "Not Found",
+        apply_first: false,
+        effect: Some(|s| s.comments.clear()),
+    });
+    let posted = readout::post(&c, 7, &body("second"), CommentMode::Always, true)
+        .await
+        .unwrap();
+    assert!(matches!(posted, Posted::Created(_)), "{posted:?}");
+    assert_eq!(gh.comments_on(7).len(), 1);
+    let calls = gh.calls();
+    let methods: Vec<&str> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["GET", "POST", "GET", "PATCH", "GET", "POST"], "{calls:#?}");
 }

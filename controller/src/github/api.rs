@@ -222,6 +222,9 @@ impl Client {
             match self.classify(method, &path, result, attempt).await {
                 Ok(text) => return Ok((decode(method, &path, &text)?, created)),
                 Err(Next::Retry(wait)) => tokio::time::sleep(wait).await,
+                // Deleted since it was found: look again, then create it.
+                Err(Next::Fail(e)) if !created && e.status() == Some(404) && attempt < ATTEMPTS => {
+                }
                 Err(Next::Fail(e)) => return Err(e),
             }
         }

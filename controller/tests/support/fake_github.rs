@@ -44,6 +44,8 @@ pub struct Fault {
     pub message: &'static str,
     /// Carry the request out, then answer with the fault (the response was lost).
     pub apply_first: bool,
+    /// Something else that happens on the server as the fault is served.
+    pub effect: Option<fn(&mut State)>,
 }
 
 #[derive(Debug, Default)]
@@ -201,6 +203,9 @@ fn route(state: &Mutex<State>, req: Request, addr: SocketAddr) -> Reply {
         .iter()
         .position(|f| f.method == req.method && req.path.contains(f.path_contains))
         .map(|i| s.faults.remove(i).unwrap());
+    if let Some(effect) = fault.as_ref().and_then(|f| f.effect) {
+        effect(&mut s);
+    }
     if let Some(f) = &fault
         && !f.apply_first
     {
