@@ -61,6 +61,12 @@ struct CompareFlags {
     /// Seconds to wait for another run on this host to release it.
     #[arg(long, default_value_t = 3600)]
     lock_timeout: u64,
+    /// Measure only share I of N of the benchmarks (`benchvm merge` joins the shards).
+    #[arg(long)]
+    shard: Option<crate::shard::Shard>,
+    /// Balance the shards by these durations: a JSON object of benchmark id → seconds.
+    #[arg(long, requires = "shard")]
+    shard_weights: Option<PathBuf>,
     /// Write a heartbeat line to stderr every N seconds and stop the run when that fails
     /// (the controller is gone). Used by remote hosts.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -88,6 +94,22 @@ struct TimeFlags {
     /// The command, without a shell.
     #[arg(required = true, last = true)]
     command: Vec<String>,
+}
+
+/// `--shard-weights`: benchmark id → seconds.
+fn read_weights(path: &std::path::Path) -> Result<std::collections::BTreeMap<String, f64>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "--shard-weights: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "--shard-weights: {} is not a JSON object of benchmark id to seconds: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Parses flags the way both binaries do: `Err` holds the exit code once clap has printed
@@ -134,6 +156,11 @@ fn run(cli: Cli) -> Result<i32> {
                 seed: f.seed,
                 rounds: f.rounds,
                 lock_timeout: Duration::from_secs(f.lock_timeout),
+                shard: f.shard,
+                shard_weights: match &f.shard_weights {
+                    Some(path) => read_weights(path)?,
+                    None => Default::default(),
+                },
             };
             let _dead_man = match &f.dead_man_dir {
                 Some(dir) => Some(

@@ -38,6 +38,10 @@ pub struct CompareArgs {
     pub rounds: Option<u32>,
     /// How long to wait for another run on this host to finish.
     pub lock_timeout: std::time::Duration,
+    /// Measure only this share of the benchmarks.
+    pub shard: Option<crate::shard::Shard>,
+    /// Seconds per benchmark from an earlier run, to balance the shards.
+    pub shard_weights: std::collections::BTreeMap<String, f64>,
 }
 
 /// Runs the comparison and writes the results directory; returns the report.
@@ -139,6 +143,17 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
             .count();
         benchmarks.splice(at..at, micro);
     }
+    if let Some(shard) = args.shard {
+        let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
+        let of = crate::shard::assign(&ids, &args.shard_weights, shard.count);
+        let total = benchmarks.len();
+        let mut of = of.into_iter();
+        benchmarks.retain(|_| of.next() == Some(shard.index));
+        progress(format!(
+            "shard {shard}: {} of {total} benchmark(s)",
+            benchmarks.len()
+        ));
+    }
     timeline.record("plan", t, None);
     progress(format!("planned {} benchmark(s)", benchmarks.len()));
 
@@ -166,14 +181,15 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     timeline.record("measure", t, None);
     attribute_layers(&mut timeline, &benchmarks, &sampled);
 
+    // The import-time breakdown is not a benchmark: the first shard alone takes it.
     let import = match &config.importtime {
-        Some(module) => {
+        Some(module) if args.shard.is_none_or(|s| s.index == 1) => {
             let t = Instant::now();
             let it = importtime_breakdown(&runner, module, [base, head], &work.path)?;
             timeline.record("importtime", t, None);
             Some(it)
         }
-        None => None,
+        _ => None,
     };
     let quality = config
         .integration
@@ -181,6 +197,9 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         .filter_map(|i| {
             let file = i.quality.as_ref()?;
             let id = format!("{}/{}", crate::bench::Layer::Integration.name(), i.run.name);
+            if !benchmarks.iter().any(|b| b.id == id) {
+                return None;
+            }
             Some(read_quality(&id, file, base, head))
         })
         .collect();
@@ -220,6 +239,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         spans: timeline.spans,
         summary,
         selection: None,
+        shard: args.shard,
     };
     results::write(&args.results, &report)?;
     Ok(report)

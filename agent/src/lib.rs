@@ -15,5 +15,6 @@ pub mod lock;
 pub mod machine;
 pub mod measure;
 pub mod report;
+pub mod shard;
 pub mod spans;
 pub mod stats;

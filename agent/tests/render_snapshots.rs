@@ -196,6 +196,7 @@ fn report() -> Report {
         }],
         summary: Summary::of(&comparisons, 1),
         selection: None,
+        shard: None,
         comparisons,
         importtime: Some(ImportTime {
             module: "textkit".into(),

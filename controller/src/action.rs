@@ -80,6 +80,15 @@ pub struct ActionFlags {
     /// The results directory (report.json, comment.md, logs) for actions/upload-artifact.
     #[arg(long, default_value = "benchvm-results")]
     pub results: PathBuf,
+    /// Measure only share I of N of the benchmarks, e.g. `2/3` (one matrix job per VM); a shard writes its summary and outputs but never comments.
+    #[arg(long)]
+    pub shard: Option<benchvm_agent::shard::Shard>,
+    /// A previous report.json (a merged one, say): its durations balance the shards.
+    #[arg(long)]
+    pub shard_weights: Option<PathBuf>,
+    /// Instead of running, merge these shard reports (report.json files or directories, separated by spaces or newlines) and comment: the job after a sharded matrix.
+    #[arg(long)]
+    pub merge: Option<String>,
 }
 
 /// The subcommands whose flags may come from `INPUT_*`.
@@ -137,7 +146,13 @@ pub fn run(flags: ActionFlags) -> Result<i32> {
     crate::cli::block_on(run_job(flags, actions))
 }
 
-async fn run_job(flags: ActionFlags, actions: Actions) -> Result<i32> {
+async fn run_job(mut flags: ActionFlags, actions: Actions) -> Result<i32> {
+    if let Some(shard) = flags.shard
+        && flags.comment != CommentMode::Never
+    {
+        eprintln!("benchvm: shard {shard}: no comment (the merge job comments)");
+        flags.comment = CommentMode::Never;
+    }
     let token = flags
         .github_token
         .clone()
@@ -150,6 +165,28 @@ async fn run_job(flags: ActionFlags, actions: Actions) -> Result<i32> {
         ),
         None => None,
     };
+    let results = std::path::absolute(&flags.results).unwrap_or_else(|_| flags.results.clone());
+    if let Some(list) = &flags.merge {
+        let inputs: Vec<PathBuf> = list.split_whitespace().map(PathBuf::from).collect();
+        if inputs.is_empty() {
+            return Err(Error::Usage("merge: no report given".into()));
+        }
+        let report = crate::cli::merge_reports(&inputs, &results)?;
+        let job = AgentJob {
+            repo: report.repository.clone(),
+            base: report.base.reference.clone(),
+            head: report.head.reference.clone(),
+            config: None,
+            results,
+            cache: None,
+            seed: None,
+            rounds: None,
+            lock_timeout_secs: None,
+            shard: None,
+            shard_weights: None,
+        };
+        return Ok(readout(&flags, &actions, client.as_ref(), &job, &report).await);
+    }
     let repo = repository(&flags, &actions);
     let local_repo = Path::new(&repo).is_dir().then(|| PathBuf::from(&repo));
     let (base, head) = refs(&flags, &actions, client.as_ref(), local_repo.as_deref()).await?;
@@ -165,17 +202,20 @@ async fn run_job(flags: ActionFlags, actions: Actions) -> Result<i32> {
         Some(c) => Some(std::path::absolute(c).unwrap_or_else(|_| c.clone())),
         None => None,
     };
-    let job = AgentJob {
+    let mut job = AgentJob {
         repo,
         base,
         head,
         config,
-        results: std::path::absolute(&flags.results).unwrap_or_else(|_| flags.results.clone()),
+        results,
         cache: None,
         seed: None,
         rounds: None,
         lock_timeout_secs: None,
+        shard: flags.shard,
+        shard_weights: None,
     };
+    crate::cli::shard_weights(&mut job, flags.shard_weights.as_deref())?;
     eprintln!(
         "benchvm: comparing {} (head) with {} (base) on the {:?} backend",
         job.head, job.base, flags.backend

@@ -32,6 +32,9 @@ enum Command {
     Run(Box<RunFlags>),
     /// Build the fixture repository and compare its perf branch with main, on this machine.
     Demo(DemoFlags),
+    /// Join the reports of `run --shard` into one report and comment (verdicts recomputed
+    /// over the whole set).
+    Merge(MergeFlags),
     /// Deallocate the Azure VM (idempotent): the Action's post step and the scheduled reaper.
     Cleanup(CleanupFlags),
     /// Where a run's minutes go: phase timings of one or more report.json, Pareto-sorted.
@@ -80,6 +83,12 @@ struct Common {
     /// Minutes to wait for another run to release the host before failing (exit 3).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     lock_timeout_minutes: u64,
+    /// Measure only share I of N of the benchmarks, e.g. 2/3 (join them with `benchvm merge`).
+    #[arg(long)]
+    shard: Option<benchvm_agent::shard::Shard>,
+    /// A previous report.json (a merged one, say): its durations balance the shards.
+    #[arg(long, requires = "shard")]
+    shard_weights: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +109,22 @@ struct RunFlags {
     config: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct MergeFlags {
+    /// The shards' report.json files, or directories holding one (searched one level deep).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged report.json and comment.md [default: results/merged-<unix time>].
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// Exit with 1 when a benchmark regressed.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Print the markdown comment even when stdout is a terminal.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -165,8 +190,18 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let host = host::from_flags(&f.host)?;
             let repo = absolute_repo(&f.repo);
-            let job = job(repo, f.base, f.head, f.config, &f.common);
+            let mut job = job(repo, f.base, f.head, f.config, &f.common);
+            shard_weights(&mut job, f.common.shard_weights.as_deref())?;
             block_on(compare(host, job, &f.common))
+        }
+        Command::Merge(f) => {
+            let results = f
+                .results
+                .clone()
+                .unwrap_or_else(|| benchvm_agent::cli::default_results("merged"));
+            let report = merge_reports(&f.reports, &results)?;
+            print_outcome(&report, &results, f.markdown);
+            Ok(exit_code(&report, f.fail_on_regression))
         }
         Command::Action(f) => crate::action::run(*f),
         Command::ActionCleanup(f) => crate::action::cleanup(*f),
@@ -205,13 +240,14 @@ fn run(cli: Cli) -> Result<i32> {
                 repo.display()
             );
             fixture::build(&repo)?;
-            let job = job(
+            let mut job = job(
                 repo.display().to_string(),
                 fixture::BASE_BRANCH.into(),
                 fixture::HEAD_BRANCH.into(),
                 None,
                 &f.common,
             );
+            shard_weights(&mut job, f.common.shard_weights.as_deref())?;
             block_on(compare(
                 std::sync::Arc::new(host::local::LocalHost),
                 job,
@@ -265,7 +301,77 @@ fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Co
         seed: c.seed,
         rounds: c.rounds,
         lock_timeout_secs: Some(c.lock_timeout_minutes * 60),
+        shard: c.shard,
+        shard_weights: None,
     }
+}
+
+/// `--shard-weights REPORT`: the durations of an earlier report, written beside the
+/// results as the agent's `--shard-weights` file.
+pub(crate) fn shard_weights(job: &mut AgentJob, previous: Option<&Path>) -> Result<()> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let report =
+        Report::read(previous).map_err(|e| Error::Usage(format!("--shard-weights: {e}")))?;
+    let weights = benchvm_agent::shard::weights_from(&report);
+    std::fs::create_dir_all(&job.results)
+        .map_err(|e| Error::infra(format!("create {}", job.results.display()), e))?;
+    let path = job.results.join("shard-weights.json");
+    let json = serde_json::to_string_pretty(&weights).expect("serializable");
+    write_atomic(&path, &json).map_err(|e| Error::infra("write shard-weights.json", e))?;
+    job.shard_weights = Some(path);
+    Ok(())
+}
+
+/// Reads the shard reports (a directory stands for its report.json, or those of its
+/// subdirectories, as `actions/download-artifact` lays them out), merges them and writes
+/// the merged report.json and comment.md to `results`.
+pub(crate) fn merge_reports(inputs: &[PathBuf], results: &Path) -> Result<Report> {
+    let mut paths = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let own = input.join("report.json");
+            if own.is_file() {
+                paths.push(own);
+                continue;
+            }
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Error::Usage(format!("{}: {e}", input.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path().join("report.json")))
+                .filter(|p| p.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}: no report.json in it or in its subdirectories",
+                    input.display()
+                )));
+            }
+            found.sort();
+            paths.extend(found);
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    let reports = paths
+        .iter()
+        .map(|p| Ok((p.display().to_string(), Report::read(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let report = benchvm_agent::report::merge::merge(reports)
+        .map_err(|e| Error::Usage(format!("merge: {e}")))?;
+    std::fs::create_dir_all(results)
+        .map_err(|e| Error::infra(format!("create {}", results.display()), e))?;
+    let json = serde_json::to_string_pretty(&report).expect("serializable");
+    write_atomic(&results.join("report.json"), &json)
+        .map_err(|e| Error::infra("write report.json", e))?;
+    write_atomic(&results.join("comment.md"), &render::markdown(&report))
+        .map_err(|e| Error::infra("write the comment", e))?;
+    eprintln!(
+        "benchvm: merged {} report(s) into {}",
+        paths.len(),
+        results.display()
+    );
+    Ok(report)
 }
 
 /// A local path becomes absolute (the agent runs elsewhere); a URL stays as it is.
@@ -289,20 +395,28 @@ async fn compare(host: std::sync::Arc<dyn Host>, job: AgentJob, common: &Common)
 /// Merges the controller's spans into the report, renders and writes the outputs.
 fn finish(job: &AgentJob, timings: &Timings, agent_offset: f64, common: &Common) -> Result<i32> {
     let report = finalize(job, timings, agent_offset)?;
-    let comment_path = job.results.join("comment.md");
-    if std::io::stdout().is_terminal() && !common.markdown {
-        print!("{}", render::terminal(&report));
-        println!("comment: {}", comment_path.display());
+    print_outcome(&report, &job.results, common.markdown);
+    Ok(exit_code(&report, common.fail_on_regression))
+}
+
+/// The table (at a terminal) or the comment, and where the results are.
+fn print_outcome(report: &Report, results: &Path, markdown: bool) {
+    if std::io::stdout().is_terminal() && !markdown {
+        print!("{}", render::terminal(report));
+        println!("comment: {}", results.join("comment.md").display());
     } else {
-        print!("{}", render::markdown(&report));
+        print!("{}", render::markdown(report));
     }
-    eprintln!("benchvm: results in {}", job.results.display());
-    let fail = common.fail_on_regression || report.fail_on_regression;
-    Ok(if fail && report.summary.verdict == Verdict::Regressed {
+    eprintln!("benchvm: results in {}", results.display());
+}
+
+fn exit_code(report: &Report, fail_on_regression: bool) -> i32 {
+    let fail = fail_on_regression || report.fail_on_regression;
+    if fail && report.summary.verdict == Verdict::Regressed {
         exit::REGRESSION
     } else {
         exit::OK
-    })
+    }
 }
 
 /// Completes the results directory the agent left: the controller's spans and the

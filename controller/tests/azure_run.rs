@@ -577,6 +577,8 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         seed: None,
         rounds: None,
         lock_timeout_secs: None,
+        shard: None,
+        shard_weights: None,
     };
     let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
         .await

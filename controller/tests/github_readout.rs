@@ -259,5 +259,9 @@ async fn a_comment_deleted_between_search_and_update_is_created_again() {
     assert_eq!(gh.comments_on(7).len(), 1);
     let calls = gh.calls();
     let methods: Vec<&str> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
-    assert_eq!(methods, ["GET", "POST", "GET", "PATCH", "GET", "POST"], "{calls:#?}");
+    assert_eq!(
+        methods,
+        ["GET", "POST", "GET", "PATCH", "GET", "POST"],
+        "{calls:#?}"
+    );
 }

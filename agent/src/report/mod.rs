@@ -3,6 +3,7 @@
 //! with the rest of the results directory ([`results`]).
 
 pub mod analysis;
+pub mod merge;
 pub mod render;
 pub mod results;
 
@@ -17,7 +18,7 @@ use crate::spans::Span;
 use crate::stats::Verdict;
 
 /// `major.minor`: a reader refuses a newer major; minors only add fields.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -46,6 +47,9 @@ pub struct Report {
     /// Set by a selective run: what ran, what was skipped and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<Selection>,
+    /// Set by a `--shard` run: which share of the benchmarks this report holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A selective run's choice of benchmarks (DESIGN §4).

@@ -106,8 +106,11 @@ fn sections(report: &Report) -> Vec<Section> {
     let mut head = String::new();
     head.push_str(MARKER);
     head.push('\n');
+    let shard = report.shard.map_or(String::new(), |s| {
+        format!(" (shard {s}: part of the benchmarks)")
+    });
     head.push_str(&format!(
-        "## benchvm: `{}` vs `{}`\n\n",
+        "## benchvm: `{}` vs `{}`{shard}\n\n",
         report.head.reference, report.base.reference
     ));
     head.push_str(&headline(report));

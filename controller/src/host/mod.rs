@@ -32,6 +32,10 @@ pub struct AgentJob {
     pub rounds: Option<u32>,
     /// How long the agent waits for the host lock.
     pub lock_timeout_secs: Option<u64>,
+    /// Measure only this share of the benchmarks.
+    pub shard: Option<benchvm_agent::shard::Shard>,
+    /// A JSON file of benchmark id → seconds that balances the shards (on this machine).
+    pub shard_weights: Option<PathBuf>,
 }
 
 impl AgentJob {
@@ -62,6 +66,12 @@ impl AgentJob {
         }
         if let Some(t) = self.lock_timeout_secs {
             args.extend(["--lock-timeout".into(), t.to_string()]);
+        }
+        if let Some(s) = self.shard {
+            args.extend(["--shard".into(), s.to_string()]);
+        }
+        if let Some(w) = &self.shard_weights {
+            args.extend(["--shard-weights".into(), w.display().to_string()]);
         }
         args
     }

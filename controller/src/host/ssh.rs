@@ -123,6 +123,11 @@ impl SshHost {
             session.upload(config, &remote_config, 0o644)?;
             remote_job.config = Some(PathBuf::from(remote_config));
         }
+        if let Some(weights) = &job.shard_weights {
+            let remote = format!("{run_dir}/shard-weights.json");
+            session.upload(weights, &remote, 0o644)?;
+            remote_job.shard_weights = Some(PathBuf::from(remote));
+        }
         remote_job.cache = None;
 
         let remote_results = format!("{run_dir}/results");
