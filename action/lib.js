@@ -9,7 +9,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 
-const ASSETS = { benchvm: 'benchvm-x86_64-linux', 'benchvm-agent': 'benchvm-agent-x86_64-linux' };
+// benchvm last: its presence means both are there.
+const ASSETS = { 'benchvm-agent': 'benchvm-agent-x86_64-linux', benchvm: 'benchvm-x86_64-linux' };
 
 function log(line) {
   process.stderr.write(`benchvm-action: ${line}\n`);
@@ -36,24 +37,47 @@ async function download(url) {
   return Buffer.from(await res.arrayBuffer());
 }
 
-// The release assets of `ref`, verified against its SHA256SUMS, into `dir`.
-async function fromRelease(dir, server, repo, ref) {
-  const base = `${server}/${repo}/releases/download/${ref}`;
+// The release assets of `tag`, verified against its SHA256SUMS, into `dir`. With
+// `commit`, the release's COMMIT asset must name that commit (the action's own ref).
+async function fromRelease(dir, server, repo, tag, commit) {
+  const base = `${server}/${repo}/releases/download/${tag}`;
   const sums = parseSums((await download(`${base}/SHA256SUMS`)).toString('utf8'));
-  for (const [name, asset] of Object.entries(ASSETS)) {
+  const verified = async (asset) => {
     const expected = sums[asset];
-    if (!expected) throw new Error(`SHA256SUMS of ${ref} lists no ${asset}`);
+    if (!expected) throw new Error(`SHA256SUMS of ${tag} lists no ${asset}`);
     const bytes = await download(`${base}/${asset}`);
     const actual = crypto.createHash('sha256').update(bytes).digest('hex');
     if (actual !== expected) {
-      const err = new Error(`${asset} of ${ref}: checksum ${actual} is not the published ${expected}; refusing to run it`);
+      const err = new Error(`${asset} of ${tag}: checksum ${actual} is not the published ${expected}; refusing to run it`);
       err.fatal = true;
       throw err;
     }
+    return bytes;
+  };
+  if (commit) {
+    const built = (await verified('COMMIT')).toString('utf8').trim();
+    if (built !== commit) throw new Error(`release ${tag} was built from ${built}, not from ${commit}`);
+  }
+  for (const [name, asset] of Object.entries(ASSETS)) {
+    const bytes = await verified(asset);
     const file = path.join(dir, name);
     fs.writeFileSync(`${file}.part`, bytes, { mode: 0o755 });
     fs.renameSync(`${file}.part`, file);
   }
+}
+
+// The release tag of the action's ref: the ref itself when it is a tag; for a commit, the
+// version in the action's Cargo.toml (the release's COMMIT asset is then checked).
+function releaseOf(ref, source) {
+  if (!/^[0-9a-f]{40}$/.test(ref)) return { tag: ref, commit: undefined };
+  let version;
+  try {
+    const toml = fs.readFileSync(path.join(source, 'Cargo.toml'), 'utf8');
+    version = (toml.match(/^version\s*=\s*"([^"]+)"/m) || [])[1];
+  } catch (_) {
+    version = undefined;
+  }
+  return { tag: version ? `v${version}` : undefined, commit: ref };
 }
 
 // Builds both binaries from the action's own source (needs cargo on the runner).
@@ -65,8 +89,8 @@ function fromSource(dir, source) {
   };
   build(['build', '--release', '--locked', '-p', 'benchvm']);
   build(['build', '--release', '--locked', '--target', 'x86_64-unknown-linux-musl', '-p', 'benchvm-agent']);
-  fs.copyFileSync(path.join(source, 'target/release/benchvm'), path.join(dir, 'benchvm'));
   fs.copyFileSync(path.join(source, 'target/x86_64-unknown-linux-musl/release/benchvm-agent'), path.join(dir, 'benchvm-agent'));
+  fs.copyFileSync(path.join(source, 'target/release/benchvm'), path.join(dir, 'benchvm'));
 }
 
 // The path of the benchvm binary for this action's ref: BENCHVM_BINARY when set, else the
@@ -81,13 +105,16 @@ async function obtain() {
   const binary = path.join(dir, 'benchvm');
   if (fs.existsSync(binary)) return binary;
   fs.mkdirSync(dir, { recursive: true });
+  const source = env('GITHUB_ACTION_PATH') || path.join(__dirname, '..');
+  const { tag, commit } = releaseOf(ref, source);
   try {
-    await fromRelease(dir, server, repo, ref);
-    log(`using the ${ref} release of ${repo} (checksums verified)`);
+    if (!tag) throw new Error('no version in the action\'s Cargo.toml');
+    await fromRelease(dir, server, repo, tag, commit);
+    log(`using the ${tag} release of ${repo} (checksums verified${commit ? ', built from this commit' : ''})`);
   } catch (err) {
     if (err.fatal) throw err;
     log(`no usable release for ${ref} (${err.message}); building from source`);
-    fromSource(dir, env('GITHUB_ACTION_PATH') || path.join(__dirname, '..'));
+    fromSource(dir, source);
   }
   return binary;
 }

@@ -35,20 +35,17 @@ fn action_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../action")
 }
 
-/// A release server for `benchvm/benchvm` at `REF`; `sums` is its SHA256SUMS (None: 404).
-fn release_server(sums: Option<String>) -> String {
+/// A release server for `benchvm/benchvm` at tag `tag`; `sums` is its SHA256SUMS (None:
+/// no release), `commit` its COMMIT asset.
+fn release_server_at(tag: &str, sums: Option<String>, commit: Option<&str>) -> String {
     let files: HashMap<String, String> = [
-        ("benchvm-x86_64-linux", STAND_IN.to_owned()),
-        ("benchvm-agent-x86_64-linux", "agent".to_owned()),
+        ("benchvm-x86_64-linux", Some(STAND_IN.to_owned())),
+        ("benchvm-agent-x86_64-linux", Some("agent".to_owned())),
+        ("COMMIT", commit.map(|c| format!("{c}\n"))),
+        ("SHA256SUMS", sums),
     ]
     .into_iter()
-    .map(|(k, v)| (format!("/benchvm/benchvm/releases/download/{REF}/{k}"), v))
-    .chain(sums.map(|s| {
-        (
-            format!("/benchvm/benchvm/releases/download/{REF}/SHA256SUMS"),
-            s,
-        )
-    }))
+    .filter_map(|(k, v)| Some((format!("/benchvm/benchvm/releases/download/{tag}/{k}"), v?)))
     .collect();
     let addr = serve_in_thread(move |req| match files.get(&req.path) {
         Some(body) => (200, vec![], body.clone()),
@@ -57,11 +54,23 @@ fn release_server(sums: Option<String>) -> String {
     format!("http://{addr}")
 }
 
+fn release_server(sums: Option<String>) -> String {
+    release_server_at(REF, sums, None)
+}
+
 fn good_sums() -> String {
     format!(
         "{}  benchvm-agent-x86_64-linux\n{}  benchvm-x86_64-linux\n",
         sha256(b"agent"),
         sha256(STAND_IN.as_bytes())
+    )
+}
+
+fn sums_with_commit(commit: &str) -> String {
+    format!(
+        "{}{}  COMMIT\n",
+        good_sums(),
+        sha256(format!("{commit}\n").as_bytes())
     )
 }
 
@@ -252,4 +261,95 @@ fn a_post_step_after_a_failed_download_has_nothing_to_clean() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to clean up"));
+}
+
+/// The action pinned by commit SHA: the release named by its Cargo.toml version is used
+/// only when its COMMIT asset is that commit; otherwise it is built from source.
+#[test]
+fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
+    let sha = "3d3c42e5aac5ba805825da76410c181273ba90b1";
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = format!("v{version}");
+
+    let runner = Runner::new();
+    let server = release_server_at(&tag, Some(sums_with_commit(sha)), Some(sha));
+    let main = runner
+        .node(
+            "main.js",
+            &server,
+            &[
+                ("GITHUB_ACTION_REF", sha.to_owned()),
+                ("GITHUB_ACTION_PATH", source.display().to_string()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    runner.wait_started();
+    unsafe { libc::kill(main.id() as i32, libc::SIGTERM) };
+    let out = main.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("using the {tag} release"))
+            && stderr.contains("built from this commit"),
+        "{stderr}"
+    );
+
+    // The same version released from another commit is not this ref's build.
+    let runner = Runner::new();
+    let other = "1111111111111111111111111111111111111111";
+    let server = release_server_at(&tag, Some(sums_with_commit(other)), Some(other));
+    let bin = runner.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("cargo"),
+        "#!/bin/sh\necho \"cargo $*\" >> \"$WRAPPER_LOG\"\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = runner
+        .node(
+            "main.js",
+            &server,
+            &[
+                ("GITHUB_ACTION_REF", sha.to_owned()),
+                (
+                    "GITHUB_ACTION_PATH",
+                    runner.path("src").display().to_string(),
+                ),
+                (
+                    "PATH",
+                    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+                ),
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // No Cargo.toml at that source path: no version, so straight to building (which fails here).
+    assert!(stderr.contains("building from source"), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+
+    let runner = Runner::new();
+    let out = runner
+        .node(
+            "main.js",
+            &server,
+            &[
+                ("GITHUB_ACTION_REF", sha.to_owned()),
+                ("GITHUB_ACTION_PATH", source.display().to_string()),
+                (
+                    "PATH",
+                    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+                ),
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("was built from {other}, not from {sha}"))
+            && stderr.contains("building from source"),
+        "{stderr}"
+    );
 }
