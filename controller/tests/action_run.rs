@@ -260,3 +260,37 @@ fn outside_a_github_job_the_error_names_the_missing_variable() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("GITHUB_REPOSITORY"), "{stderr}");
 }
+
+#[test]
+fn a_failed_run_replaces_the_previous_result_in_the_comment() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(7, "perf/slow");
+    gh.add_comments(7, 1, |_| {
+        format!("{MARKER}\n## benchvm\n🟢 Faster, no regression (an older commit)")
+    });
+    let event = job.pull_request_event(7, &format!("{OWNER}/{REPO}"));
+    let out = job.run(
+        &gh,
+        &event,
+        &[("base", "no-such-branch"), ("head", "perf/slow")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown ref is a usage error: {stderr}"
+    );
+    let comments = gh.comments_on(7);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(
+        body.starts_with(MARKER) && body.contains("The benchmark run failed"),
+        "{body}"
+    );
+    assert!(!body.contains("Faster"), "the old result is gone: {body}");
+    assert!(body.contains("/actions/runs/4242"), "{body}");
+    assert_eq!(job.outputs()["verdict"], "error");
+    let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
+    assert!(summary.contains("The benchmark run failed"), "{summary}");
+}
