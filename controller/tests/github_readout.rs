@@ -87,15 +87,7 @@ async fn the_marker_is_found_past_the_first_page() {
 async fn a_secondary_rate_limit_is_waited_out_and_the_comment_posted_once() {
     let gh = FakeGithub::start().await;
     gh.add_pull(7, "perf/x");
-    gh.fault(Fault {
-        method: "POST",
-        path_contains: "/issues/7/comments",
-        status: 403,
-        headers: vec![("retry-after", "1".into())],
-        message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-        apply_first: false,
-        effect: None,
-    });
+    gh.fault(Fault::new("POST", "/issues/7/comments", 403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.").header("retry-after", "1"));
     let t = Instant::now();
     let posted = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
         .await
@@ -113,15 +105,7 @@ async fn a_lost_create_response_does_not_post_twice() {
     let gh = FakeGithub::start().await;
     gh.add_pull(7, "perf/x");
     // The comment is stored, but the answer is a 502: a blind retry would post it again.
-    gh.fault(Fault {
-        method: "POST",
-        path_contains: "/issues/7/comments",
-        status: 502,
-        headers: vec![],
-        message: "Server Error",
-        apply_first: true,
-        effect: None,
-    });
+    gh.fault(Fault::new("POST", "/issues/7/comments", 502, "Server Error").applied());
     let posted = readout::post(&client(&gh), 7, &body("once"), CommentMode::Always, true)
         .await
         .unwrap();
@@ -140,18 +124,16 @@ async fn a_primary_rate_limit_that_resets_too_late_fails_at_once() {
         .unwrap()
         .as_secs()
         + 3600;
-    gh.fault(Fault {
-        method: "GET",
-        path_contains: "/issues/7/comments",
-        status: 403,
-        headers: vec![
-            ("x-ratelimit-remaining", "0".into()),
-            ("x-ratelimit-reset", reset.to_string()),
-        ],
-        message: "API rate limit exceeded for installation ID 1.",
-        apply_first: false,
-        effect: None,
-    });
+    gh.fault(
+        Fault::new(
+            "GET",
+            "/issues/7/comments",
+            403,
+            "API rate limit exceeded for installation ID 1.",
+        )
+        .header("x-ratelimit-remaining", "0")
+        .header("x-ratelimit-reset", reset.to_string()),
+    );
     let t = Instant::now();
     let err = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
         .await
@@ -179,15 +161,15 @@ async fn a_missing_pull_request_is_a_404_naming_the_call() {
 async fn a_permission_403_is_not_retried() {
     let gh = FakeGithub::start().await;
     gh.add_pull(7, "perf/x");
-    gh.fault(Fault {
-        method: "POST",
-        path_contains: "/issues/7/comments",
-        status: 403,
-        headers: vec![("x-ratelimit-remaining", "4999".into())],
-        message: "Resource not accessible by integration",
-        apply_first: false,
-        effect: None,
-    });
+    gh.fault(
+        Fault::new(
+            "POST",
+            "/issues/7/comments",
+            403,
+            "Resource not accessible by integration",
+        )
+        .header("x-ratelimit-remaining", "4999"),
+    );
     let err = readout::post(&client(&gh), 7, &body("x"), CommentMode::Always, true)
         .await
         .unwrap_err();
@@ -243,15 +225,10 @@ async fn a_comment_deleted_between_search_and_update_is_created_again() {
         .await
         .unwrap();
     // Someone deletes it just as the update goes out.
-    gh.fault(Fault {
-        method: "PATCH",
-        path_contains: "/issues/comments/",
-        status: 404,
-        headers: vec![],
-        message: "Not Found",
-        apply_first: false,
-        effect: Some(|s| s.comments.clear()),
-    });
+    gh.fault(
+        Fault::new("PATCH", "/issues/comments/", 404, "Not Found")
+            .with_effect(|s| s.comments.clear()),
+    );
     let posted = readout::post(&c, 7, &body("second"), CommentMode::Always, true)
         .await
         .unwrap();

@@ -48,6 +48,42 @@ pub struct Fault {
     pub effect: Option<fn(&mut State)>,
 }
 
+impl Fault {
+    /// Answer the next `method` request whose path contains `path_contains` with `status`.
+    pub fn new(
+        method: &'static str,
+        path_contains: &'static str,
+        status: u16,
+        message: &'static str,
+    ) -> Self {
+        Fault {
+            method,
+            path_contains,
+            status,
+            headers: vec![],
+            message,
+            apply_first: false,
+            effect: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Carry the request out first: the answer is lost, not the action.
+    pub fn applied(mut self) -> Self {
+        self.apply_first = true;
+        self
+    }
+
+    pub fn with_effect(mut self, effect: fn(&mut State)) -> Self {
+        self.effect = Some(effect);
+        self
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub comments: Vec<StoredComment>,
@@ -80,18 +116,22 @@ impl FakeGithub {
 
     /// A fake in its own runtime thread, for tests that run the `benchvm` binary.
     pub fn start_in_thread() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                tx.send(FakeGithub::start().await).unwrap();
-                std::future::pending::<()>().await;
-            });
+        let state = Arc::new(Mutex::new(State {
+            next_id: 1_000,
+            ..State::default()
+        }));
+        let shared = state.clone();
+        let own = Arc::new(std::sync::OnceLock::new());
+        let known = own.clone();
+        let addr = super::http::serve_in_thread(move |req| {
+            route(
+                &shared,
+                req,
+                *known.get().expect("address known before requests"),
+            )
         });
-        rx.recv().unwrap()
+        own.set(addr).expect("set once");
+        FakeGithub { addr, state }
     }
 
     pub fn url(&self) -> String {
