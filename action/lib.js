@@ -87,6 +87,8 @@ function fromSource(dir, source) {
     const r = spawnSync('cargo', args, { cwd: source, stdio: ['ignore', 2, 2] });
     if (r.error || r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed (${r.error || `exit ${r.status}`})`);
   };
+  // The static agent needs the musl target; a runner without rustup may have it already.
+  spawnSync('rustup', ['target', 'add', 'x86_64-unknown-linux-musl'], { stdio: ['ignore', 2, 2] });
   build(['build', '--release', '--locked', '-p', 'benchvm']);
   build(['build', '--release', '--locked', '--target', 'x86_64-unknown-linux-musl', '-p', 'benchvm-agent']);
   fs.copyFileSync(path.join(source, 'target/x86_64-unknown-linux-musl/release/benchvm-agent'), path.join(dir, 'benchvm-agent'));
