@@ -15,6 +15,7 @@ pub mod lock;
 pub mod machine;
 pub mod measure;
 pub mod report;
+pub mod select;
 pub mod shard;
 pub mod spans;
 pub mod stats;
