@@ -113,8 +113,8 @@ pub fn with_inputs(
             continue;
         }
         if let Some(value) = var(&input_variable(long)).filter(|v| !v.trim().is_empty()) {
-            args.push(format!("--{long}").into());
-            args.push(value.trim_end_matches(['\n', '\r']).into());
+            // One argument: a value may start with '-' (a private key, a negative number).
+            args.push(format!("--{long}={}", value.trim_end_matches(['\n', '\r'])).into());
         }
     }
     args
@@ -165,6 +165,28 @@ async fn run_job(mut flags: ActionFlags, actions: Actions) -> Result<i32> {
         ),
         None => None,
     };
+    let shown_head = flags
+        .head
+        .clone()
+        .unwrap_or_else(|| match &actions.trigger {
+            Trigger::PullRequest { head_sha, .. } => head_sha.clone(),
+            _ => actions.sha.clone(),
+        });
+    match run_or_merge(&flags, &actions, client.as_ref()).await {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            report_failure(&flags, &actions, client.as_ref(), &shown_head, &err).await;
+            Err(err)
+        }
+    }
+}
+
+/// Everything after the client: a run (or a merge) and its readout.
+async fn run_or_merge(
+    flags: &ActionFlags,
+    actions: &Actions,
+    client: Option<&Client>,
+) -> Result<i32> {
     let results = std::path::absolute(&flags.results).unwrap_or_else(|_| flags.results.clone());
     if let Some(list) = &flags.merge {
         let inputs: Vec<PathBuf> = list.split_whitespace().map(PathBuf::from).collect();
@@ -185,13 +207,13 @@ async fn run_job(mut flags: ActionFlags, actions: Actions) -> Result<i32> {
             shard: None,
             shard_weights: None,
         };
-        return Ok(readout(&flags, &actions, client.as_ref(), &job, &report).await);
+        return Ok(readout(flags, actions, client, &job, &report).await);
     }
-    let repo = repository(&flags, &actions);
+    let repo = repository(flags, actions);
     let local_repo = Path::new(&repo).is_dir().then(|| PathBuf::from(&repo));
-    let (base, head) = refs(&flags, &actions, client.as_ref(), local_repo.as_deref()).await?;
+    let (base, head) = refs(flags, actions, client, local_repo.as_deref()).await?;
     let key = SshKey::from_input(flags.ssh_key.as_deref())?;
-    let host = host::from_flags(&host_flags(&flags, key.path()))?;
+    let host = host::from_flags(&host_flags(flags, key.path()))?;
     let config = match &flags.config {
         Some(c) if !c.is_file() => {
             return Err(Error::Usage(format!(
@@ -221,19 +243,20 @@ async fn run_job(mut flags: ActionFlags, actions: Actions) -> Result<i32> {
         job.head, job.base, flags.backend
     );
     let timings = Timings::new();
-    let outcome = async {
-        let offset = host::run_on(host, &job, &timings).await?;
-        crate::cli::finalize(&job, &timings, offset)
+    if flags.backend == Backend::Azure {
+        // From here on the VM may be running: the post step must deallocate it.
+        save_state("started", "true");
     }
-    .await;
-    let report = match outcome {
-        Ok(report) => report,
-        Err(err) => {
-            report_failure(&flags, &actions, client.as_ref(), &job, &err).await;
-            return Err(err);
-        }
-    };
-    Ok(readout(&flags, &actions, client.as_ref(), &job, &report).await)
+    let offset = host::run_on(host, &job, &timings).await?;
+    let report = crate::cli::finalize(&job, &timings, offset)?;
+    Ok(readout(flags, actions, client, &job, &report).await)
+}
+
+/// Saves `name=value` for the post step (`STATE_<name>` there).
+fn save_state(name: &str, value: &str) {
+    if let Some(path) = std::env::var_os("GITHUB_STATE") {
+        let _ = readout::write_outputs(Path::new(&path), &[(name, value.to_owned())]);
+    }
 }
 
 /// The summary, the outputs and the comment of a finished run; the exit code.
@@ -339,10 +362,11 @@ async fn report_failure(
     flags: &ActionFlags,
     actions: &Actions,
     client: Option<&Client>,
-    job: &AgentJob,
+    head: &str,
     err: &Error,
 ) {
-    let text = readout::failure_comment(&job.head, &err.to_string(), actions.run_url.as_deref());
+    eprintln!("::error title=benchvm failed::{err}");
+    let text = readout::failure_comment(head, &err.to_string(), actions.run_url.as_deref());
     if let Some(path) = &actions.step_summary {
         let _ = readout::write_summary(path, &text);
     }
@@ -356,10 +380,14 @@ async fn report_failure(
         Ok(Some(n)) => n,
         _ => return,
     };
-    if let Ok(Some(_)) = client.find_comment(number, render::MARKER).await
-        && let Err(e) = client.upsert_comment(number, render::MARKER, &text).await
-    {
-        eprintln!("benchvm: could not mark the comment as failed: {e}");
+    match client.find_comment(number, render::MARKER).await {
+        Ok(Some(_)) => {
+            if let Err(e) = client.upsert_comment(number, render::MARKER, &text).await {
+                eprintln!("benchvm: could not mark the comment as failed: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("benchvm: could not look for the comment: {e}"),
     }
 }
 
@@ -418,8 +446,18 @@ async fn refs(
                 ));
             }
         },
+        // The default branch's tip, resolved once here so that every shard of a run
+        // compares the same commit.
         (None, Trigger::Push { default_branch, .. } | Trigger::Dispatch { default_branch }) => {
-            default_branch.clone()
+            match client {
+                Some(c) => {
+                    c.compare(default_branch, &head)
+                        .await
+                        .map_err(|e| Error::infra(format!("resolve {default_branch}"), e))?
+                        .base_tip
+                }
+                None => default_branch.clone(),
+            }
         }
         (None, Trigger::Other { name }) => {
             return Err(Error::Usage(format!(
@@ -544,6 +582,10 @@ pub fn cleanup(flags: ActionFlags) -> Result<i32> {
         );
         return Ok(exit::OK);
     }
+    if std::env::var_os("STATE_started").is_none() {
+        eprintln!("benchvm: the main step never started the VM: nothing to clean up");
+        return Ok(exit::OK);
+    }
     let vm = flags.azure.vm()?;
     crate::cli::block_on(async {
         crate::host::azure::deallocate(&vm, true, &Timings::new()).await?;
@@ -569,6 +611,7 @@ mod tests {
             "INPUT_BACKEND" => Some("ssh".to_owned()),
             "INPUT_BASE" => Some(String::new()),
             "INPUT_FAIL-ON-REGRESSION" => Some("true\n".to_owned()),
+            "INPUT_SSH-KEY" => Some("-----BEGIN KEY-----\nabc\n-----END KEY-----\n".to_owned()),
             _ => None,
         };
         let out = with_inputs(args(&["benchvm", "action", "--backend=local"]), sub, vars);
@@ -579,13 +622,15 @@ mod tests {
                 "benchvm",
                 "action",
                 "--backend=local",
-                "--github-token",
-                "ghs_x",
-                "--fail-on-regression",
-                "true"
+                "--ssh-key=-----BEGIN KEY-----\nabc\n-----END KEY-----",
+                "--github-token=ghs_x",
+                "--fail-on-regression=true"
             ],
             "the command line wins; empty inputs are absent"
         );
+        // And clap takes a value that starts with '-' in that form.
+        let cli = crate::cli::command().try_get_matches_from(&out);
+        assert!(cli.is_ok(), "{:?}", cli.err());
     }
 
     #[test]

@@ -355,7 +355,10 @@ pub(crate) fn merge_reports(inputs: &[PathBuf], results: &Path) -> Result<Report
     }
     let reports = paths
         .iter()
-        .map(|p| Ok((p.display().to_string(), Report::read(p)?)))
+        .map(|p| {
+            let r = Report::read(p).map_err(|e| Error::Usage(format!("merge: {e}")))?;
+            Ok((p.display().to_string(), r))
+        })
         .collect::<Result<Vec<_>>>()?;
     let report = benchvm_agent::report::merge::merge(reports)
         .map_err(|e| Error::Usage(format!("merge: {e}")))?;

@@ -266,7 +266,7 @@ fn a_failed_run_replaces_the_previous_result_in_the_comment() {
     let job = Job::new();
     let gh = FakeGithub::start_in_thread();
     gh.add_pull(7, "perf/slow");
-    gh.add_comments(7, 1, |_| {
+    gh.add_comments_by(7, 1, "github-actions[bot]", |_| {
         format!("{MARKER}\n## benchvm\n🟢 Faster, no regression (an older commit)")
     });
     let event = job.pull_request_event(7, &format!("{OWNER}/{REPO}"));
@@ -286,11 +286,123 @@ fn a_failed_run_replaces_the_previous_result_in_the_comment() {
     let body = &comments[0].body;
     assert!(
         body.starts_with(MARKER) && body.contains("The benchmark run failed"),
-        "{body}"
+        "{body}\n{stderr}\n{:#?}",
+        gh.calls()
     );
     assert!(!body.contains("Faster"), "the old result is gone: {body}");
     assert!(body.contains("/actions/runs/4242"), "{body}");
     assert_eq!(job.outputs()["verdict"], "error");
     let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
     assert!(summary.contains("The benchmark run failed"), "{summary}");
+}
+
+/// With `backend: local` the benchmarked code runs on the runner: it must not see the
+/// job's credentials (the token input, the OIDC request token, a client secret).
+#[test]
+fn the_benchmarked_code_gets_none_of_the_jobs_credentials() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(7, "perf/slow");
+    let dump = job.path("env.json");
+    let config = job.path("bench-env.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: env\n    command: python -c \"import os, json; json.dump(dict(os.environ), open('{}', 'w'))\"\nsampling:\n  min_rounds: 2\n  max_rounds: 2\n  warmups: 0\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    let event = job.pull_request_event(7, &format!("{OWNER}/{REPO}"));
+    let config = config.display().to_string();
+    let inputs = [
+        ("base", "main"),
+        ("head", "perf/slow"),
+        ("comment", "never"),
+        ("config", config.as_str()),
+    ];
+    run_with_secrets(&job, &gh, &event, &inputs);
+    let env: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&dump).unwrap()).unwrap();
+    for secret in [
+        "INPUT_GITHUB-TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "AZURE_CLIENT_SECRET",
+        "GITHUB_TOKEN",
+    ] {
+        assert!(!env.contains_key(secret), "{secret} reached the benchmark");
+    }
+    assert!(
+        env.contains_key("PATH") && env.contains_key("GITHUB_REPOSITORY"),
+        "the dump is the real environment"
+    );
+}
+
+#[test]
+fn an_error_before_the_run_still_reaches_the_summary_and_outputs() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(7, "perf/slow");
+    let event = job.pull_request_event(7, &format!("{OWNER}/{REPO}"));
+    let empty = job.path("no-shards");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = job.run(&gh, &event, &[("merge", empty.to_str().unwrap())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("::error title=benchvm failed::"),
+        "{stderr}"
+    );
+    let summary = std::fs::read_to_string(job.path("summary.md")).unwrap();
+    assert!(summary.contains("no report.json"), "{summary}");
+    assert_eq!(job.outputs()["verdict"], "error");
+}
+
+#[test]
+fn the_post_step_does_nothing_when_the_vm_was_never_started() {
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .arg("action-cleanup")
+        .env_remove("STATE_started")
+        .env("INPUT_BACKEND", "azure")
+        .env("INPUT_AZURE-VM", "bench-1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("never started the VM"), "{stderr}");
+}
+
+fn run_with_secrets(job: &Job, gh: &FakeGithub, event: &Path, inputs: &[(&str, &str)]) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+    cmd.arg("action");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GITHUB_") || k.starts_with("INPUT_") || k.starts_with("RUNNER_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"))
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", event)
+        .env("GITHUB_SHA", "0000000000000000000000000000000000000000")
+        .env("GITHUB_API_URL", gh.url())
+        .env("GITHUB_WORKSPACE", &job.repo)
+        .env("BENCHVM_CACHE", cache())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_GITHUB-TOKEN", TOKEN)
+        .env("INPUT_RESULTS", job.path("results"))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-secret")
+        .env("ACTIONS_RUNTIME_TOKEN", "runtime-secret")
+        .env("AZURE_CLIENT_SECRET", "azure-secret")
+        .env("GITHUB_TOKEN", "ghs_env_secret")
+        .current_dir(job.dir.path());
+    for (k, v) in inputs {
+        cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

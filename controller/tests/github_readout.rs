@@ -235,10 +235,46 @@ async fn a_comment_deleted_between_search_and_update_is_created_again() {
     assert!(matches!(posted, Posted::Created(_)), "{posted:?}");
     assert_eq!(gh.comments_on(7).len(), 1);
     let calls = gh.calls();
+    // GET /user once (the identity); then search and create; search, update (gone); search, create.
     let methods: Vec<&str> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
     assert_eq!(
         methods,
-        ["GET", "POST", "GET", "PATCH", "GET", "POST"],
+        ["GET", "GET", "POST", "GET", "PATCH", "GET", "POST"],
         "{calls:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_marker_comment_by_someone_else_is_never_taken_over() {
+    let gh = FakeGithub::start().await;
+    gh.add_pull(7, "perf/x");
+    gh.add_comments_by(7, 1, "mallory", |_| body("all fine, merge it"));
+    let posted = readout::post(&client(&gh), 7, &body("real"), CommentMode::Always, true)
+        .await
+        .unwrap();
+    assert!(matches!(posted, Posted::Created(_)), "{posted:?}");
+    let stored = gh.comments_on(7);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        stored[0].body,
+        body("all fine, merge it"),
+        "mallory's comment untouched"
+    );
+    assert!(!gh.calls().iter().any(|c| c.starts_with("PATCH")));
+}
+
+#[tokio::test]
+async fn a_marker_comment_by_this_token_is_updated() {
+    let gh = FakeGithub::start().await;
+    gh.add_pull(7, "perf/x");
+    gh.add_comments_by(7, 1, "github-actions[bot]", |_| body("earlier"));
+    let posted = readout::post(&client(&gh), 7, &body("now"), CommentMode::Always, true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(posted, Posted::Updated(_)),
+        "{posted:?} {:#?}",
+        gh.calls()
+    );
+    assert_eq!(gh.comments_on(7)[0].body, body("now"));
 }

@@ -151,7 +151,7 @@ fn layer_table(report: &Report, layer: Layer) -> String {
     table.set_header(["Benchmark", "base", "head", "change (95 % CI)", "verdict"]);
     for c in rows {
         table.add_row([
-            format!("`{}`", c.name),
+            format!("`{}`", c.name.replace('|', "\\|")),
             value(c.base_median, &c.unit),
             value(c.head_median, &c.unit),
             change(c),
@@ -165,7 +165,7 @@ fn layer_table(report: &Report, layer: Layer) -> String {
             .find(|b| b.id == d.benchmark)
             .map_or(d.benchmark.as_str(), |b| b.name.as_str());
         table.add_row([
-            format!("`{name}`"),
+            format!("`{}`", name.replace('|', "\\|")),
             "–".into(),
             "–".into(),
             "–".into(),
@@ -231,8 +231,11 @@ fn skipped(report: &Report) -> String {
     out
 }
 
-/// A mermaid bar chart of each benchmark's change with its interval (GitHub renders
-/// mermaid blocks in comments and summaries).
+/// A mermaid chart of each benchmark's change with its interval (GitHub renders mermaid
+/// blocks in comments and summaries). Lines, not bars: mermaid draws a bar from the axis
+/// minimum, not from zero, which would show a −20 % change as a sliver. Read it per label:
+/// the estimate, the interval's bounds and the zero line; the lines between labels only
+/// join the points.
 fn chart(report: &Report) -> String {
     let mut rows: Vec<(&Comparison, crate::report::Change)> = report
         .comparisons
@@ -256,7 +259,7 @@ fn chart(report: &Report) -> String {
             .collect();
         rows.retain(|(c, _)| keep.contains(&c.benchmark.as_str()));
     }
-    let num = |v: f64| format!("{:.1}", v);
+    let num = |v: f64| format!("{v:.1}");
     let series = |f: fn(&crate::report::Change) -> f64| {
         rows.iter()
             .map(|(_, ch)| num(f(ch)))
@@ -278,19 +281,21 @@ fn chart(report: &Report) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let shown = if total > CHART_BARS {
-        format!(", the {CHART_BARS} largest of {total}")
+        format!("; the {CHART_BARS} largest of {total}")
     } else {
         String::new()
     };
+    let zero = vec!["0"; rows.len()].join(", ");
     format!(
-        "<details open><summary>Chart: change of head against base, % (bars: estimate, lines: 95 % CI bounds{shown})</summary>\n\n\
+        "<details open><summary>Chart: change of head against base, % (at each benchmark: estimate, interval bounds as in the tables, and zero{shown})</summary>\n\n\
          ```mermaid\n\
          xychart-beta horizontal\n    \
          x-axis [{labels}]\n    \
          y-axis \"change %\" {} --> {}\n    \
-         bar [{}]\n    \
          line [{}]\n    \
-         line [{}]\n\
+         line [{}]\n    \
+         line [{}]\n    \
+         line [{zero}]\n\
          ```\n\n</details>\n\n",
         num((low - pad).floor()),
         num((high + pad).ceil()),
@@ -403,12 +408,22 @@ fn sig(v: f64) -> String {
 fn change(c: &Comparison) -> String {
     match c.change {
         None => "–".into(),
-        Some(ch) => format!(
-            "{} ({} … {})",
-            percent(ch.estimate_percent),
-            percent(ch.ci_low_percent),
-            percent(ch.ci_high_percent)
-        ),
+        Some(ch) => {
+            // Exact intervals of few pairs reach only discrete levels: say which one.
+            let level = if (ch.confidence - crate::report::analysis::CONFIDENCE).abs() > 0.005
+                && ch.confidence < 1.0
+            {
+                format!(" at {:.1} %", ch.confidence * 100.0)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} ({} … {}{level})",
+                percent(ch.estimate_percent),
+                percent(ch.ci_low_percent),
+                percent(ch.ci_high_percent)
+            )
+        }
     }
 }
 
@@ -603,6 +618,35 @@ mod tests {
         assert_eq!(value(Some(150.0 * 1024.0 * 1024.0), "bytes"), "150 MiB");
         assert_eq!(value(Some(1000.0), "items"), "1000 items");
         assert_eq!(value(None, "s"), "–");
+    }
+
+    #[test]
+    fn an_interval_below_95_percent_says_its_level() {
+        let mut c = crate::report::Comparison {
+            benchmark: "micro/x".into(),
+            layer: Layer::Micro,
+            name: "x".into(),
+            unit: "s".into(),
+            pairs: 4,
+            void_pairs: 0,
+            base_median: Some(1.0),
+            head_median: Some(1.1),
+            change: Some(crate::report::Change {
+                estimate_percent: 10.0,
+                ci_low_percent: 5.0,
+                ci_high_percent: 15.0,
+                confidence: 0.875,
+            }),
+            p_regressed: None,
+            p_improved: None,
+            q_regressed: None,
+            q_improved: None,
+            verdict: Verdict::Inconclusive,
+            note: None,
+        };
+        assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 87.5 %)");
+        c.change.as_mut().unwrap().confidence = 0.9512;
+        assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 %)");
     }
 
     #[test]

@@ -71,6 +71,23 @@ pub struct Comment {
     pub html_url: String,
     #[serde(default)]
     pub body: Option<String>,
+    pub user: Author,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Author {
+    pub login: String,
+}
+
+/// Who a job's `GITHUB_TOKEN` comments as; `GET /user` is not open to it.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// Two refs as GitHub compares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compared {
+    pub merge_base: String,
+    /// The commit `base` names now.
+    pub base_tip: String,
 }
 
 /// The owner/name of a repository.
@@ -110,6 +127,7 @@ enum Next {
 pub struct Client {
     octo: Octocrab,
     repo: RepoId,
+    login: tokio::sync::OnceCell<String>,
 }
 
 impl Client {
@@ -124,26 +142,44 @@ impl Client {
             .set_read_timeout(Some(Duration::from_secs(60)))
             .build()
             .map_err(|e| ApiError::Setup(e.to_string()))?;
-        Ok(Self { octo, repo })
+        Ok(Self {
+            octo,
+            repo,
+            login: tokio::sync::OnceCell::new(),
+        })
     }
 
     pub fn repo(&self) -> &RepoId {
         &self.repo
     }
 
-    /// The merge base of two commits (`GET /repos/{o}/{r}/compare/{base}...{head}`).
-    pub async fn merge_base(&self, base: &str, head: &str) -> Result<String, ApiError> {
+    /// What `GET /repos/{o}/{r}/compare/{base}...{head}` says of two refs.
+    pub async fn compare(&self, base: &str, head: &str) -> Result<Compared, ApiError> {
         #[derive(Deserialize)]
-        struct Compare {
+        struct Raw {
             merge_base_commit: Sha,
+            base_commit: Sha,
         }
         #[derive(Deserialize)]
         struct Sha {
             sha: String,
         }
-        let path = format!("/repos/{}/compare/{base}...{head}", self.repo);
-        let c: Compare = self.get_json(&path).await?;
-        Ok(c.merge_base_commit.sha)
+        let path = format!(
+            "/repos/{}/compare/{}...{}",
+            self.repo,
+            encode_path(base),
+            encode_path(head)
+        );
+        let c: Raw = self.get_json(&path).await?;
+        Ok(Compared {
+            merge_base: c.merge_base_commit.sha,
+            base_tip: c.base_commit.sha,
+        })
+    }
+
+    /// The merge base of two commits.
+    pub async fn merge_base(&self, base: &str, head: &str) -> Result<String, ApiError> {
+        Ok(self.compare(base, head).await?.merge_base)
     }
 
     /// The number of the open pull request whose head is `branch` of this repository.
@@ -162,13 +198,36 @@ impl Client {
         Ok(pulls.first().map(|p| p.number))
     }
 
-    /// Every comment on issue or PR `number` carrying `marker`, oldest first, following
-    /// the `Link: rel="next"` pages.
+    /// The login the token comments as: `GET /user` for a personal or app user token;
+    /// a job's `GITHUB_TOKEN` may not read it and comments as `github-actions[bot]`.
+    pub async fn login(&self) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        self.login
+            .get_or_try_init(|| async {
+                match self.get_json::<User>("/user").await {
+                    Ok(u) => Ok(u.login),
+                    Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
+                        Ok(ACTIONS_BOT.to_owned())
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// The first comment on issue or PR `number` that carries `marker` and was written by
+    /// this token's login (anyone can post the marker), following the `Link: rel="next"`
+    /// pages.
     pub async fn find_comment(
         &self,
         number: u64,
         marker: &str,
     ) -> Result<Option<Comment>, ApiError> {
+        let me = self.login().await?;
         let mut path = Some(format!(
             "/repos/{}/issues/{number}/comments?per_page={PER_PAGE}",
             self.repo
@@ -176,10 +235,9 @@ impl Client {
         while let Some(p) = path.take() {
             let (text, link) = self.send_get(&p).await?;
             let page: Vec<Comment> = decode("GET", &p, &text)?;
-            if let Some(c) = page
-                .into_iter()
-                .find(|c| c.body.as_deref().is_some_and(|b| b.starts_with(marker)))
-            {
+            if let Some(c) = page.into_iter().find(|c| {
+                c.user.login == me && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
+            }) {
                 return Ok(Some(c));
             }
             path = link.as_deref().and_then(next_link);
@@ -412,6 +470,11 @@ fn next_link(link: &str) -> Option<String> {
             None => parsed.path().to_owned(),
         })
     })
+}
+
+/// A ref in a URL path: `/` stays (GitHub takes branch names with slashes as they are).
+fn encode_path(r: &str) -> String {
+    r.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
 /// Percent-encodes a branch name for a query value.

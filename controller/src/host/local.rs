@@ -16,12 +16,35 @@ impl Host for LocalHost {
     }
 }
 
+/// Variables that carry a credential of the job (the Action's inputs include the GitHub
+/// token and the SSH key; the runner's tokens; Azure's secret).
+pub fn is_credential(name: &str) -> bool {
+    name.starts_with("INPUT_")
+        || name.starts_with("ACTIONS_")
+        || name.starts_with("STATE_")
+        || matches!(
+            name,
+            "GITHUB_TOKEN"
+                | "GH_TOKEN"
+                | "AZURE_CLIENT_SECRET"
+                | "AZURE_FEDERATED_TOKEN"
+                | "SSH_AUTH_SOCK"
+        )
+}
+
 async fn run_agent(job: &AgentJob) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
     let results = job.results.display().to_string();
     // stderr is inherited: the agent's progress lines reach the job log as they come.
     // kill_on_drop: a cancelled job must not leave the agent running.
-    let status = tokio::process::Command::new(exe)
+    let mut cmd = tokio::process::Command::new(exe);
+    // The benchmarked code runs under the agent: it gets none of the job's credentials.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_credential) {
+            cmd.env_remove(&name);
+        }
+    }
+    let status = cmd
         .arg("agent")
         .args(job.compare_args(&results))
         .stdout(std::process::Stdio::null())

@@ -148,6 +148,17 @@ impl FakeGithub {
 
     /// `n` comments by other people on `issue`.
     pub fn add_comments(&self, issue: u64, n: usize, body: impl Fn(usize) -> String) {
+        self.add_comments_by(issue, n, "someone", body);
+    }
+
+    /// `n` comments by `login` on `issue`.
+    pub fn add_comments_by(
+        &self,
+        issue: u64,
+        n: usize,
+        login: &str,
+        body: impl Fn(usize) -> String,
+    ) {
         let mut s = self.state.lock().unwrap();
         for i in 0..n {
             s.next_id += 1;
@@ -156,7 +167,7 @@ impl FakeGithub {
                 id,
                 issue,
                 body: body(i),
-                login: "someone".into(),
+                login: login.into(),
             });
         }
     }
@@ -264,6 +275,10 @@ fn route(state: &Mutex<State>, req: Request, addr: SocketAddr) -> Reply {
 
 fn handle(s: &mut State, req: &Request, addr: SocketAddr) -> Reply {
     let path = req.path.split('?').next().unwrap_or("");
+    if path == "/user" {
+        // What GitHub answers a job's GITHUB_TOKEN (an installation token).
+        return error(403, "Resource not accessible by integration");
+    }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     // The repository by name, or by id as in GitHub's `Link` headers.
     let rest = match parts.as_slice() {
