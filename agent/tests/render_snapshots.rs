@@ -332,10 +332,11 @@ fn markdown_selective_run_with_skipped_benchmarks() {
     insta::assert_snapshot!(render::markdown(&r));
 }
 
-/// 400 benchmarks with long names: far over GitHub's limit.
+/// 400 benchmarks with long names: far over GitHub's limit; one regression at the end.
 fn huge() -> Report {
     let mut r = report();
-    let template = r.comparisons[2].clone();
+    let mut template = r.comparisons[2].clone();
+    template.verdict = Verdict::NoChange;
     for i in 0..400 {
         let mut c = template.clone();
         c.name = format!(
@@ -344,6 +345,10 @@ fn huge() -> Report {
         c.benchmark = format!("micro/{}", c.name);
         r.comparisons.push(c);
     }
+    let mut last = r.comparisons[3].clone();
+    last.name = "bench_generated.time_the_last_one_regressed".into();
+    last.benchmark = format!("micro/{}", last.name);
+    r.comparisons.push(last);
     r.summary = Summary::of(&r.comparisons, 1);
     r
 }
@@ -360,6 +365,10 @@ fn an_over_long_comment_drops_details_first_then_rows_and_says_so() {
     let len = fitted.encode_utf16().count();
     assert!(len <= render::COMMENT_LIMIT, "{len}");
     assert!(fitted.starts_with(render::MARKER));
+    assert!(
+        fitted.contains("time_the_last_one_regressed"),
+        "a regression is never cut away"
+    );
     // What survived, and the note: headings, details and notes, not the 400 rows.
     let outline: Vec<&str> = fitted
         .lines()

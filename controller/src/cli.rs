@@ -147,16 +147,64 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Parses the Action's subcommands: a bad input is one line that names the input as
+/// action.yml does, with the values it takes.
+fn parse_inputs(args: Vec<OsString>) -> std::result::Result<Cli, i32> {
+    use clap::error::{ContextKind, ContextValue};
+    <Cli as clap::Parser>::try_parse_from(args).map_err(|err| {
+        if !err.use_stderr() {
+            let _ = err.print();
+            return exit::OK;
+        }
+        let text = err.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        let values = match err.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(v)) if !v.is_empty() => {
+                format!(" (one of: {})", v.join(", "))
+            }
+            _ => String::new(),
+        };
+        eprintln!("error: {}{values}", name_inputs(first));
+        exit::USAGE
+    })
+}
+
+/// `'--backend <BACKEND>'` → `input 'backend'`.
+fn name_inputs(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("'--") {
+        out.push_str(&rest[..at]);
+        let quoted = &rest[at + 1..];
+        let Some(end) = quoted.find('\'') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let name = quoted[2..end].split([' ', '=']).next().unwrap_or("");
+        out.push_str(&format!("input '{name}'"));
+        rest = &quoted[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Parses `args`, runs, and returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     let mut args: Vec<OsString> = args.into_iter().collect();
+    let mut parsed = None;
     if let Some(sub) = args.get(1).and_then(|a| a.to_str())
         && crate::action::INPUT_COMMANDS.contains(&sub)
     {
         let sub = command().find_subcommand(sub).expect("declared").clone();
         args = crate::action::with_inputs(args, &sub, |name| std::env::var(name).ok());
+        parsed = Some(parse_inputs(args.clone()));
     }
-    let cli: Cli = match benchvm_agent::cli::parse_flags(args) {
+    let parsed = parsed.unwrap_or_else(|| benchvm_agent::cli::parse_flags(args));
+    let cli: Cli = match parsed {
         Ok(cli) => cli,
         Err(code) => return code,
     };

@@ -406,3 +406,34 @@ fn run_with_secrets(job: &Job, gh: &FakeGithub, event: &Path, inputs: &[(&str, &
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_bad_input_is_one_line_naming_the_input_and_its_values() {
+    for (input, value, expect) in [
+        ("INPUT_BACKEND", "bogus", "input 'backend'"),
+        (
+            "INPUT_COMMENT",
+            "sometimes",
+            "one of: always, on-change, never",
+        ),
+        ("INPUT_SHARD", "0/3", "input 'shard'"),
+        (
+            "INPUT_FAIL-ON-REGRESSION",
+            "maybe",
+            "input 'fail-on-regression'",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+            .arg("action")
+            .env(input, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(expect) && stderr.contains(value),
+            "{stderr}"
+        );
+    }
+}

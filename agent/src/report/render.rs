@@ -22,14 +22,17 @@ const CHART_BARS: usize = 40;
 
 /// The PR comment, whole.
 pub fn markdown(report: &Report) -> String {
-    sections(report).into_iter().map(|s| s.text).collect()
+    sections(report, false)
+        .into_iter()
+        .map(|s| s.text)
+        .collect()
 }
 
 /// The PR comment within `limit` characters (UTF-16 code units, the stricter count):
 /// detail sections go first (timings, machine, import time, chart), then table rows from
 /// the end, each time with a note saying what was left out.
 pub fn markdown_within(report: &Report, limit: usize) -> String {
-    let mut parts = sections(report);
+    let mut parts = sections(report, false);
     let len = |parts: &[Section]| parts.iter().map(|s| utf16_len(&s.text)).sum::<usize>();
     let mut dropped: Vec<&'static str> = Vec::new();
     while len(&parts) + utf16_len(&shortened_note(&dropped)) > limit {
@@ -46,6 +49,25 @@ pub fn markdown_within(report: &Report, limit: usize) -> String {
     }
     let mut out: String = parts.iter().map(|s| s.text.as_str()).collect();
     let mut note = shortened_note(&dropped);
+    if utf16_len(&out) + utf16_len(&note) > limit {
+        // Still too long: the tables keep only what changed or failed, so a cut can never
+        // hide a regression behind rows of unchanged benchmarks.
+        let kept: String = sections(report, true)
+            .into_iter()
+            .filter(|s| s.drop_rank.is_none())
+            .map(|s| s.text)
+            .collect();
+        let note_changed = format!(
+            "> [!NOTE]\n> Shortened to fit GitHub's comment limit: the tables show only the benchmarks that changed or failed{}. The full report is in the job summary and in `report.json`.\n",
+            if dropped.is_empty() {
+                String::new()
+            } else {
+                format!("; left out {}", dropped.join(", "))
+            }
+        );
+        out = kept;
+        note = note_changed;
+    }
     if utf16_len(&out) + utf16_len(&note) > limit {
         // Still too long: cut whole lines from the end of the tables.
         note = format!(
@@ -92,7 +114,9 @@ struct Section {
     drop_rank: Option<u8>,
 }
 
-fn sections(report: &Report) -> Vec<Section> {
+/// The comment's parts; `changed_only` leaves unchanged and inconclusive rows out of the
+/// tables (saying how many).
+fn sections(report: &Report, changed_only: bool) -> Vec<Section> {
     let body = |title, text| Section {
         title,
         text,
@@ -120,7 +144,7 @@ fn sections(report: &Report) -> Vec<Section> {
     out.push(detail("the list of skipped benchmarks", skipped(report), 5));
     out.push(detail("the chart", chart(report), 1));
     for layer in Layer::ALL {
-        out.push(body("a table", layer_table(report, layer)));
+        out.push(body("a table", layer_table(report, layer, changed_only)));
     }
     out.push(detail("the import-time breakdown", importtime(report), 2));
     out.push(detail("the pipeline timings", timings(report), 4));
@@ -129,9 +153,15 @@ fn sections(report: &Report) -> Vec<Section> {
     out
 }
 
-fn layer_table(report: &Report, layer: Layer) -> String {
+fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
     let mut out = String::new();
-    let rows: Vec<&Comparison> = report.comparisons_in(layer).collect();
+    let all: Vec<&Comparison> = report.comparisons_in(layer).collect();
+    let rows: Vec<&Comparison> = all
+        .iter()
+        .copied()
+        .filter(|c| !changed_only || matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+        .collect();
+    let hidden = all.len() - rows.len();
     let dropped: Vec<_> = report
         .dropped
         .iter()
@@ -143,6 +173,12 @@ fn layer_table(report: &Report, layer: Layer) -> String {
         })
         .collect();
     if rows.is_empty() && dropped.is_empty() {
+        if hidden > 0 {
+            out.push_str(&format!(
+                "### {}\n\n{hidden} benchmark(s), none changed (left out to fit).\n\n",
+                layer.title()
+            ));
+        }
         return out;
     }
     out.push_str(&format!("### {}\n\n", layer.title()));
@@ -174,6 +210,11 @@ fn layer_table(report: &Report, layer: Layer) -> String {
     }
     out.push_str(&table.to_string());
     out.push_str("\n\n");
+    if hidden > 0 {
+        out.push_str(&format!(
+            "{hidden} unchanged or inconclusive benchmark(s) left out to fit.\n\n"
+        ));
+    }
     for d in &dropped {
         out.push_str(&format!(
             "- `{}` failed: {}\n",
