@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::{Digest, Sha256};
-use ssh2::{Channel, OpenFlags, OpenType, RenameFlags, Session, Sftp};
+use ssh2::{Channel, OpenFlags, OpenType, Session, Sftp};
 
 /// Where and as whom to connect, and the one host key to accept.
 #[derive(Debug, Clone)]
@@ -414,12 +414,16 @@ impl SshSession {
         Ok(self.session.sftp()?)
     }
 
-    /// Uploads `local` to `remote_path` with `mode` (written under a temporary name and
-    /// renamed), then checks the far side's SHA-256.
+    /// Uploads `local` to `remote_path` with `mode` (written under a temporary name of its
+    /// own and renamed into place with `mv -f`, one atomic rename(2)), then checks the far
+    /// side's SHA-256. Two controllers uploading the same file at once never see it missing.
     pub fn upload(&self, local: &Path, remote_path: &str, mode: i32) -> Result<(), SshError> {
         let bytes = std::fs::read(local)?;
         let sftp = self.sftp()?;
-        let tmp = format!("{remote_path}.partial");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let tmp = format!("{remote_path}.partial-{}-{nanos}", std::process::id());
         {
             let mut file = sftp.open_mode(
                 Path::new(&tmp),
@@ -429,12 +433,13 @@ impl SshSession {
             )?;
             file.write_all(&bytes)?;
         }
-        let _ = sftp.unlink(Path::new(remote_path));
-        sftp.rename(
-            Path::new(&tmp),
-            Path::new(remote_path),
-            Some(RenameFlags::OVERWRITE | RenameFlags::ATOMIC | RenameFlags::NATIVE),
-        )?;
+        drop(sftp);
+        // SFTP v3 (OpenSSH) cannot rename over an existing file; the shell's mv can, atomically.
+        self.capture(&format!(
+            "mv -f {} {}",
+            crate::host::quote(&tmp),
+            crate::host::quote(remote_path)
+        ))?;
         let local_sha: String = Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -246,3 +246,39 @@ fn upload_checks_the_hash_and_keeps_the_mode_and_download_mirrors_a_tree() {
         "{}"
     );
 }
+
+/// Two runs starting on one host upload the same agent to the same path at once (the
+/// azure_run tests did, and failed with "no such file"): every upload succeeds and the
+/// file is whole, with no temporary left behind.
+#[test]
+fn concurrent_uploads_of_one_file_to_one_path_all_succeed() {
+    let sshd = Sshd::start();
+    let local = sshd.dir.path().join("payload");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 17 % 253) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    let dir = sshd.dir.path().join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let remote = dir.join("agent");
+    for _round in 0..3 {
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let s = SshSession::connect(&sshd.target()).unwrap();
+                        s.upload(&local, remote.to_str().unwrap(), 0o755)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in results {
+            r.unwrap();
+        }
+        assert_eq!(std::fs::read(&remote).unwrap(), data);
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["agent"], "no temporary left behind");
+}
