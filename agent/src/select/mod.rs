@@ -1,5 +1,6 @@
 //! Selective re-runs (DESIGN §4, issue 3). So far: block fingerprints of Python files and
-//! the selection database.
+//! the selection database; the selection itself (`impacted`) as a pure function.
 
 pub mod fingerprint;
+pub mod impacted;
 pub mod store;

@@ -141,6 +141,14 @@ pub enum StoreError {
     Schema { path: String, found: u32 },
 }
 
+/// Maps a SQLite error to one naming the database.
+fn sql_error(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// An open selection database.
 #[derive(Debug)]
 pub struct Store {
@@ -212,10 +220,7 @@ impl Store {
         mut after: impl FnMut(usize),
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -280,10 +285,7 @@ impl Store {
     /// The stored survey, read as one consistent snapshot; None before the first survey.
     pub fn survey(&mut self) -> Result<Option<Survey>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_error(&path);
         let tx = self.conn.transaction().map_err(err)?;
         let meta = |key: &str| -> Result<Option<String>, StoreError> {
             tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -377,10 +379,7 @@ impl Store {
     /// Stores a step's results under `step_id` (a step recorded again is replaced).
     pub fn record_step(&mut self, step_id: &str, results: &[StepResult]) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_error(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
