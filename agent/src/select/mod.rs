@@ -4,3 +4,4 @@
 pub mod fingerprint;
 pub mod impacted;
 pub mod store;
+pub mod survey;
