@@ -30,6 +30,82 @@ enum Command {
     /// Time one command the way `compare` times a startup benchmark (for checking the
     /// timer against hyperfine).
     Time(TimeFlags),
+    /// Run each micro-benchmark once under coverage and record what it depends on, with a
+    /// baseline timing, in the selection database (the local loop's first step).
+    Survey(SurveyFlags),
+    /// After an edit: select the benchmarks the change can affect, run only those, print
+    /// baseline against current, and record the step.
+    Impacted(ImpactedFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct LoopFlags {
+    /// The checkout to work on.
+    #[arg(long, default_value = ".")]
+    source_root: PathBuf,
+    /// The ASV-style suite directory, relative to the source root.
+    #[arg(long, default_value = "benchmarks")]
+    suite: PathBuf,
+    /// The interpreter with the project and coverage.py installed.
+    #[arg(long, default_value = "python3")]
+    python: PathBuf,
+    /// The selection database [default: <source root>/.benchvm/selection.sqlite].
+    #[arg(long)]
+    database: Option<PathBuf>,
+    /// Timed fresh-process runs per benchmark.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+}
+
+#[derive(Debug, clap::Args)]
+struct SurveyFlags {
+    #[command(flatten)]
+    project: LoopFlags,
+    /// Survey again even when the stored survey is of this commit and environment.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ImpactedFlags {
+    #[command(flatten)]
+    project: LoopFlags,
+    /// The changed files (relative to the source root) [default: git's view since the
+    /// surveyed commit: commits, staged, unstaged, renames, untracked].
+    #[arg(long, num_args = 1..)]
+    changed_files: Vec<String>,
+    /// Use git's view of the changes (the default when --changed-files is not given).
+    #[arg(long, conflicts_with = "changed_files")]
+    from_git_diff: bool,
+    /// Files covered by more than this fraction of the suite are hotfiles (excluded here).
+    #[arg(long, default_value_t = 0.5)]
+    hotfile_threshold: f64,
+    /// The id this step's results are stored under [default: step-<unix time>].
+    #[arg(long)]
+    step_id: Option<String>,
+    /// Print why each benchmark ran or was skipped.
+    #[arg(long)]
+    explain: bool,
+    /// Print the step's results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl LoopFlags {
+    fn project(&self) -> crate::select::local_loop::Project {
+        let root =
+            std::path::absolute(&self.source_root).unwrap_or_else(|_| self.source_root.clone());
+        crate::select::local_loop::Project {
+            suite: root.join(&self.suite),
+            database: self
+                .database
+                .clone()
+                .unwrap_or_else(|| root.join(".benchvm/selection.sqlite")),
+            python: self.python.clone(),
+            repeat: self.repeat,
+            source_root: root,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +276,92 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", results.join("report.json").display());
             Ok(exit::OK)
         }
+        Command::Survey(f) => {
+            let p = f.project.project();
+            if let Some(dir) = p.database.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+            }
+            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let (survey, reused) = crate::select::local_loop::survey(&p, f.force, &mut progress)?;
+            let always = survey
+                .benchmarks
+                .iter()
+                .filter(|b| b.always_affected.is_some())
+                .count();
+            println!(
+                "{} {} benchmark(s) of {} into {} ({always} always affected)",
+                if reused {
+                    "kept the survey of"
+                } else {
+                    "surveyed"
+                },
+                survey.benchmarks.len(),
+                &survey.commit[..survey.commit.len().min(10)],
+                p.database.display()
+            );
+            Ok(exit::OK)
+        }
+        Command::Impacted(f) => {
+            let p = f.project.project();
+            let step = f.step_id.clone().unwrap_or_else(|| {
+                format!(
+                    "step-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                )
+            });
+            if !(0.0..=1.0).contains(&f.hotfile_threshold) {
+                return Err(Error::Usage(
+                    "--hotfile-threshold must be between 0 and 1".into(),
+                ));
+            }
+            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let (selection, results) = crate::select::local_loop::impacted(
+                &p,
+                &f.changed_files,
+                f.hotfile_threshold,
+                &step,
+                &mut progress,
+            )?;
+            if f.json {
+                let rows: Vec<serde_json::Value> = results
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "benchmark": r.benchmark, "ran": r.ran, "reason": r.reason,
+                            "median": r.timing.map(|t| t.median), "delta_percent": r.delta_percent,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({"step_id": step, "results": rows}));
+            } else {
+                println!("{}", step_table(&results));
+                let ran = results.iter().filter(|r| r.ran).count();
+                println!(
+                    "step {step}: {ran} of {} benchmark(s) ran; stored in {}",
+                    results.len(),
+                    p.database.display()
+                );
+                for (file, share) in &selection.changed_hotfiles {
+                    println!(
+                        "hotfile {file} changed (covered by {:.0} % of the suite): excluded",
+                        share * 100.0
+                    );
+                }
+                if f.explain {
+                    for d in &selection.decisions {
+                        let verb = if d.run {
+                            "ran because"
+                        } else {
+                            "skipped because"
+                        };
+                        println!("{}: {verb} {}", d.benchmark, d.reasons.join("; "));
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Time(f) => {
             let times = time_command(&f.command, f.warmup, f.runs)?;
             let mut sorted = times.clone();
@@ -216,6 +378,23 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `benchmark | baseline | current | delta` for a step (skipped ones included).
+fn step_table(results: &[crate::select::store::StepResult]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["benchmark", "current (median)", "delta vs baseline"]);
+    for r in results {
+        t.add_row([
+            r.benchmark.clone(),
+            r.timing.map_or("skipped".into(), |x| {
+                crate::report::render::value(Some(x.median), "s")
+            }),
+            r.delta_percent.map_or("–".into(), |d| format!("{d:+.1} %")),
+        ]);
+    }
+    t.to_string()
 }
 
 /// Times `argv` exactly as a startup benchmark is timed: same runner, padding, no shell.

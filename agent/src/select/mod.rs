@@ -3,5 +3,6 @@
 
 pub mod fingerprint;
 pub mod impacted;
+pub mod local_loop;
 pub mod store;
 pub mod survey;

@@ -1,0 +1,351 @@
+//! The local loop of DESIGN §4: `survey` once, then `impacted` after each edit. Both work
+//! on a checkout (`--source-root`) with the interpreter that has the project installed
+//! (`--python`), and keep everything in one SQLite file ([`super::store`]).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha1::{Digest, Sha1};
+
+use super::impacted::{self, FileChange, Hotfiles, Options, Selection};
+use super::store::{Baseline, StepResult, Store, Survey, Timing};
+use super::{fingerprint, survey};
+use crate::error::{Error, Result};
+
+/// Where to look and with what.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub source_root: PathBuf,
+    /// The ASV-style suite directory.
+    pub suite: PathBuf,
+    /// The interpreter with the project (and coverage.py) installed.
+    pub python: PathBuf,
+    pub database: PathBuf,
+    /// Timed runs per benchmark for the baseline and for each step.
+    pub repeat: u32,
+}
+
+/// Surveys every benchmark of the suite, unless the stored survey is of this commit and
+/// environment (`force` redoes it). Returns the survey and whether it was reused.
+pub fn survey(
+    p: &Project,
+    force: bool,
+    progress: &mut dyn FnMut(String),
+) -> Result<(Survey, bool)> {
+    let mut store = open(p)?;
+    let commit = git(&p.source_root, &["rev-parse", "HEAD"])?;
+    let env = environment_hash(p)?;
+    if !force
+        && let Some(s) = store.survey().map_err(store_err)?
+        && s.commit == commit
+        && s.environment_hash == env
+        && s.normaliser_version == fingerprint::NORMALISER_VERSION
+    {
+        progress(format!(
+            "the survey of {} is current (--force redoes it)",
+            short(&commit)
+        ));
+        return Ok((s, true));
+    }
+    let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
+    let harness = survey::install_harness(work.path())?;
+    let ids = list(p, &work.path().join("asv_harness.py"))?;
+    let mut benchmarks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        progress(format!("surveying {id} ({}/{})", i + 1, ids.len()));
+        let raw = survey::run_one(&p.python, &harness, &p.suite, id, &p.source_root, &[])?;
+        let mut s = survey::surveyed(id, &raw, &p.source_root);
+        if raw.error.is_none() {
+            let (timing, unit) = time(p, &work.path().join("asv_harness.py"), id)?;
+            s.baseline = Some(Baseline {
+                unit,
+                timing,
+                repeat: p.repeat,
+                number: 1,
+            });
+        }
+        benchmarks.push(s);
+    }
+    let survey = Survey {
+        commit,
+        environment_hash: env,
+        normaliser_version: fingerprint::NORMALISER_VERSION,
+        benchmarks,
+    };
+    // One transaction: killed before this line, the previous survey is still whole.
+    store.replace_survey(&survey).map_err(store_err)?;
+    Ok((survey, false))
+}
+
+/// What changed since the survey: `explicit` paths (relative to the source root), or with
+/// none, git's view: commits since the surveyed one, staged and unstaged edits, renames
+/// and untracked files.
+pub fn changes(p: &Project, survey: &Survey, explicit: &[String]) -> Result<Vec<FileChange>> {
+    let read = |path: &str| -> FileChange {
+        match std::fs::read(p.source_root.join(path)) {
+            Ok(bytes) => FileChange::Changed {
+                path: path.to_owned(),
+                text: String::from_utf8(bytes).ok(),
+            },
+            Err(_) => FileChange::Deleted {
+                path: path.to_owned(),
+            },
+        }
+    };
+    if !explicit.is_empty() {
+        return Ok(explicit.iter().map(|f| read(f)).collect());
+    }
+    let diff = git(
+        &p.source_root,
+        &["diff", "--name-status", "-M", &survey.commit],
+    )?;
+    let mut out = Vec::new();
+    for line in diff.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            [status, from, to] if status.starts_with('R') => out.push(FileChange::Renamed {
+                from: (*from).to_owned(),
+                to: (*to).to_owned(),
+            }),
+            [status, path] if status.starts_with('D') => out.push(FileChange::Deleted {
+                path: (*path).to_owned(),
+            }),
+            [_, path] => out.push(read(path)),
+            _ => {}
+        }
+    }
+    let untracked = git(
+        &p.source_root,
+        &["ls-files", "--others", "--exclude-standard"],
+    )?;
+    // The database itself lives in .benchvm/ by default: not a change of the project.
+    out.extend(
+        untracked
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with(".benchvm/"))
+            .map(read),
+    );
+    Ok(out)
+}
+
+/// Selects, runs the selected benchmarks and records the step.
+pub fn impacted(
+    p: &Project,
+    explicit: &[String],
+    hotfile_threshold: f64,
+    step_id: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<(Selection, Vec<StepResult>)> {
+    if !p.database.is_file() {
+        return Err(Error::Usage(format!(
+            "{} does not exist: run `benchvm-agent survey` first",
+            p.database.display()
+        )));
+    }
+    let mut store = open(p)?;
+    let survey = store.survey().map_err(store_err)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{} holds no survey: run `benchvm-agent survey` first",
+            p.database.display()
+        ))
+    })?;
+    let changed = changes(p, &survey, explicit)?;
+    let opts = Options {
+        environment_hash: environment_hash(p)?,
+        hotfile_threshold,
+        hotfiles: Hotfiles::Exclude,
+    };
+    let selection = impacted::select(&survey, &changed, &opts);
+    let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
+    let harness = crate::layers::asv::install_harness(work.path())?;
+    let mut results = Vec::new();
+    for d in &selection.decisions {
+        let reason = d.reasons.join("; ");
+        if !d.run {
+            results.push(StepResult {
+                benchmark: d.benchmark.clone(),
+                ran: false,
+                reason,
+                timing: None,
+                delta_percent: None,
+            });
+            continue;
+        }
+        progress(format!("running {}", d.benchmark));
+        let (timing, _) = time(p, &harness, &d.benchmark)?;
+        let base = survey
+            .benchmarks
+            .iter()
+            .find(|b| b.benchmark == d.benchmark)
+            .and_then(|b| b.baseline.as_ref());
+        results.push(StepResult {
+            benchmark: d.benchmark.clone(),
+            ran: true,
+            reason,
+            timing: Some(timing),
+            delta_percent: base.map(|b| (timing.median / b.timing.median - 1.0) * 100.0),
+        });
+    }
+    store.record_step(step_id, &results).map_err(store_err)?;
+    Ok((selection, results))
+}
+
+fn open(p: &Project) -> Result<Store> {
+    Store::open(&p.database).map_err(store_err)
+}
+
+fn store_err(e: super::store::StoreError) -> Error {
+    Error::infra("use the selection database", e.to_string())
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| Error::infra("run git", e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Interpreter build, every installed package version and the lock files: any change
+/// means everything runs.
+pub fn environment_hash(p: &Project) -> Result<String> {
+    let mut h = Sha1::new();
+    let out = Command::new(&p.python)
+        .args([
+            "-c",
+            "import sys, importlib.metadata as m; print(sys.version); print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))",
+        ])
+        .output()
+        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "--python {}: {}",
+            p.python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    h.update(&out.stdout);
+    for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
+        if let Ok(bytes) = std::fs::read(p.source_root.join(lock)) {
+            h.update(lock.as_bytes());
+            h.update(&bytes);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        id: String,
+    }
+    let out = Command::new(&p.python)
+        .arg(asv_harness)
+        .arg("list")
+        .arg(&p.suite)
+        .current_dir(&p.source_root)
+        .output()
+        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::infra(
+            "list the suite",
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
+    }
+    let listed: Vec<Listed> = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::infra("read the suite's list", e.to_string()))?;
+    Ok(listed.into_iter().map(|l| l.id).collect())
+}
+
+/// `repeat` fresh-process samples of one benchmark: median, quartiles and the 99 %
+/// distribution-free interval of the median (order statistics; the extremes when there
+/// are too few samples for 99 %).
+fn time(p: &Project, asv_harness: &Path, id: &str) -> Result<(Timing, String)> {
+    #[derive(serde::Deserialize)]
+    struct Sample {
+        value: f64,
+        unit: String,
+    }
+    let mut values = Vec::new();
+    let mut unit = String::from("s");
+    for _ in 0..p.repeat.max(1) {
+        let out = Command::new(&p.python)
+            .arg(asv_harness)
+            .arg("run")
+            .arg(&p.suite)
+            .arg(id)
+            .current_dir(&p.source_root)
+            .output()
+            .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_owned();
+        let s: Sample = serde_json::from_str(&last).map_err(|_| {
+            Error::infra(
+                format!("run {id}"),
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            )
+        })?;
+        values.push(s.value);
+        unit = s.unit;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let q = |f: f64| values[((n - 1) as f64 * f).round() as usize];
+    let (lo, hi) = median_interval(n, 0.99);
+    Ok((
+        Timing {
+            median: crate::stats::median(values.clone()),
+            ci99_low: values[lo],
+            ci99_high: values[hi],
+            q1: q(0.25),
+            q3: q(0.75),
+        },
+        unit,
+    ))
+}
+
+/// Indices (0-based, into sorted samples) of the order statistics that bound the median
+/// with at least `level` confidence: the widest pair when `n` is too small.
+fn median_interval(n: usize, level: f64) -> (usize, usize) {
+    use statrs::distribution::{Binomial, DiscreteCDF};
+    if n < 2 {
+        return (0, n.saturating_sub(1));
+    }
+    let b = Binomial::new(0.5, n as u64).expect("valid");
+    // P(X < k) on each side; pick the largest k with 1 - 2 P(X <= k - 1) >= level.
+    let mut k = 0;
+    for cand in 1..=n / 2 {
+        if 1.0 - 2.0 * b.cdf(cand as u64 - 1) >= level {
+            k = cand - 1;
+        } else {
+            break;
+        }
+    }
+    (k, n - 1 - k)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_median_interval_widens_with_confidence_and_covers_all_for_few_samples() {
+        assert_eq!(super::median_interval(5, 0.99), (0, 4));
+        let (lo, hi) = super::median_interval(100, 0.99);
+        assert!(lo > 30 && hi < 69 && lo + hi == 99, "{lo} {hi}");
+    }
+}

@@ -1,0 +1,192 @@
+//! The local loop end to end with real git, Python and coverage.py: survey once, then
+//! `impacted` after each edit runs only what the edit can affect, explains it, and keeps
+//! the steps in SQLite.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sh(dir: &Path, script: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{script}");
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+const ALPHA: &str = "def a(n):\n    return sum(range(n))\n";
+const BETA: &str = "def b(n):\n    return sorted(range(n, 0, -1))\n\ndef c(n):\n    return [i * i for i in range(n)]\n";
+
+fn project(dir: &Path) {
+    write(dir, "pkg/__init__.py", "");
+    write(dir, "pkg/alpha.py", ALPHA);
+    write(dir, "pkg/beta.py", BETA);
+    write(
+        dir,
+        "benchmarks/bench_a.py",
+        "from pkg.alpha import a\n\ndef time_a():\n    a(1000)\n",
+    );
+    write(
+        dir,
+        "benchmarks/bench_b.py",
+        "from pkg.beta import b\n\ndef time_b():\n    b(1000)\n",
+    );
+    write(
+        dir,
+        "benchmarks/bench_c.py",
+        "from pkg.beta import c\n\ndef time_c():\n    c(1000)\n",
+    );
+    // A fourth module keeps pkg/beta.py (2 of 4) under the default hotfile share.
+    write(dir, "pkg/delta.py", "def d(n):\n    return max(range(n))\n");
+    write(
+        dir,
+        "benchmarks/bench_d.py",
+        "from pkg.delta import d\n\ndef time_d():\n    d(1000)\n",
+    );
+    sh(
+        dir,
+        "git init -q -b main && git add -A && git commit -qm base",
+    );
+}
+
+fn agent(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
+        .args(args)
+        .args(["--source-root", dir.to_str().unwrap(), "--repeat", "3"])
+        // The project is not installed: its root is on the path instead.
+        .env("PYTHONPATH", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ran(out: &Output) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut v: Vec<String> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ran"] == true)
+        .map(|r| r["benchmark"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn survey_once_then_each_step_runs_only_what_the_edit_can_affect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(dir);
+
+    let out = agent(dir, &["survey"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("surveyed 4 benchmark(s)"), "{text}");
+    let out = agent(dir, &["survey"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kept the survey of"));
+
+    // A comment-only edit selects nothing.
+    write(
+        dir,
+        "pkg/beta.py",
+        &BETA.replace("def c(n):", "def c(n):  # squares"),
+    );
+    let out = agent(dir, &["impacted", "--step-id", "comment", "--json"]);
+    assert_eq!(ran(&out), Vec::<String>::new());
+
+    // A one-function edit selects the one benchmark that runs it.
+    write(dir, "pkg/beta.py", &BETA.replace("i * i", "i ** 2"));
+    let out = agent(dir, &["impacted", "--step-id", "edit", "--explain"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 of 4 benchmark(s) ran"), "{text}");
+    assert!(
+        text.contains("bench_c.time_c: ran because `c` of pkg/beta.py changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bench_b.time_b: skipped because none of the"),
+        "{text}"
+    );
+
+    // Committed since the survey, it is still a change; a new module in pkg is one too.
+    sh(dir, "git commit -qam edit");
+    write(dir, "pkg/gamma.py", "X = 1\n");
+    let out = agent(
+        dir,
+        &[
+            "impacted",
+            "--step-id",
+            "later",
+            "--json",
+            "--from-git-diff",
+        ],
+    );
+    assert_eq!(
+        ran(&out),
+        [
+            "bench_a.time_a",
+            "bench_b.time_b",
+            "bench_c.time_c",
+            "bench_d.time_d"
+        ],
+        "the untracked module sits in pkg, which all import"
+    );
+
+    // The steps, by plain SQL.
+    let db = rusqlite::Connection::open(dir.join(".benchvm/selection.sqlite")).unwrap();
+    let rows: Vec<(String, i64)> = db
+        .prepare("SELECT step_id, sum(ran) FROM step_results GROUP BY step_id ORDER BY step_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("comment".to_owned(), 0),
+            ("edit".to_owned(), 1),
+            ("later".to_owned(), 4)
+        ]
+    );
+    let delta: Option<f64> = db
+        .query_row(
+            "SELECT delta_percent FROM step_results WHERE step_id = 'edit' AND ran",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(delta.is_some_and(f64::is_finite), "{delta:?}");
+}
+
+#[test]
+fn impacted_without_a_survey_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
+        .args(["impacted", "--source-root", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("run `benchvm-agent survey` first"),
+        "{stderr}"
+    );
+}
