@@ -183,13 +183,38 @@ def run(suite, wanted):
     return {"value": value, "unit": unit}
 
 
+def once(suite, wanted):
+    """Setup, one call and teardown, nothing timed: what a survey runs under coverage."""
+    sys.path.insert(0, os.path.abspath(suite))
+    found = resolve(suite, wanted)
+    if found is None:
+        raise SystemExit("benchmark %r not found in %s" % (wanted, suite))
+    module, owner, func, combo = found
+    if owner is not None:
+        instance = owner()
+        func = getattr(instance, func.__name__)
+        hooks = [instance]
+    else:
+        hooks = [module, func]
+    for target in hooks:
+        call_hook(target, "setup", combo)
+    try:
+        func(*combo)
+    finally:
+        for target in reversed(hooks):
+            call_hook(target, "teardown", combo)
+    return {"ran": wanted}
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "list":
         print(json.dumps(discover(argv[2])))
     elif len(argv) == 4 and argv[1] == "run":
         print(json.dumps(run(argv[2], argv[3])))
+    elif len(argv) == 4 and argv[1] == "once":
+        print(json.dumps(once(argv[2], argv[3])))
     else:
-        raise SystemExit("usage: asv_harness.py list SUITE | run SUITE ID")
+        raise SystemExit("usage: asv_harness.py list SUITE | run SUITE ID | once SUITE ID")
 
 
 if __name__ == "__main__":

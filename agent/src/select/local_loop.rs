@@ -12,6 +12,9 @@ use super::store::{Baseline, StepResult, Store, Survey, Timing};
 use super::{fingerprint, survey};
 use crate::error::{Error, Result};
 
+/// How long one benchmark may take under coverage.
+const SURVEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Where to look and with what.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -48,15 +51,25 @@ pub fn survey(
         return Ok((s, true));
     }
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
-    let harness = survey::install_harness(work.path())?;
-    let ids = list(p, &work.path().join("asv_harness.py"))?;
+    let rec = survey::Recorder::install(work.path())?;
+    let ids = list(p, &rec.asv_harness)?;
+    let map = survey::SourceMap::checkout(&p.source_root);
+    let include = [p.source_root.clone()];
     let mut benchmarks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         progress(format!("surveying {id} ({}/{})", i + 1, ids.len()));
-        let raw = survey::run_one(&p.python, &harness, &p.suite, id, &p.source_root, &[])?;
-        let mut s = survey::surveyed(id, &raw, &p.source_root);
+        let target = survey::Target {
+            argv: rec.asv_once(&p.python.display().to_string(), &p.suite, id),
+            cwd: &p.source_root,
+            env: &[],
+            include: &include,
+            python_path: &[],
+            timeout: SURVEY_TIMEOUT,
+        };
+        let raw = survey::run(&crate::measure::runner::SystemRunner, &rec, &target)?;
+        let mut s = survey::surveyed(id, &raw, &map);
         if raw.error.is_none() {
-            let (timing, unit) = time(p, &work.path().join("asv_harness.py"), id)?;
+            let (timing, unit) = time(p, &rec.asv_harness, id)?;
             s.baseline = Some(Baseline {
                 unit,
                 timing,

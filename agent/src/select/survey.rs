@@ -1,22 +1,26 @@
-//! Surveying one benchmark (DESIGN §4): run it once under coverage.py in a fresh process
-//! (`survey_harness.py`), then turn its covered lines into block dependencies with
-//! [`fingerprint`], the files it opened into data-file dependencies, and whatever makes its
-//! coverage untrustworthy into `always_affected`.
+//! Surveying one benchmark (DESIGN §4): run it once with the recorder
+//! (`survey_recorder.py`, installed as `sitecustomize.py` first on `PYTHONPATH`, so every
+//! Python process of the command runs under coverage.py from its first import), then turn
+//! the covered lines into block dependencies with [`fingerprint`], the files it opened into
+//! data-file dependencies, and whatever makes its coverage untrustworthy into
+//! `always_affected`. Installed copies of the project (a non-editable install puts them in
+//! the venv's site-packages) are mapped back to the checkout's files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::fingerprint;
 use super::store::{Dependency, Surveyed};
 use crate::error::{Error, Result};
+use crate::measure::runner::{ProcessRunner, RunSpec};
 
-const HARNESS: &str = include_str!("survey_harness.py");
+const RECORDER: &str = include_str!("survey_recorder.py");
 
-/// What the harness reports for one benchmark.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// What the recorder reports for one benchmark, all its processes merged.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Raw {
     /// Absolute path → covered line numbers.
     pub files: BTreeMap<String, Vec<u32>>,
@@ -25,57 +29,216 @@ pub struct Raw {
     pub error: Option<String>,
 }
 
-/// Writes the survey harness (and the ASV harness it uses) into `dir`.
-pub fn install_harness(dir: &Path) -> Result<PathBuf> {
-    crate::layers::asv::install_harness(dir)?;
-    let path = dir.join("survey_harness.py");
-    std::fs::write(&path, HARNESS).map_err(|e| Error::io("write", &path, e))?;
-    Ok(path)
+/// The recorder and the ASV harness, written into a scratch directory.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Holds `sitecustomize.py`: goes first on `PYTHONPATH`.
+    dir: PathBuf,
+    /// `asv_harness.py`, whose `once` mode a micro-benchmark is surveyed with.
+    pub asv_harness: PathBuf,
 }
 
-/// Runs benchmark `id` of `suite` once under coverage with `python` (and `env` added),
-/// measuring the files under `source_root`.
-pub fn run_one(
-    python: &Path,
-    harness: &Path,
-    suite: &Path,
-    id: &str,
-    source_root: &Path,
-    env: &[(String, String)],
-) -> Result<Raw> {
-    let out = harness.with_file_name(format!("survey-{}.json", std::process::id()));
-    let status = Command::new(python)
-        .arg(harness)
-        .arg(suite)
-        .arg(id)
-        .arg(source_root)
-        .arg(&out)
-        .current_dir(source_root)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
-    let text = std::fs::read_to_string(&out).map_err(|e| {
-        Error::infra(
-            format!("survey {id}"),
-            format!("the harness wrote no result ({status}): {e}"),
-        )
-    })?;
-    let _ = std::fs::remove_file(&out);
-    serde_json::from_str(&text)
-        .map_err(|e| Error::infra(format!("read the survey of {id}"), e.to_string()))
+impl Recorder {
+    pub fn install(scratch: &Path) -> Result<Self> {
+        let dir = scratch.join("survey-recorder");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let path = dir.join("sitecustomize.py");
+        std::fs::write(&path, RECORDER).map_err(|e| Error::io("write", &path, e))?;
+        let asv_harness = crate::layers::asv::install_harness(scratch)?;
+        Ok(Self { dir, asv_harness })
+    }
+
+    /// The command that surveys ASV benchmark `id` of `suite` with `python`.
+    pub fn asv_once(&self, python: &str, suite: &Path, id: &str) -> Vec<String> {
+        vec![
+            python.to_owned(),
+            self.asv_harness.display().to_string(),
+            "once".into(),
+            suite.display().to_string(),
+            id.to_owned(),
+        ]
+    }
+}
+
+/// One command to survey.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub argv: Vec<String>,
+    pub cwd: &'a Path,
+    /// Set on top of the inherited environment (a side's venv variables).
+    pub env: &'a [(String, String)],
+    /// Measured paths: the checkout, and the installed project's directories.
+    pub include: &'a [PathBuf],
+    /// Put on `PYTHONPATH` after the recorder (where coverage.py lives, when the
+    /// interpreter has none).
+    pub python_path: &'a [PathBuf],
+    pub timeout: Duration,
+}
+
+/// Runs `target` once with the recorder and merges what its processes reported.
+pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Result<Raw> {
+    let out = tempfile::Builder::new()
+        .prefix("survey-")
+        .tempdir_in(&rec.dir)
+        .map_err(|e| Error::io("create", &rec.dir, e))?;
+    let mut path: Vec<String> = std::iter::once(&rec.dir)
+        .chain(target.python_path)
+        .map(|p| p.display().to_string())
+        .collect();
+    let inherited = target
+        .env
+        .iter()
+        .find(|(k, _)| k == "PYTHONPATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PYTHONPATH").ok())
+        .filter(|v| !v.is_empty());
+    path.extend(inherited);
+    let include: Vec<String> = target
+        .include
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut env: Vec<(String, String)> = target
+        .env
+        .iter()
+        .filter(|(k, _)| k != "PYTHONPATH")
+        .cloned()
+        .collect();
+    env.extend([
+        ("PYTHONPATH".into(), path.join(":")),
+        (
+            "BENCHVM_SURVEY_OUT".into(),
+            out.path().display().to_string(),
+        ),
+        ("BENCHVM_SURVEY_INCLUDE".into(), include.join(":")),
+    ]);
+    let stderr = out.path().join("stderr");
+    let spec = RunSpec {
+        argv: target.argv.clone(),
+        cwd: target.cwd.to_owned(),
+        env,
+        timeout: target.timeout,
+        stdout: None,
+        stderr: Some(stderr.clone()),
+        pad: 0,
+    };
+    let outcome = runner
+        .run(&spec)
+        .map_err(|e| Error::infra(format!("start {:?}", target.argv[0]), e.to_string()))?;
+    let mut raw = merge(out.path())?;
+    if let Some(failure) = outcome.failure() {
+        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+        let tail = text.lines().rev().find(|l| !l.trim().is_empty());
+        raw.error = Some(match tail {
+            Some(t) => format!("{failure}: {}", t.trim()),
+            None => failure,
+        });
+    }
+    Ok(raw)
+}
+
+/// Merges the per-process reports in `dir`; a process that started but never reported
+/// makes the benchmark untrusted.
+fn merge(dir: &Path) -> Result<Raw> {
+    let mut raw = Raw::default();
+    let mut files: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    let (mut opened, mut untrusted) = (BTreeSet::new(), BTreeSet::new());
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read", dir, e))?;
+    let mut starts: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "start"))
+        .collect();
+    starts.sort();
+    for start in starts {
+        let report = start.with_extension("json");
+        let Ok(text) = std::fs::read_to_string(&report) else {
+            let pid = start.file_stem().unwrap_or_default().to_string_lossy();
+            untrusted.insert(format!(
+                "a Python process (pid {pid}) ended without reporting its coverage (os._exit, a signal or a forked child)"
+            ));
+            continue;
+        };
+        let part: Raw = serde_json::from_str(&text)
+            .map_err(|e| Error::infra("read a survey report", e.to_string()))?;
+        for (path, lines) in part.files {
+            files.entry(path).or_default().extend(lines);
+        }
+        opened.extend(part.opened);
+        untrusted.extend(part.untrusted);
+        if raw.error.is_none() {
+            raw.error = part.error;
+        }
+    }
+    raw.files = files
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect();
+    raw.opened = opened.into_iter().collect();
+    raw.untrusted = untrusted.into_iter().collect();
+    Ok(raw)
+}
+
+/// Maps the paths a survey saw to paths relative to the checkout.
+#[derive(Debug, Clone)]
+pub struct SourceMap {
+    root: PathBuf,
+    /// Directories holding an installed copy of the project (site-packages/<package>).
+    installed: Vec<PathBuf>,
+    /// The checkout's files, relative.
+    files: Vec<String>,
+}
+
+impl SourceMap {
+    /// For a project used from its checkout (an editable install, or on `PYTHONPATH`).
+    pub fn checkout(root: &Path) -> Self {
+        Self::new(root, Vec::new(), Vec::new())
+    }
+
+    /// `installed`: the directories (or single-module files) of the installed project;
+    /// `files`: the checkout's files, to find the source of an installed copy.
+    pub fn new(root: &Path, installed: Vec<PathBuf>, files: Vec<String>) -> Self {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+        let installed = installed
+            .into_iter()
+            .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+            .collect();
+        Self {
+            root,
+            installed,
+            files,
+        }
+    }
+
+    /// The checkout-relative path of an absolute path the survey reported, if any: a file
+    /// in the checkout, or an installed copy whose path (from its package on) a checkout
+    /// file ends with (`site-packages/pkg/a.py` → `src/pkg/a.py`).
+    pub fn to_source(&self, path: &str) -> Option<String> {
+        let p = Path::new(path);
+        if let Ok(rel) = p.strip_prefix(&self.root) {
+            return Some(rel.display().to_string());
+        }
+        for dir in &self.installed {
+            let Some(parent) = dir.parent() else { continue };
+            if !p.starts_with(dir) {
+                continue;
+            }
+            let tail = p.strip_prefix(parent).ok()?.display().to_string();
+            return self
+                .files
+                .iter()
+                .filter(|f| *f == &tail || f.ends_with(&format!("/{tail}")))
+                .min_by_key(|f| f.len())
+                .cloned();
+        }
+        None
+    }
 }
 
 /// The stored form of a raw survey: covered lines become the blocks that own them (a
 /// covered file's module skeleton always counts: importing it ran it), paths relative to
-/// `source_root`.
-pub fn surveyed(benchmark: &str, raw: &Raw, source_root: &Path) -> Surveyed {
-    let root = std::fs::canonicalize(source_root).unwrap_or_else(|_| source_root.to_owned());
-    let rel = |p: &str| -> String {
-        Path::new(p)
-            .strip_prefix(&root)
-            .map_or_else(|_| p.to_owned(), |r| r.display().to_string())
-    };
+/// the checkout. A covered installed file is fingerprinted as installed, under its
+/// source's name: if the two differ, the blob SHA1 differs and the blocks are compared.
+pub fn surveyed(benchmark: &str, raw: &Raw, map: &SourceMap) -> Surveyed {
     let mut untrusted = raw.untrusted.clone();
     if let Some(e) = &raw.error {
         untrusted.push(format!("its survey failed: {e}"));
@@ -85,8 +248,11 @@ pub fn surveyed(benchmark: &str, raw: &Raw, source_root: &Path) -> Surveyed {
     }
     let mut dependencies = Vec::new();
     for (path, lines) in &raw.files {
+        let Some(rel) = map.to_source(path) else {
+            continue;
+        };
         let Ok(bytes) = std::fs::read(path) else {
-            untrusted.push(format!("{} vanished during the survey", rel(path)));
+            untrusted.push(format!("{rel} vanished during the survey"));
             continue;
         };
         let fp = fingerprint::fingerprint(&String::from_utf8_lossy(&bytes));
@@ -101,7 +267,7 @@ pub fn surveyed(benchmark: &str, raw: &Raw, source_root: &Path) -> Surveyed {
         for block in blocks {
             if let Some(b) = fp.block(block) {
                 dependencies.push(Dependency {
-                    file: rel(path),
+                    file: rel.clone(),
                     blob_sha1: fp.blob_sha1.clone(),
                     block: block.to_owned(),
                     checksum: b.checksum,
@@ -109,14 +275,17 @@ pub fn surveyed(benchmark: &str, raw: &Raw, source_root: &Path) -> Surveyed {
             }
         }
     }
-    let data_files = raw
+    let mut data_files: Vec<(String, Option<String>)> = raw
         .opened
         .iter()
-        .map(|p| {
+        .filter_map(|p| {
+            let rel = map.to_source(p)?;
             let sha = std::fs::read(p).ok().map(|b| fingerprint::blob_sha1(&b));
-            (rel(p), sha)
+            Some((rel, sha))
         })
         .collect();
+    data_files.sort();
+    data_files.dedup();
     Surveyed {
         benchmark: benchmark.to_owned(),
         always_affected: (!untrusted.is_empty()).then(|| untrusted.join("; ")),
@@ -156,18 +325,30 @@ mod tests {
     }
 
     fn survey(dir: &Path, id: &str) -> Surveyed {
-        let harness = install_harness(&dir.join(".h")).unwrap();
-        let raw = run_one(
-            Path::new("python3"),
-            &harness,
-            &dir.join("benchmarks"),
-            id,
-            dir,
-            // Installed in a real survey's environment; here the source root is the path.
-            &[("PYTHONPATH".into(), dir.display().to_string())],
+        let scratch = tempfile::tempdir().unwrap();
+        let rec = Recorder::install(scratch.path()).unwrap();
+        let argv = rec.asv_once("python3", &dir.join("benchmarks"), id);
+        command(dir, &rec, argv, &SourceMap::checkout(dir))
+    }
+
+    fn command(dir: &Path, rec: &Recorder, argv: Vec<String>, map: &SourceMap) -> Surveyed {
+        // Installed in a real survey's environment; here the source root is the path.
+        let env = [("PYTHONPATH".to_owned(), dir.display().to_string())];
+        let include = [dir.to_owned()];
+        let raw = run(
+            &crate::measure::runner::SystemRunner,
+            rec,
+            &Target {
+                argv,
+                cwd: dir,
+                env: &env,
+                include: &include,
+                python_path: &[],
+                timeout: Duration::from_secs(60),
+            },
         )
         .unwrap();
-        surveyed(id, &raw, dir)
+        surveyed("b", &raw, map)
     }
 
     fn blocks(s: &Surveyed) -> Vec<String> {
@@ -183,7 +364,6 @@ mod tests {
     #[test]
     fn a_survey_records_covered_blocks_import_time_code_and_data_files() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join(".h")).unwrap();
         project(tmp.path());
         let s = survey(tmp.path(), "bench_text.time_first");
         assert_eq!(s.always_affected, None, "{s:?}");
@@ -209,7 +389,6 @@ mod tests {
     #[test]
     fn threads_eval_and_failures_make_a_benchmark_always_affected() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join(".h")).unwrap();
         project(tmp.path());
         for (id, why) in [
             ("bench_text.time_threaded", "_thread"),
@@ -220,5 +399,101 @@ mod tests {
             let reason = s.always_affected.unwrap_or_default();
             assert!(reason.contains(why), "{id}: {reason:?}");
         }
+    }
+
+    #[test]
+    fn a_command_is_surveyed_across_its_python_processes_from_an_installed_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("checkout");
+        project(&dir);
+        // A non-editable install: the package copied into a site-packages of its own.
+        let site = tmp.path().join("site-packages");
+        std::fs::create_dir_all(site.join("pkg")).unwrap();
+        for f in ["__init__.py", "consts.py", "deco.py", "text.py"] {
+            std::fs::copy(dir.join("pkg").join(f), site.join("pkg").join(f)).unwrap();
+        }
+        let files = [
+            "pkg/__init__.py",
+            "pkg/consts.py",
+            "pkg/deco.py",
+            "pkg/text.py",
+        ]
+        .map(String::from)
+        .to_vec();
+        let map = SourceMap::new(&dir, vec![site.join("pkg")], files);
+        let scratch = tempfile::tempdir().unwrap();
+        let rec = Recorder::install(scratch.path()).unwrap();
+        let env = [("PYTHONPATH".to_owned(), site.display().to_string())];
+        let include = [dir.clone(), site.join("pkg")];
+        let survey = |code: &str| {
+            let raw = run(
+                &crate::measure::runner::SystemRunner,
+                &rec,
+                &Target {
+                    argv: vec!["python3".into(), "-c".into(), code.into()],
+                    cwd: &dir,
+                    env: &env,
+                    include: &include,
+                    python_path: &[],
+                    timeout: Duration::from_secs(60),
+                },
+            )
+            .unwrap();
+            surveyed("cmd", &raw, &map)
+        };
+        // The parent imports nothing of the project: only its child does.
+        let s = survey(
+            "import subprocess, sys; subprocess.run([sys.executable, '-c', 'from pkg.text import first; first([1, 2])'], check=True)",
+        );
+        assert_eq!(s.always_affected, None, "{s:?}");
+        let b = blocks(&s);
+        for want in ["pkg/text.py:first", "pkg/consts.py:<module>"] {
+            assert!(b.contains(&want.to_owned()), "{want} in {b:?}");
+        }
+        assert!(b.iter().all(|d| !d.contains("site-packages")), "{b:?}");
+        // A child that never reports is not "covered nothing".
+        let s = survey(
+            "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import os, pkg.text; os._exit(0)'])",
+        );
+        let why = s.always_affected.unwrap_or_default();
+        assert!(why.contains("without reporting its coverage"), "{why}");
+        // A command that is not Python at all.
+        let raw = run(
+            &crate::measure::runner::SystemRunner,
+            &rec,
+            &Target {
+                argv: vec!["true".into()],
+                cwd: &dir,
+                env: &env,
+                include: &include,
+                python_path: &[],
+                timeout: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        let why = surveyed("true", &raw, &map)
+            .always_affected
+            .unwrap_or_default();
+        assert!(why.contains("coverage recorded nothing"), "{why}");
+    }
+
+    #[test]
+    fn dataclasses_and_namedtuples_do_not_count_as_exec() {
+        let tmp = tempfile::tempdir().unwrap();
+        project(tmp.path());
+        let text = tmp.path().join("pkg/shapes.py");
+        std::fs::write(
+            &text,
+            "import collections, dataclasses\n\n@dataclasses.dataclass\nclass P:\n    x: int = 0\n\nQ = collections.namedtuple('Q', 'a b')\n\ndef make():\n    return P(1), Q(1, 2)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("benchmarks/bench_shapes.py"),
+            "from pkg.shapes import make\n\ndef time_make():\n    make()\n",
+        )
+        .unwrap();
+        let s = survey(tmp.path(), "bench_shapes.time_make");
+        assert_eq!(s.always_affected, None, "{s:?}");
+        assert!(blocks(&s).contains(&"pkg/shapes.py:make".to_owned()));
     }
 }
