@@ -16,6 +16,7 @@ use crate::measure::scheduler;
 use crate::report::{
     self, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool, analysis, results,
 };
+use crate::select::in_compare;
 use crate::spans::{Cache, Timeline};
 
 /// How many `python -X importtime` runs per side feed the per-module medians.
@@ -157,6 +158,59 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     timeline.record("plan", t, None);
     progress(format!("planned {} benchmark(s)", benchmarks.len()));
 
+    let selection = if config.selective {
+        let t = Instant::now();
+        let database = args.cache.join("selection").join(format!(
+            "{}.sqlite",
+            mirror
+                .path
+                .file_name()
+                .map_or_else(|| "survey".into(), |n| n.to_string_lossy())
+        ));
+        if let Some(dir) = database.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let cx = in_compare::Context {
+            git_dir: &mirror.path,
+            base_commit: &base_commit,
+            head_commit: &head_commit,
+            base,
+            head,
+            database: &database,
+            scratch: &work.path,
+            cache: &args.cache,
+            logs: &logs,
+            uv: installer.uv.as_deref(),
+            timeout: config.sampling.timeout,
+        };
+        let selection = match in_compare::choose(&runner, &cx, &benchmarks, progress) {
+            Ok(chosen) => {
+                timeline.record(
+                    "survey and select",
+                    t,
+                    Some(Cache::from_warm(chosen.reused)),
+                );
+                benchmarks.retain(|b| chosen.run.contains(&b.id));
+                chosen.selection
+            }
+            Err(e) => {
+                // Safe, not silent: everything is measured and the report says why.
+                progress(format!(
+                    "selective: no selection ({e}); measuring everything"
+                ));
+                timeline.record("survey and select", t, None);
+                in_compare::fallback(&benchmarks, e.to_string())
+            }
+        };
+        // The database goes back with the results, for SQL (`survey`, `dependencies`).
+        if let Ok(store) = crate::select::store::Store::open(&database) {
+            let _ = store.export(&args.results.join("selection.sqlite"));
+        }
+        Some(selection)
+    } else {
+        None
+    };
+
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
     let probe = crate::bench::Probe {
         runner: &runner,
@@ -206,7 +260,11 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
 
     let t = Instant::now();
     let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds);
-    let summary = Summary::of(&comparisons, sampled.dropped.len());
+    let mut summary = Summary::of(&comparisons, sampled.dropped.len());
+    if selection.is_some() && comparisons.is_empty() && sampled.dropped.is_empty() {
+        // Nothing the change can affect: that is a finding, not a lack of evidence.
+        summary.verdict = crate::stats::Verdict::NoChange;
+    }
     timeline.record("analyse", t, None);
     let report = Report {
         schema_version: report::SCHEMA_VERSION.into(),
@@ -238,7 +296,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         quality,
         spans: timeline.spans,
         summary,
-        selection: None,
+        selection,
         shard: args.shard,
     };
     results::write(&args.results, &report)?;

@@ -6,8 +6,8 @@ use benchvm_agent::layers::importtime::ImportBreakdown;
 use benchvm_agent::machine::Machine;
 use benchvm_agent::measure::scheduler::{Dropped, Order, PairRecord, StopReason};
 use benchvm_agent::report::{
-    Change, Comparison, ImportTime, Quality, Report, Revision, SCHEMA_VERSION, SamplingSummary,
-    Selection, Skipped, Summary, Tool, render,
+    Change, Comparison, Explained, ImportTime, Quality, Report, Revision, SCHEMA_VERSION,
+    SamplingSummary, Selection, Summary, Tool, render,
 };
 use benchvm_agent::spans::{Cache, Span};
 use benchvm_agent::stats::Verdict;
@@ -317,18 +317,63 @@ fn markdown_selective_run_with_skipped_benchmarks() {
     r.selection = Some(Selection {
         ran: r.comparisons.len() as u32,
         skipped: vec![
-            Skipped {
+            Explained {
                 benchmark: "micro/bench_text.time_normalize".into(),
                 reason: "no block it covers changed".into(),
             },
-            Skipped {
+            Explained {
                 benchmark: "micro/bench_io.time_read".into(),
                 reason: "no block it covers changed; its data files are unchanged".into(),
             },
         ],
         hotfiles_changed: vec!["textkit/_speedups.py".into()],
+        ran_because: vec![Explained {
+            benchmark: "micro/bench_text.time_dedupe".into(),
+            reason: "`dedupe` of src/textkit/dedupe.py changed".into(),
+        }],
+        fallback: None,
     });
     r.summary = Summary::of(&r.comparisons, 0);
+    insta::assert_snapshot!(render::markdown(&r));
+}
+
+#[test]
+fn markdown_selective_run_that_measured_nothing() {
+    let mut r = uniform(Verdict::NoChange, 0.1);
+    let skipped = r
+        .comparisons
+        .iter()
+        .map(|c| Explained {
+            benchmark: c.benchmark.clone(),
+            reason: "none of the 9 block(s) it covers in 5 file(s) changed".into(),
+        })
+        .collect();
+    r.comparisons.clear();
+    r.samples.clear();
+    r.selection = Some(Selection {
+        ran: 0,
+        skipped,
+        hotfiles_changed: vec![],
+        ran_because: vec![],
+        fallback: None,
+    });
+    r.summary = Summary::of(&r.comparisons, 0);
+    r.summary.verdict = Verdict::NoChange;
+    let md = render::markdown(&r);
+    assert!(md.contains("No change: the change cannot affect any benchmark"));
+    insta::assert_snapshot!(md);
+}
+
+#[test]
+fn markdown_selective_run_that_fell_back_to_everything() {
+    let mut r = uniform(Verdict::NoChange, 0.1);
+    r.selection = Some(Selection {
+        ran: r.comparisons.len() as u32,
+        skipped: vec![],
+        hotfiles_changed: vec![],
+        ran_because: vec![],
+        fallback: Some("install coverage.py for the survey: exited with status 2".into()),
+    });
     insta::assert_snapshot!(render::markdown(&r));
 }
 

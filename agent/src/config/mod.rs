@@ -102,6 +102,9 @@ pub struct Config {
     pub sampling: Sampling,
     pub thresholds: Thresholds,
     pub fail_on_regression: bool,
+    /// Survey the base and measure only the benchmarks the diff can affect (DESIGN §4).
+    #[serde(default)]
+    pub selective: bool,
 }
 
 impl Config {
@@ -261,6 +264,7 @@ impl Config {
                 alpha: t.alpha,
             },
             fail_on_regression: raw.fail_on_regression,
+            selective: raw.selective,
         };
         if config.is_empty() {
             return Err(invalid(

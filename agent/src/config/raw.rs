@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
     pub thresholds: RawThresholds,
     #[serde(default)]
     pub fail_on_regression: bool,
+    #[serde(default)]
+    pub selective: bool,
 }
 
 #[derive(Debug, Deserialize)]

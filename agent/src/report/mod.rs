@@ -58,14 +58,20 @@ pub struct Selection {
     /// Benchmarks measured.
     pub ran: u32,
     /// Benchmarks not measured, each with the reason.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<Explained>,
     /// Changed files listed as hotfiles (they are never skipped silently).
     #[serde(default)]
     pub hotfiles_changed: Vec<String>,
+    /// Why each measured benchmark was selected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ran_because: Vec<Explained>,
+    /// Set when no selection could be made and everything ran: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
+pub struct Explained {
     pub benchmark: String,
     pub reason: String,
 }

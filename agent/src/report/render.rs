@@ -236,6 +236,12 @@ fn selection(report: &Report) -> String {
     let Some(sel) = &report.selection else {
         return String::new();
     };
+    if let Some(why) = &sel.fallback {
+        return format!(
+            "**Selective run not possible**, so every benchmark ran: {}\n\n",
+            escape(why)
+        );
+    }
     let total = sel.ran as usize + sel.skipped.len();
     let mut out = format!(
         "**Selective run:** {} of {total} benchmark(s) ran; {} skipped because the change cannot affect them (their covered code and data did not change).\n",
@@ -269,6 +275,16 @@ fn skipped(report: &Report) -> String {
         out.push_str(&format!("- `{}`: {}\n", s.benchmark, escape(&s.reason)));
     }
     out.push_str("\n</details>\n\n");
+    if !sel.ran_because.is_empty() {
+        out.push_str(&format!(
+            "<details><summary>Why the others ran ({})</summary>\n\n",
+            sel.ran_because.len()
+        ));
+        for s in &sel.ran_because {
+            out.push_str(&format!("- `{}`: {}\n", s.benchmark, escape(&s.reason)));
+        }
+        out.push_str("\n</details>\n\n");
+    }
     out
 }
 
@@ -348,6 +364,19 @@ fn chart(report: &Report) -> String {
 
 fn headline(report: &Report) -> String {
     let s = &report.summary;
+    if let Some(sel) = report
+        .selection
+        .as_ref()
+        .filter(|_| report.comparisons.is_empty())
+    {
+        return format!(
+            "{} No change: the change cannot affect any benchmark ({} skipped, none measured) · base `{}` → head `{}`",
+            verdict_icon(s.verdict),
+            sel.skipped.len(),
+            short(&report.base.commit),
+            short(&report.head.commit),
+        );
+    }
     let mut parts = Vec::new();
     if s.regressed > 0 {
         parts.push(format!("**{} regressed**", s.regressed));

@@ -37,7 +37,7 @@ pub fn survey(
 ) -> Result<(Survey, bool)> {
     let mut store = open(p)?;
     let commit = git(&p.source_root, &["rev-parse", "HEAD"])?;
-    let env = environment_hash(p)?;
+    let env = environment_hash(&p.python, &p.source_root)?;
     if !force
         && let Some(s) = store.survey().map_err(store_err)?
         && s.commit == commit
@@ -94,24 +94,33 @@ pub fn survey(
 /// none, git's view: commits since the surveyed one, staged and unstaged edits, renames
 /// and untracked files.
 pub fn changes(p: &Project, survey: &Survey, explicit: &[String]) -> Result<Vec<FileChange>> {
-    let read = |path: &str| -> FileChange {
-        match std::fs::read(p.source_root.join(path)) {
-            Ok(bytes) => FileChange::Changed {
-                path: path.to_owned(),
-                text: String::from_utf8(bytes).ok(),
-            },
-            Err(_) => FileChange::Deleted {
-                path: path.to_owned(),
-            },
-        }
-    };
     if !explicit.is_empty() {
-        return Ok(explicit.iter().map(|f| read(f)).collect());
+        return Ok(explicit
+            .iter()
+            .map(|f| read_change(&p.source_root, f))
+            .collect());
     }
     let diff = git(
         &p.source_root,
         &["diff", "--name-status", "-M", &survey.commit],
     )?;
+    let mut out = name_status(&diff, &p.source_root);
+    let untracked = git(
+        &p.source_root,
+        &["ls-files", "--others", "--exclude-standard"],
+    )?;
+    // The database itself lives in .benchvm/ by default: not a change of the project.
+    out.extend(
+        untracked
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with(".benchvm/"))
+            .map(|l| read_change(&p.source_root, l)),
+    );
+    Ok(out)
+}
+
+/// The changes `git diff --name-status -M` lists, with the new contents read from `tree`.
+pub fn name_status(diff: &str, tree: &Path) -> Vec<FileChange> {
     let mut out = Vec::new();
     for line in diff.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
@@ -123,22 +132,23 @@ pub fn changes(p: &Project, survey: &Survey, explicit: &[String]) -> Result<Vec<
             [status, path] if status.starts_with('D') => out.push(FileChange::Deleted {
                 path: (*path).to_owned(),
             }),
-            [_, path] => out.push(read(path)),
+            [_, path] => out.push(read_change(tree, path)),
             _ => {}
         }
     }
-    let untracked = git(
-        &p.source_root,
-        &["ls-files", "--others", "--exclude-standard"],
-    )?;
-    // The database itself lives in .benchvm/ by default: not a change of the project.
-    out.extend(
-        untracked
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with(".benchvm/"))
-            .map(read),
-    );
-    Ok(out)
+    out
+}
+
+fn read_change(tree: &Path, path: &str) -> FileChange {
+    match std::fs::read(tree.join(path)) {
+        Ok(bytes) => FileChange::Changed {
+            path: path.to_owned(),
+            text: String::from_utf8(bytes).ok(),
+        },
+        Err(_) => FileChange::Deleted {
+            path: path.to_owned(),
+        },
+    }
 }
 
 /// Selects, runs the selected benchmarks and records the step.
@@ -164,7 +174,7 @@ pub fn impacted(
     })?;
     let changed = changes(p, &survey, explicit)?;
     let opts = Options {
-        environment_hash: environment_hash(p)?,
+        environment_hash: environment_hash(&p.python, &p.source_root)?,
         hotfile_threshold,
         hotfiles: Hotfiles::Exclude,
     };
@@ -232,27 +242,27 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Interpreter build, every installed package version and the lock files: any change
-/// means everything runs.
-pub fn environment_hash(p: &Project) -> Result<String> {
+/// Interpreter build, every installed package version and the lock files of the checkout
+/// at `root`: any change means everything runs.
+pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     let mut h = Sha1::new();
-    let out = Command::new(&p.python)
+    let out = Command::new(python)
         .args([
             "-c",
             "import sys, importlib.metadata as m; print(sys.version); print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))",
         ])
         .output()
-        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+        .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
     if !out.status.success() {
         return Err(Error::Usage(format!(
             "--python {}: {}",
-            p.python.display(),
+            python.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
     h.update(&out.stdout);
     for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
-        if let Ok(bytes) = std::fs::read(p.source_root.join(lock)) {
+        if let Ok(bytes) = std::fs::read(root.join(lock)) {
             h.update(lock.as_bytes());
             h.update(&bytes);
         }

@@ -3,6 +3,7 @@
 
 pub mod fingerprint;
 pub mod impacted;
+pub mod in_compare;
 pub mod local_loop;
 pub mod store;
 pub mod survey;

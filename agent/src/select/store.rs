@@ -207,6 +207,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Writes a consistent copy of the whole database to `dest` (replacing it), WAL
+    /// contents included, without stopping readers or writers of this one.
+    pub fn export(&self, dest: &Path) -> Result<(), StoreError> {
+        let _ = std::fs::remove_file(dest);
+        self.conn
+            .execute("VACUUM INTO ?1", [dest.display().to_string()])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Replaces the stored survey with `survey`, all or nothing.
     pub fn replace_survey(&mut self, survey: &Survey) -> Result<(), StoreError> {
         self.replace_survey_with(survey, |_| {})
@@ -482,6 +492,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(always, 3);
+        // An exported copy holds the same survey, WAL contents included.
+        let copy = dir.path().join("copy.sqlite");
+        store.export(&copy).unwrap();
+        assert_eq!(Store::open(&copy).unwrap().survey().unwrap(), Some(s));
     }
 
     #[test]
