@@ -300,25 +300,62 @@ fn data_file(
     }
 }
 
-/// A Python file no benchmark covered appeared: in a package a benchmark imports it may
-/// shadow a module or be picked up, so those benchmarks run.
+/// A Python file no benchmark covered appeared. In a package a benchmark imports, it may
+/// shadow a module or be picked up, so those benchmarks run. On an import root (the
+/// checkout's top, a `src/`, the directory the suite's modules are imported from) it can
+/// shadow any top-level module, the standard library's included, so everything runs.
+/// A package's `__init__.py` stands for the package (`pkg/sub/__init__.py` shadows
+/// `pkg/sub.py`).
 fn new_module(survey: &Survey, path: &str, reasons: &mut BTreeMap<&str, Vec<String>>) {
     if !path.ends_with(".py") {
         return;
     }
-    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let module = path.strip_suffix("/__init__.py").unwrap_or(path);
+    let dir = parent(module);
+    if import_roots(survey).contains(dir) {
+        let place = if dir.is_empty() {
+            "the checkout's top"
+        } else {
+            dir
+        };
+        for r in reasons.values_mut() {
+            r.push(format!(
+                "new module {path} on an import root ({place}) can shadow any import"
+            ));
+        }
+        return;
+    }
     for b in &survey.benchmarks {
-        let same_package = b
-            .dependencies
-            .iter()
-            .any(|d| d.file.rsplit_once('/').map_or("", |(p, _)| p) == dir);
-        if same_package {
+        if b.dependencies.iter().any(|d| parent(&d.file) == dir) {
             reasons
                 .get_mut(b.benchmark.as_str())
                 .expect("listed")
                 .push(format!("new module {path} sits in a package it imports"));
         }
     }
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The directories modules were imported from: the checkout's top, and for every covered
+/// file the first directory above it that is not a package (has no covered `__init__.py`).
+fn import_roots(survey: &Survey) -> BTreeSet<&str> {
+    let files: BTreeSet<&str> = survey
+        .benchmarks
+        .iter()
+        .flat_map(|b| b.dependencies.iter().map(|d| d.file.as_str()))
+        .collect();
+    let mut roots = BTreeSet::from([""]);
+    for f in &files {
+        let mut dir = parent(f);
+        while !dir.is_empty() && files.contains(format!("{dir}/__init__.py").as_str()) {
+            dir = parent(dir);
+        }
+        roots.insert(dir);
+    }
+    roots
 }
 
 #[cfg(test)]
@@ -370,6 +407,14 @@ mod tests {
                 deps("other/x.py", "def f():\n    return 1\n", &["<module>", "f"]),
             ),
         ];
+        // Real surveys cover a package's __init__ and the suite's own module.
+        for b in &mut benchmarks[..3] {
+            b.dependencies
+                .extend(deps("pkg/__init__.py", "", &["<module>"]));
+        }
+        benchmarks[3]
+            .dependencies
+            .extend(deps("benchmarks/bench_x.py", "X = 1\n", &["<module>"]));
         benchmarks[3].data_files.push((
             "data/corpus.txt".into(),
             Some(fingerprint::blob_sha1(b"words\n")),
@@ -425,7 +470,7 @@ mod tests {
             .find(|d| d.benchmark == "micro/count")
             .unwrap();
         assert!(
-            count.reasons[0].starts_with("none of the 2 block(s)"),
+            count.reasons[0].starts_with("none of the 3 block(s) it covers in 2 file(s)"),
             "{:?}",
             count.reasons
         );
@@ -477,6 +522,22 @@ mod tests {
             ["micro/clean", "micro/count", "micro/top"]
         );
         assert!(run(&[changed("docs/notes.md", "hello")]).is_empty());
+        // A package of the same name as a module shadows it.
+        assert_eq!(
+            run(&[changed("pkg/stats/__init__.py", "")]),
+            ["micro/clean", "micro/count", "micro/top"]
+        );
+        // Deeper, in a directory no benchmark imports from: nothing.
+        assert!(run(&[changed("tools/gen/make.py", "")]).is_empty());
+    }
+
+    #[test]
+    fn a_new_module_on_an_import_root_can_shadow_anything() {
+        // `random.py` at the top shadows the standard library's for `python -c` and
+        // the suite; so does a new module beside the suite's.
+        for path in ["random.py", "benchmarks/json.py"] {
+            assert_eq!(run(&[changed(path, "")]).len(), 4, "{path}");
+        }
     }
 
     #[test]
