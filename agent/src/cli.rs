@@ -36,6 +36,25 @@ enum Command {
     /// After an edit: select the benchmarks the change can affect, run only those, print
     /// baseline against current, and record the step.
     Impacted(ImpactedFlags),
+    /// Check the selection against a catalogue of edits: apply each, select, run the
+    /// whole suite anyway, and count affected benchmarks that were not selected (exit 1
+    /// when any was missed).
+    ValidateSelection(ValidateFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateFlags {
+    #[command(flatten)]
+    project: LoopFlags,
+    /// The catalogue of edits (YAML: `edits:` with `name`, `steps`, optional `undo`).
+    #[arg(long)]
+    catalogue: PathBuf,
+    /// A timing that moves by this factor either way counts as affected (0: outcomes only).
+    #[arg(long, default_value_t = 2.0)]
+    timing_factor: f64,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -362,6 +381,38 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::ValidateSelection(f) => {
+            if !(f.timing_factor == 0.0 || f.timing_factor > 1.0) {
+                return Err(Error::Usage(
+                    "--timing-factor must be 0 (off) or greater than 1".into(),
+                ));
+            }
+            let catalogue = crate::select::validate::load(&f.catalogue)?;
+            let p = f.project.project();
+            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let results =
+                crate::select::validate::validate(&p, &catalogue, f.timing_factor, &mut progress)?;
+            let missed: usize = results.iter().map(|r| r.missed.len()).sum();
+            let affected: usize = results.iter().map(|r| r.affected.len()).sum();
+            if f.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"edits": results, "affected": affected, "missed": missed})
+                );
+            } else {
+                println!("{}", validation_table(&results));
+                println!(
+                    "recall: {} of {affected} affected benchmark(s) selected over {} edit(s); {missed} missed",
+                    affected - missed,
+                    results.len()
+                );
+            }
+            Ok(if missed > 0 {
+                exit::REGRESSION
+            } else {
+                exit::OK
+            })
+        }
         Command::Time(f) => {
             let times = time_command(&f.command, f.warmup, f.runs)?;
             let mut sorted = times.clone();
@@ -392,6 +443,29 @@ fn step_table(results: &[crate::select::store::StepResult]) -> String {
                 crate::report::render::value(Some(x.median), "s")
             }),
             r.delta_percent.map_or("–".into(), |d| format!("{d:+.1} %")),
+        ]);
+    }
+    t.to_string()
+}
+
+fn validation_table(results: &[crate::select::validate::EditResult]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["edit", "selected", "affected", "missed"]);
+    for r in results {
+        t.add_row([
+            r.name.clone(),
+            format!("{} of {}", r.selected.len(), r.total),
+            r.affected
+                .iter()
+                .map(|(b, how)| format!("{b} ({how})"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            if r.missed.is_empty() {
+                "–".into()
+            } else {
+                r.missed.join("\n")
+            },
         ]);
     }
     t.to_string()

@@ -7,3 +7,4 @@ pub mod in_compare;
 pub mod local_loop;
 pub mod store;
 pub mod survey;
+pub mod validate;

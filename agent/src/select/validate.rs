@@ -1,0 +1,322 @@
+//! The proof of safety for selective re-runs (issue 3): apply each edit of a catalogue to
+//! the checkout, let the selection choose, run the *whole* suite anyway, and count the
+//! benchmarks whose outcome or timing changed but were not selected (missed).
+//!
+//! The outcome of a benchmark is what one call returns (its `repr`) or the error it ends
+//! with; its timing is the median of `repeat` fresh-process samples against the survey's
+//! baseline, changed when the ratio passes `timing_factor` either way. Selection runs in
+//! the comparison's mode (changed hotfiles select), against a survey in a database of its
+//! own. The checkout is reset after every edit (`git reset --hard`, `git clean -fd`), so it
+//! must start clean.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::impacted::{self, Hotfiles, Options};
+use super::local_loop::{self, Project};
+use super::survey::Recorder;
+use crate::error::{Error, Result};
+
+/// The catalogue file: `edits:`, each with a name, steps and optional undo steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    pub edits: Vec<Edit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    pub name: String,
+    /// Written as `- replace: {…}`, `- run: "…"` (one-key maps, not YAML tags).
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    pub steps: Vec<Step>,
+    /// Run after the full sweep, before the checkout is reset (an environment change
+    /// is not undone by git).
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub undo: Vec<Step>,
+}
+
+/// One change to the checkout or its environment; paths relative to the checkout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Replace the one occurrence of `old` in `file` with `new`.
+    Replace {
+        file: String,
+        old: String,
+        new: String,
+    },
+    /// Write `text` to `file` (created with its directories, or replaced).
+    Write {
+        file: String,
+        text: String,
+    },
+    /// Rename a file as an editor would (not `git mv`).
+    Rename {
+        from: String,
+        to: String,
+    },
+    Delete {
+        file: String,
+    },
+    /// A shell command run in the checkout; `{python}` is the interpreter.
+    Run(String),
+}
+
+/// What one edit did to the suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditResult {
+    pub name: String,
+    pub total: usize,
+    pub selected: Vec<String>,
+    /// Benchmark → how its outcome or timing changed in the full sweep.
+    pub affected: BTreeMap<String, String>,
+    /// Affected but not selected.
+    pub missed: Vec<String>,
+}
+
+/// Reads a catalogue; errors name the file and the key.
+pub fn load(path: &Path) -> Result<Catalogue> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("--catalogue {}: {e}", path.display())))?;
+    let c: Catalogue = serde_yaml::from_str(&text)
+        .map_err(|e| Error::Usage(format!("--catalogue {}: {e}", path.display())))?;
+    if c.edits.is_empty() {
+        return Err(Error::Usage(format!(
+            "--catalogue {}: `edits` is empty",
+            path.display()
+        )));
+    }
+    Ok(c)
+}
+
+/// Runs the catalogue against the checkout of `p` (its database is left alone).
+pub fn validate(
+    p: &Project,
+    catalogue: &Catalogue,
+    timing_factor: f64,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<EditResult>> {
+    let dirty = git(&p.source_root, &["status", "--porcelain"])?;
+    let dirty: Vec<&str> = dirty.lines().filter(|l| !l.contains(".benchvm/")).collect();
+    if !dirty.is_empty() {
+        return Err(Error::Usage(format!(
+            "validate-selection edits {} and resets it after each edit: commit or stash its {} change(s) first",
+            p.source_root.display(),
+            dirty.len()
+        )));
+    }
+    let scratch = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch dir", e))?;
+    let mut p = p.clone();
+    p.database = scratch.path().join("selection.sqlite");
+    let rec = Recorder::install(scratch.path())?;
+    progress("surveying the unedited checkout".into());
+    let (survey, _) = local_loop::survey(&p, true, progress)?;
+    let ids: Vec<String> = survey
+        .benchmarks
+        .iter()
+        .map(|b| b.benchmark.clone())
+        .collect();
+    let before: BTreeMap<&str, String> = ids
+        .iter()
+        .map(|id| Ok((id.as_str(), outcome(&p, &rec, id)?)))
+        .collect::<Result<_>>()?;
+    let baseline: BTreeMap<&str, f64> = survey
+        .benchmarks
+        .iter()
+        .filter_map(|b| Some((b.benchmark.as_str(), b.baseline.as_ref()?.timing.median)))
+        .collect();
+
+    let mut results = Vec::new();
+    for (i, edit) in catalogue.edits.iter().enumerate() {
+        progress(format!(
+            "edit {}/{}: {}",
+            i + 1,
+            catalogue.edits.len(),
+            edit.name
+        ));
+        let reset = Reset(&p.source_root);
+        for step in &edit.steps {
+            apply(&p, step)
+                .map_err(|e| Error::Usage(format!("--catalogue: edit {:?}: {e}", edit.name)))?;
+        }
+        let changes = local_loop::changes(&p, &survey, &[])?;
+        let opts = Options {
+            environment_hash: local_loop::environment_hash(&p.python, &p.source_root)?,
+            hotfile_threshold: 0.5,
+            hotfiles: Hotfiles::Include,
+        };
+        let selection = impacted::select(&survey, &changes, &opts);
+        let selected: Vec<String> = selection.selected().map(str::to_owned).collect();
+        let mut affected = BTreeMap::new();
+        for id in &ids {
+            let now = outcome(&p, &rec, id)?;
+            let was = &before[id.as_str()];
+            if &now != was {
+                affected.insert(id.clone(), format!("outcome {was} → {now}"));
+                continue;
+            }
+            if let (Some(&base), true) = (baseline.get(id.as_str()), timing_factor > 0.0) {
+                let median = median_time(&p, &rec, id)?;
+                let ratio = median / base;
+                if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
+                    affected.insert(id.clone(), format!("timing ×{ratio:.2}"));
+                }
+            }
+        }
+        for step in &edit.undo {
+            apply(&p, step)
+                .map_err(|e| Error::Usage(format!("--catalogue: undo of {:?}: {e}", edit.name)))?;
+        }
+        drop(reset);
+        let missed = affected
+            .keys()
+            .filter(|id| !selected.contains(id))
+            .cloned()
+            .collect();
+        results.push(EditResult {
+            name: edit.name.clone(),
+            total: ids.len(),
+            selected,
+            affected,
+            missed,
+        });
+    }
+    Ok(results)
+}
+
+/// Puts the checkout back as committed, however the edit ends.
+struct Reset<'a>(&'a Path);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        let _ = git(self.0, &["reset", "-q", "--hard"]);
+        let _ = git(self.0, &["clean", "-qfd", "-e", ".benchvm"]);
+    }
+}
+
+fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
+    let path = |rel: &str| p.source_root.join(rel);
+    match step {
+        Step::Replace { file, old, new } => {
+            let text = std::fs::read_to_string(path(file)).map_err(|e| format!("{file}: {e}"))?;
+            if text.matches(old.as_str()).count() != 1 {
+                return Err(format!("{file} does not contain {old:?} exactly once"));
+            }
+            std::fs::write(path(file), text.replacen(old.as_str(), new, 1))
+                .map_err(|e| format!("{file}: {e}"))
+        }
+        Step::Write { file, text } => {
+            if let Some(dir) = path(file).parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{file}: {e}"))?;
+            }
+            std::fs::write(path(file), text).map_err(|e| format!("{file}: {e}"))
+        }
+        Step::Rename { from, to } => {
+            std::fs::rename(path(from), path(to)).map_err(|e| format!("{from} → {to}: {e}"))
+        }
+        Step::Delete { file } => {
+            std::fs::remove_file(path(file)).map_err(|e| format!("{file}: {e}"))
+        }
+        Step::Run(command) => {
+            let command = command.replace("{python}", &p.python.display().to_string());
+            let out = Command::new("sh")
+                .args(["-c", &command])
+                .current_dir(&p.source_root)
+                .output()
+                .map_err(|e| format!("{command}: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{command}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One call's result, or how it failed.
+fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
+    let argv = rec.asv_once(&p.python.display().to_string(), &p.suite, id);
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(&p.source_root)
+        .output()
+        .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
+    let last = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    if !out.status.success() {
+        return Ok(format!("error: {}", last(&out.stderr)));
+    }
+    let json: serde_json::Value = serde_json::from_str(&last(&out.stdout))
+        .map_err(|e| Error::infra(format!("read the outcome of {id}"), e.to_string()))?;
+    Ok(json["outcome"].as_str().unwrap_or("").to_owned())
+}
+
+/// The median of `repeat` fresh-process samples, as the survey's baseline was taken.
+fn median_time(p: &Project, rec: &Recorder, id: &str) -> Result<f64> {
+    let mut values = Vec::new();
+    for _ in 0..p.repeat.max(1) {
+        let out = Command::new(&p.python)
+            .arg(&rec.asv_harness)
+            .arg("run")
+            .arg(&p.suite)
+            .arg(id)
+            .current_dir(&p.source_root)
+            .output()
+            .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+        let value = crate::bench::reported_value(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| Error::infra(format!("time {id}"), e))?;
+        values.push(value);
+    }
+    Ok(crate::stats::median(values))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| Error::infra("run git", e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_catalogue_reads_every_kind_of_step_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yml");
+        std::fs::write(
+            &path,
+            "edits:\n  - name: all kinds\n    steps:\n      - replace: {file: a.py, old: x, new: y}\n      - write: {file: b.py, text: \"\"}\n      - rename: {from: b.py, to: c.py}\n      - delete: {file: c.py}\n      - run: \"{python} -c pass\"\n    undo:\n      - run: \"true\"\n",
+        )
+        .unwrap();
+        let c = super::load(&path).unwrap();
+        assert_eq!(c.edits[0].steps.len(), 5);
+        assert_eq!(c.edits[0].undo.len(), 1);
+        std::fs::write(&path, "edits:\n  - name: x\n    stepz: []\n").unwrap();
+        let e = super::load(&path).unwrap_err().to_string();
+        assert!(e.contains("stepz") && e.contains("c.yml"), "{e}");
+    }
+}
