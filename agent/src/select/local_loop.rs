@@ -242,15 +242,27 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Prints what the environment hash covers: the interpreter build, every installed
+/// distribution's name and version, and the code that runs at every interpreter start
+/// without being a distribution (`.pth` files, `sitecustomize`, `usercustomize`).
+const ENVIRONMENT_PROBE: &str = r#"import glob, importlib.util, os, site, sys, importlib.metadata as m
+print(sys.version)
+print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))
+dirs = list(site.getsitepackages()) + [site.getusersitepackages()]
+for pth in sorted(p for d in dirs for p in glob.glob(os.path.join(d, '*.pth'))):
+    print(pth, open(pth, 'rb').read())
+for name in ('sitecustomize', 'usercustomize'):
+    spec = importlib.util.find_spec(name)
+    if spec and spec.origin and os.path.isfile(spec.origin):
+        print(name, open(spec.origin, 'rb').read())
+"#;
+
 /// Interpreter build, every installed package version and the lock files of the checkout
 /// at `root`: any change means everything runs.
 pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     let mut h = Sha1::new();
     let out = Command::new(python)
-        .args([
-            "-c",
-            "import sys, importlib.metadata as m; print(sys.version); print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))",
-        ])
+        .args(["-c", ENVIRONMENT_PROBE])
         .output()
         .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
     if !out.status.success() {

@@ -3,8 +3,9 @@
 //! benchmarks whose outcome or timing changed but were not selected (missed).
 //!
 //! The outcome of a benchmark is what one call returns (its `repr`) or the error it ends
-//! with; its timing is the median of `repeat` fresh-process samples against the survey's
-//! baseline, changed when the ratio passes `timing_factor` either way. Selection runs in
+//! with; its timing is the median of `repeat` fresh-process samples on the edited tree
+//! against the same on the unedited tree right after, changed when the ratio passes
+//! `timing_factor` either way. Selection runs in
 //! the comparison's mode (changed hotfiles select), against a survey in a database of its
 //! own. The checkout is reset after every edit (`git reset --hard`, `git clean -fd`), so it
 //! must start clean.
@@ -125,11 +126,6 @@ pub fn validate(
         .iter()
         .map(|id| Ok((id.as_str(), outcome(&p, &rec, id)?)))
         .collect::<Result<_>>()?;
-    let baseline: BTreeMap<&str, f64> = survey
-        .benchmarks
-        .iter()
-        .filter_map(|b| Some((b.benchmark.as_str(), b.baseline.as_ref()?.timing.median)))
-        .collect();
 
     let mut results = Vec::new();
     for (i, edit) in catalogue.edits.iter().enumerate() {
@@ -153,26 +149,36 @@ pub fn validate(
         let selection = impacted::select(&survey, &changes, &opts);
         let selected: Vec<String> = selection.selected().map(str::to_owned).collect();
         let mut affected = BTreeMap::new();
+        let mut same = Vec::new();
         for id in &ids {
             let now = outcome(&p, &rec, id)?;
             let was = &before[id.as_str()];
             if &now != was {
                 affected.insert(id.clone(), format!("outcome {was} → {now}"));
-                continue;
-            }
-            if let (Some(&base), true) = (baseline.get(id.as_str()), timing_factor > 0.0) {
-                let median = median_time(&p, &rec, id)?;
-                let ratio = median / base;
-                if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
-                    affected.insert(id.clone(), format!("timing ×{ratio:.2}"));
-                }
+            } else {
+                same.push(id.as_str());
             }
         }
+        // Timings: the edited tree now, then the unedited one right after, so the two are
+        // measured seconds apart rather than against a baseline from minutes ago.
+        let timed: Vec<(&str, f64)> = if timing_factor > 0.0 {
+            same.iter()
+                .map(|id| Ok((*id, median_time(&p, &rec, id)?)))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
         for step in &edit.undo {
             apply(&p, step)
                 .map_err(|e| Error::Usage(format!("--catalogue: undo of {:?}: {e}", edit.name)))?;
         }
         drop(reset);
+        for (id, after) in timed {
+            let ratio = after / median_time(&p, &rec, id)?;
+            if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
+                affected.insert(id.to_owned(), format!("timing ×{ratio:.2}"));
+            }
+        }
         let missed = affected
             .keys()
             .filter(|id| !selected.contains(id))
