@@ -52,9 +52,14 @@ struct LoopFlags {
     /// The selection database [default: <source root>/.benchvm/selection.sqlite].
     #[arg(long)]
     database: Option<PathBuf>,
-    /// Timed fresh-process runs per benchmark.
+    /// Timed fresh-process runs of each benchmark per round.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// Rounds of timed runs: each round runs every benchmark being timed --repeat times,
+    /// one benchmark after the other, so slow drift of the machine spreads over all of them.
+    /// A benchmark gets rounds × repeat samples (the baseline's `repeat` column).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,10 +97,14 @@ struct ImpactedFlags {
 }
 
 impl LoopFlags {
-    fn project(&self) -> crate::select::local_loop::Project {
+    /// The validated project: nothing downstream re-checks these flags.
+    fn project(&self) -> Result<crate::select::local_loop::Project> {
+        if self.rounds == 0 {
+            return Err(Error::Usage("--rounds must be at least 1".into()));
+        }
         let root =
             std::path::absolute(&self.source_root).unwrap_or_else(|_| self.source_root.clone());
-        crate::select::local_loop::Project {
+        Ok(crate::select::local_loop::Project {
             suite: root.join(&self.suite),
             database: self
                 .database
@@ -103,8 +112,9 @@ impl LoopFlags {
                 .unwrap_or_else(|| root.join(".benchvm/selection.sqlite")),
             python: self.python.clone(),
             repeat: self.repeat,
+            rounds: self.rounds,
             source_root: root,
-        }
+        })
     }
 }
 
@@ -277,7 +287,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Survey(f) => {
-            let p = f.project.project();
+            let p = f.project.project()?;
             if let Some(dir) = p.database.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             }
@@ -302,7 +312,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Impacted(f) => {
-            let p = f.project.project();
+            let p = f.project.project()?;
             let step = f.step_id.clone().unwrap_or_else(|| {
                 format!(
                     "step-{}",
