@@ -60,6 +60,10 @@ struct LoopFlags {
     /// A benchmark gets rounds × repeat samples (the baseline's `repeat` column).
     #[arg(long, default_value_t = 1)]
     rounds: u32,
+    /// Seconds each timed process runs a time_* benchmark untimed before timing it
+    /// (0: no warm-up beyond the harness's own calibration of its loop).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    warmup_time: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +106,12 @@ impl LoopFlags {
         if self.rounds == 0 {
             return Err(Error::Usage("--rounds must be at least 1".into()));
         }
+        let warmup = Duration::try_from_secs_f64(self.warmup_time).map_err(|_| {
+            Error::Usage(format!(
+                "--warmup-time must be a finite number of seconds, 0 or more (got {:?})",
+                self.warmup_time
+            ))
+        })?;
         let root =
             std::path::absolute(&self.source_root).unwrap_or_else(|_| self.source_root.clone());
         Ok(crate::select::local_loop::Project {
@@ -113,6 +123,7 @@ impl LoopFlags {
             python: self.python.clone(),
             repeat: self.repeat,
             rounds: self.rounds,
+            warmup,
             source_root: root,
         })
     }

@@ -262,13 +262,44 @@ fn rounds_interleave_the_benchmarks_and_every_sample_counts() {
 }
 
 #[test]
-fn bad_rounds_are_one_line_usage_errors() {
+fn warm_up_runs_the_benchmark_untimed_in_each_timed_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, log) = (tmp.path().join("checkout"), tmp.path().join("log"));
+    logging_project(&dir, &log, "0.01");
+    let calls = |name: char| read(&log).chars().filter(|&c| c == name).count();
+
+    let args = ["survey", "--repeat", "1"];
+    succeeded(run_agent(&dir, &args), &args);
+    assert_eq!(calls('x'), 2, "one call under coverage, one timed");
+
+    std::fs::write(&log, "").unwrap();
+    let args = ["survey", "--force", "--repeat", "1", "--warmup-time", "0.2"];
+    succeeded(run_agent(&dir, &args), &args);
+    for name in ['x', 'y'] {
+        assert!(
+            calls(name) > 2,
+            "0.2 s of 10 ms calls before the timed one: {}",
+            read(&log)
+        );
+    }
+}
+
+#[test]
+fn bad_rounds_and_warm_up_times_are_one_line_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();
     for command in ["survey", "impacted"] {
-        let out = run_agent(tmp.path(), &[command, "--rounds", "0"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{command}: {stderr}");
-        assert!(stderr.contains("--rounds"), "{command}: {stderr}");
+        for (flags, named) in [
+            (&["--rounds", "0"][..], "--rounds"),
+            (&["--warmup-time", "-1"], "--warmup-time"),
+            (&["--warmup-time=-0.5"], "--warmup-time"),
+            (&["--warmup-time", "nan"], "--warmup-time"),
+            (&["--warmup-time", "inf"], "--warmup-time"),
+        ] {
+            let out = run_agent(tmp.path(), &[&[command][..], flags].concat());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {flags:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{command} {flags:?}: {stderr}");
+            assert!(stderr.contains(named), "{command} {flags:?}: {stderr}");
+        }
     }
 }

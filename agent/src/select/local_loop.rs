@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
@@ -29,6 +30,8 @@ pub struct Project {
     /// Rounds of timed runs: each round runs every benchmark being timed `repeat` times,
     /// one benchmark after the other, so a benchmark gets `rounds × repeat` samples.
     pub rounds: u32,
+    /// How long each timed process runs a `time_*` benchmark untimed before timing it.
+    pub warmup: Duration,
 }
 
 /// Surveys every benchmark of the suite, unless the stored survey is of this commit and
@@ -345,6 +348,11 @@ fn sample(p: &Project, asv_harness: &Path, id: &str) -> Result<(f64, String)> {
         .arg("run")
         .arg(&p.suite)
         .arg(id)
+        // Set even when 0, so that a value in the caller's environment never applies.
+        .env(
+            crate::layers::asv::WARMUP_VAR,
+            p.warmup.as_secs_f64().to_string(),
+        )
         .current_dir(&p.source_root)
         .output()
         .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
