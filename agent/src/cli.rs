@@ -71,9 +71,18 @@ struct LoopFlags {
     /// The selection database [default: <source root>/.benchvm/selection.sqlite].
     #[arg(long)]
     database: Option<PathBuf>,
-    /// Timed fresh-process runs per benchmark.
+    /// Timed fresh-process runs of each benchmark per round.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// Rounds of timed runs: each round runs every benchmark being timed --repeat times,
+    /// one benchmark after the other, so slow drift of the machine spreads over all of them.
+    /// A benchmark gets rounds × repeat samples (the baseline's `repeat` column).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
+    /// Seconds each timed process runs a time_* benchmark untimed before timing it
+    /// (0: no warm-up beyond the harness's own calibration of its loop).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    warmup_time: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,10 +120,20 @@ struct ImpactedFlags {
 }
 
 impl LoopFlags {
-    fn project(&self) -> crate::select::local_loop::Project {
+    /// The validated project: nothing downstream re-checks these flags.
+    fn project(&self) -> Result<crate::select::local_loop::Project> {
+        if self.rounds == 0 {
+            return Err(Error::Usage("--rounds must be at least 1".into()));
+        }
+        let warmup = Duration::try_from_secs_f64(self.warmup_time).map_err(|_| {
+            Error::Usage(format!(
+                "--warmup-time must be a finite number of seconds, 0 or more (got {:?})",
+                self.warmup_time
+            ))
+        })?;
         let root =
             std::path::absolute(&self.source_root).unwrap_or_else(|_| self.source_root.clone());
-        crate::select::local_loop::Project {
+        Ok(crate::select::local_loop::Project {
             suite: root.join(&self.suite),
             database: self
                 .database
@@ -122,8 +141,10 @@ impl LoopFlags {
                 .unwrap_or_else(|| root.join(".benchvm/selection.sqlite")),
             python: self.python.clone(),
             repeat: self.repeat,
+            rounds: self.rounds,
+            warmup,
             source_root: root,
-        }
+        })
     }
 }
 
@@ -296,7 +317,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Survey(f) => {
-            let p = f.project.project();
+            let p = f.project.project()?;
             if let Some(dir) = p.database.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             }
@@ -321,7 +342,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Impacted(f) => {
-            let p = f.project.project();
+            let p = f.project.project()?;
             let step = f.step_id.clone().unwrap_or_else(|| {
                 format!(
                     "step-{}",
@@ -388,7 +409,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ));
             }
             let catalogue = crate::select::validate::load(&f.catalogue)?;
-            let p = f.project.project();
+            let p = f.project.project()?;
             let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
             let results =
                 crate::select::validate::validate(&p, &catalogue, f.timing_factor, &mut progress)?;

@@ -60,14 +60,23 @@ fn project(dir: &Path) {
     );
 }
 
-fn agent(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
+/// The agent on the checkout at `dir`, whatever its outcome.
+fn run_agent(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
         .args(args)
-        .args(["--source-root", dir.to_str().unwrap(), "--repeat", "3"])
+        .args(["--source-root", dir.to_str().unwrap()])
         // The project is not installed: its root is on the path instead.
         .env("PYTHONPATH", dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The agent, 3 timed runs per benchmark, which must succeed.
+fn agent(dir: &Path, args: &[&str]) -> Output {
+    succeeded(run_agent(dir, &[args, &["--repeat", "3"]].concat()), args)
+}
+
+fn succeeded(out: Output, args: &[&str]) -> Output {
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -189,4 +198,108 @@ fn impacted_without_a_survey_says_what_to_do() {
         stderr.contains("run `benchvm-agent survey` first"),
         "{stderr}"
     );
+}
+
+/// Two benchmarks, x and y, that append their name to `log` (outside the checkout, so the
+/// survey does not count it as a data file) on every call; one timed call per process.
+fn logging_project(dir: &Path, log: &Path, sleep: &str) {
+    for name in ["x", "y"] {
+        write(
+            dir,
+            &format!("benchmarks/bench_{name}.py"),
+            &format!(
+                "import time\n\ndef time_{name}():\n    with open({log:?}, 'a') as f:\n        f.write('{name}')\n    time.sleep({sleep})\n\ntime_{name}.number = 1\ntime_{name}.repeat = 1\n"
+            ),
+        );
+    }
+    sh(
+        dir,
+        "git init -q -b main && git add -A && git commit -qm base",
+    );
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn rounds_interleave_the_benchmarks_and_every_sample_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, log) = (tmp.path().join("checkout"), tmp.path().join("log"));
+    logging_project(&dir, &log, "0.001");
+
+    let args = ["survey", "--rounds", "2", "--repeat", "2"];
+    succeeded(run_agent(&dir, &args), &args);
+    // One call each under coverage, then round by round: x twice, y twice, again.
+    assert_eq!(read(&log), "xy".to_owned() + "xxyy" + "xxyy");
+    let db = rusqlite::Connection::open(dir.join(".benchvm/selection.sqlite")).unwrap();
+    let stored: Vec<(String, u32, u32)> = db
+        .prepare("SELECT benchmark, repeat, number FROM baseline ORDER BY benchmark")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            ("bench_x.time_x".to_owned(), 4, 1),
+            ("bench_y.time_y".to_owned(), 4, 1)
+        ],
+        "repeat is the number of samples: rounds × repeat"
+    );
+
+    // A step interleaves the same way.
+    std::fs::write(&log, "").unwrap();
+    for name in ["x", "y"] {
+        let file = dir.join(format!("benchmarks/bench_{name}.py"));
+        std::fs::write(&file, read(&file).replace("0.001", "0.002")).unwrap();
+    }
+    let args = ["impacted", "--rounds", "2", "--repeat", "1", "--json"];
+    let out = succeeded(run_agent(&dir, &args), &args);
+    assert_eq!(ran(&out), ["bench_x.time_x", "bench_y.time_y"]);
+    assert_eq!(read(&log), "xyxy");
+}
+
+#[test]
+fn warm_up_runs_the_benchmark_untimed_in_each_timed_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, log) = (tmp.path().join("checkout"), tmp.path().join("log"));
+    logging_project(&dir, &log, "0.01");
+    let calls = |name: char| read(&log).chars().filter(|&c| c == name).count();
+
+    let args = ["survey", "--repeat", "1"];
+    succeeded(run_agent(&dir, &args), &args);
+    assert_eq!(calls('x'), 2, "one call under coverage, one timed");
+
+    std::fs::write(&log, "").unwrap();
+    let args = ["survey", "--force", "--repeat", "1", "--warmup-time", "0.2"];
+    succeeded(run_agent(&dir, &args), &args);
+    for name in ['x', 'y'] {
+        assert!(
+            calls(name) > 2,
+            "0.2 s of 10 ms calls before the timed one: {}",
+            read(&log)
+        );
+    }
+}
+
+#[test]
+fn bad_rounds_and_warm_up_times_are_one_line_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    for command in ["survey", "impacted"] {
+        for (flags, named) in [
+            (&["--rounds", "0"][..], "--rounds"),
+            (&["--warmup-time", "-1"], "--warmup-time"),
+            (&["--warmup-time=-0.5"], "--warmup-time"),
+            (&["--warmup-time", "nan"], "--warmup-time"),
+            (&["--warmup-time", "inf"], "--warmup-time"),
+        ] {
+            let out = run_agent(tmp.path(), &[&[command][..], flags].concat());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {flags:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{command} {flags:?}: {stderr}");
+            assert!(stderr.contains(named), "{command} {flags:?}: {stderr}");
+        }
+    }
 }

@@ -13,6 +13,10 @@ use crate::measure::runner::{ProcessRunner, RunSpec};
 /// The harness source, written next to the run's scratch files.
 pub const HARNESS: &str = include_str!("asv_harness.py");
 
+/// Seconds the harness runs a `time_*` benchmark untimed before timing it. Only the local
+/// loop sets it (`--warmup-time`); `compare` leaves it unset, which means no warm-up.
+pub const WARMUP_VAR: &str = "BENCHVM_WARMUP_TIME";
+
 /// Writes the harness into `dir` and returns its path.
 pub fn install_harness(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("asv_harness.py");
@@ -208,6 +212,58 @@ class Skips:
             0,
         );
         assert!(missing.unwrap_err().contains("not found"));
+    }
+
+    #[test]
+    fn time_benchmarks_warm_up_only_when_the_local_loop_asks() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkout = dir.path().join("checkout");
+        let calls = dir.path().join("calls");
+        std::fs::create_dir_all(checkout.join("benchmarks")).unwrap();
+        std::fs::write(
+            checkout.join("benchmarks/bench_w.py"),
+            format!(
+                "def time_w():\n    open({:?}, 'a').write('.')\ntime_w.number = 1\ntime_w.repeat = 1\n",
+                calls.display().to_string()
+            ),
+        )
+        .unwrap();
+        let harness = install_harness(dir.path()).unwrap();
+        let bench = Benchmark::new(
+            Layer::Micro,
+            "bench_w.time_w",
+            Metric::Reported,
+            "s",
+            vec![
+                "python".into(),
+                harness.display().to_string(),
+                "run".into(),
+                "benchmarks".into(),
+                "bench_w.time_w".into(),
+            ],
+        );
+        let probe = Probe {
+            runner: &SystemRunner,
+            scratch: dir.path(),
+            timeout: Duration::from_secs(60),
+        };
+        let count = |env: Vec<(String, String)>| {
+            let _ = std::fs::remove_file(&calls);
+            let side = SideEnv {
+                side: Side::Base,
+                checkout: checkout.clone(),
+                env,
+            };
+            probe.measure(&bench, &side, 0).unwrap();
+            std::fs::read_to_string(&calls).unwrap().len()
+        };
+        // `compare` leaves the variable unset: one timed call, as before warm-up existed.
+        assert_eq!(count(vec![("PATH".into(), python_path())]), 1);
+        let warmed = count(vec![
+            ("PATH".into(), python_path()),
+            (WARMUP_VAR.into(), "0.2".into()),
+        ]);
+        assert!(warmed > 1, "{warmed}");
     }
 
     fn python_path() -> String {

@@ -11,6 +11,9 @@ and class methods named time_*, peakmem_*, track_*; `params` / `param_names`; `s
 `teardown` on the class, the function or the module; `number`, `repeat`, `unit`,
 `sample_time`; NotImplementedError from setup skips a parameter combination.
 Not supported: setup_cache, timeraw_*, mem_* (reported as not found).
+
+BENCHVM_WARMUP_TIME=S (set by the local loop's --warmup-time, never by `compare`) makes a
+time_* benchmark run untimed for at least S seconds before it is timed.
 """
 
 import importlib
@@ -20,6 +23,7 @@ import json
 import os
 import resource
 import sys
+import time
 import timeit
 
 PREFIXES = {"time_": "time", "peakmem_": "peakmem", "track_": "track"}
@@ -130,8 +134,16 @@ def call_hook(target, name, combo):
         hook(*combo)
 
 
+def warm_up(func, combo):
+    """Calls the benchmark untimed until BENCHVM_WARMUP_TIME seconds have passed (unset: 0)."""
+    deadline = time.perf_counter() + float(os.environ.get("BENCHVM_WARMUP_TIME") or 0)
+    while time.perf_counter() < deadline:
+        func(*combo)
+
+
 def measure(kind, func, combo):
     if kind == "time":
+        warm_up(func, combo)
         sample_time = getattr(func, "sample_time", 0.01)
         number = getattr(func, "number", 0)
         repeat = getattr(func, "repeat", 0) or 5

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
@@ -24,8 +25,13 @@ pub struct Project {
     /// The interpreter with the project (and coverage.py) installed.
     pub python: PathBuf,
     pub database: PathBuf,
-    /// Timed runs per benchmark for the baseline and for each step.
+    /// Timed runs of each benchmark per round, for the baseline and for each step.
     pub repeat: u32,
+    /// Rounds of timed runs: each round runs every benchmark being timed `repeat` times,
+    /// one benchmark after the other, so a benchmark gets `rounds × repeat` samples.
+    pub rounds: u32,
+    /// How long each timed process runs a `time_*` benchmark untimed before timing it.
+    pub warmup: Duration,
 }
 
 /// Surveys every benchmark of the suite, unless the stored survey is of this commit and
@@ -56,6 +62,8 @@ pub fn survey(
     let map = survey::SourceMap::checkout(&p.source_root);
     let include = [p.source_root.clone()];
     let mut benchmarks = Vec::new();
+    // Indices of the benchmarks whose survey ran: only those get a baseline timing.
+    let mut timed = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         progress(format!("surveying {id} ({}/{})", i + 1, ids.len()));
         let target = survey::Target {
@@ -67,17 +75,21 @@ pub fn survey(
             timeout: SURVEY_TIMEOUT,
         };
         let raw = survey::run(&crate::measure::runner::SystemRunner, &rec, &target)?;
-        let mut s = survey::surveyed(id, &raw, &map);
         if raw.error.is_none() {
-            let (timing, unit) = time(p, &rec.asv_harness, id)?;
-            s.baseline = Some(Baseline {
-                unit,
-                timing,
-                repeat: p.repeat,
-                number: 1,
-            });
+            timed.push(i);
         }
-        benchmarks.push(s);
+        benchmarks.push(survey::surveyed(id, &raw, &map));
+    }
+    let timed_ids: Vec<String> = timed.iter().map(|&i| ids[i].clone()).collect();
+    let timings = time(p, &rec.asv_harness, &timed_ids, progress)?;
+    for (i, (timing, unit)) in timed.into_iter().zip(timings) {
+        benchmarks[i].baseline = Some(Baseline {
+            unit,
+            timing,
+            // `repeat` counts the fresh-process samples behind the timing, all rounds.
+            repeat: p.rounds.saturating_mul(p.repeat),
+            number: 1,
+        });
     }
     let survey = Survey {
         commit,
@@ -181,21 +193,18 @@ pub fn impacted(
     let selection = impacted::select(&survey, &changed, &opts);
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
     let harness = crate::layers::asv::install_harness(work.path())?;
+    let run: Vec<String> = selection
+        .decisions
+        .iter()
+        .filter(|d| d.run)
+        .map(|d| d.benchmark.clone())
+        .collect();
+    let mut timings = time(p, &harness, &run, progress)?.into_iter();
     let mut results = Vec::new();
     for d in &selection.decisions {
-        let reason = d.reasons.join("; ");
-        if !d.run {
-            results.push(StepResult {
-                benchmark: d.benchmark.clone(),
-                ran: false,
-                reason,
-                timing: None,
-                delta_percent: None,
-            });
-            continue;
-        }
-        progress(format!("running {}", d.benchmark));
-        let (timing, _) = time(p, &harness, &d.benchmark)?;
+        let timing = d
+            .run
+            .then(|| timings.next().expect("a timing per benchmark run").0);
         let base = survey
             .benchmarks
             .iter()
@@ -203,10 +212,12 @@ pub fn impacted(
             .and_then(|b| b.baseline.as_ref());
         results.push(StepResult {
             benchmark: d.benchmark.clone(),
-            ran: true,
-            reason,
-            timing: Some(timing),
-            delta_percent: base.map(|b| (timing.median / b.timing.median - 1.0) * 100.0),
+            ran: d.run,
+            reason: d.reasons.join("; "),
+            timing,
+            delta_percent: timing
+                .zip(base)
+                .map(|(t, b)| (t.median / b.timing.median - 1.0) * 100.0),
         });
     }
     store.record_step(step_id, &results).map_err(store_err)?;
@@ -305,54 +316,87 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
     Ok(listed.into_iter().map(|l| l.id).collect())
 }
 
-/// `repeat` fresh-process samples of one benchmark: median, quartiles and the 99 %
-/// distribution-free interval of the median (order statistics; the extremes when there
-/// are too few samples for 99 %).
-fn time(p: &Project, asv_harness: &Path, id: &str) -> Result<(Timing, String)> {
+/// Times `ids` in `p.rounds` rounds; each round runs every benchmark `p.repeat` times, one
+/// benchmark after the other, so slow drift of the machine spreads over all of them
+/// instead of landing on the last ones. Returns each benchmark's timing and unit, in order.
+pub(crate) fn time(
+    p: &Project,
+    asv_harness: &Path,
+    ids: &[String],
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<(Timing, String)>> {
+    let mut samples: Vec<(Vec<f64>, String)> =
+        ids.iter().map(|_| (Vec::new(), "s".to_owned())).collect();
+    for round in 1..=p.rounds {
+        for (i, (id, (values, unit))) in ids.iter().zip(&mut samples).enumerate() {
+            let of_rounds = if p.rounds > 1 {
+                format!(", round {round}/{}", p.rounds)
+            } else {
+                String::new()
+            };
+            progress(format!("timing {id} ({}/{}{of_rounds})", i + 1, ids.len()));
+            for _ in 0..p.repeat.max(1) {
+                let (value, u) = sample(p, asv_harness, id)?;
+                values.push(value);
+                *unit = u;
+            }
+        }
+    }
+    Ok(samples
+        .into_iter()
+        .map(|(values, unit)| (timing(values), unit))
+        .collect())
+}
+
+/// One fresh-process sample of a benchmark through the ASV harness: value and unit.
+fn sample(p: &Project, asv_harness: &Path, id: &str) -> Result<(f64, String)> {
     #[derive(serde::Deserialize)]
     struct Sample {
         value: f64,
         unit: String,
     }
-    let mut values = Vec::new();
-    let mut unit = String::from("s");
-    for _ in 0..p.repeat.max(1) {
-        let out = Command::new(&p.python)
-            .arg(asv_harness)
-            .arg("run")
-            .arg(&p.suite)
-            .arg(id)
-            .current_dir(&p.source_root)
-            .output()
-            .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
-        let last = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or("")
-            .to_owned();
-        let s: Sample = serde_json::from_str(&last).map_err(|_| {
-            Error::infra(
-                format!("run {id}"),
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            )
-        })?;
-        values.push(s.value);
-        unit = s.unit;
-    }
+    let out = Command::new(&p.python)
+        .arg(asv_harness)
+        .arg("run")
+        .arg(&p.suite)
+        .arg(id)
+        // Set even when 0, so that a value in the caller's environment never applies.
+        .env(
+            crate::layers::asv::WARMUP_VAR,
+            p.warmup.as_secs_f64().to_string(),
+        )
+        .current_dir(&p.source_root)
+        .output()
+        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_owned();
+    let s: Sample = serde_json::from_str(&last).map_err(|_| {
+        Error::infra(
+            format!("run {id}"),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        )
+    })?;
+    Ok((s.value, s.unit))
+}
+
+/// Median, quartiles and the 99 % distribution-free interval of the median (order
+/// statistics; the extremes when there are too few samples for 99 %) of a benchmark's
+/// samples, in any order.
+fn timing(mut values: Vec<f64>) -> Timing {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     let q = |f: f64| values[((n - 1) as f64 * f).round() as usize];
     let (lo, hi) = median_interval(n, 0.99);
-    Ok((
-        Timing {
-            median: crate::stats::median(values.clone()),
-            ci99_low: values[lo],
-            ci99_high: values[hi],
-            q1: q(0.25),
-            q3: q(0.75),
-        },
-        unit,
-    ))
+    Timing {
+        median: crate::stats::median(values.clone()),
+        ci99_low: values[lo],
+        ci99_high: values[hi],
+        q1: q(0.25),
+        q3: q(0.75),
+    }
 }
 
 /// Indices (0-based, into sorted samples) of the order statistics that bound the median
@@ -377,6 +421,16 @@ fn median_interval(n: usize, level: f64) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_timing_summarises_the_samples_whatever_their_order() {
+        let t = super::timing(vec![5.0, 1.0, 4.0, 2.0, 3.0]);
+        assert_eq!(
+            (t.median, t.q1, t.q3, t.ci99_low, t.ci99_high),
+            (3.0, 2.0, 4.0, 1.0, 5.0)
+        );
+        assert_eq!(super::timing(vec![1.0, 2.0, 3.0, 4.0, 5.0]), t);
+    }
+
     #[test]
     fn the_median_interval_widens_with_confidence_and_covers_all_for_few_samples() {
         assert_eq!(super::median_interval(5, 0.99), (0, 4));

@@ -112,6 +112,7 @@ pub struct Timing {
 pub struct Baseline {
     pub unit: String,
     pub timing: Timing,
+    /// Fresh-process samples behind `timing` (the local loop's rounds × repeat).
     pub repeat: u32,
     pub number: u32,
 }

@@ -161,22 +161,22 @@ pub fn validate(
         }
         // Timings: the edited tree now, then the unedited one right after, so the two are
         // measured seconds apart rather than against a baseline from minutes ago.
-        let timed: Vec<(&str, f64)> = if timing_factor > 0.0 {
-            same.iter()
-                .map(|id| Ok((*id, median_time(&p, &rec, id)?)))
-                .collect::<Result<_>>()?
+        let same: Vec<String> = if timing_factor > 0.0 {
+            same.into_iter().map(str::to_owned).collect()
         } else {
             Vec::new()
         };
+        let after = local_loop::time(&p, &rec.asv_harness, &same, &mut |_| {})?;
         for step in &edit.undo {
             apply(&p, step)
                 .map_err(|e| Error::Usage(format!("--catalogue: undo of {:?}: {e}", edit.name)))?;
         }
         drop(reset);
-        for (id, after) in timed {
-            let ratio = after / median_time(&p, &rec, id)?;
+        let unedited = local_loop::time(&p, &rec.asv_harness, &same, &mut |_| {})?;
+        for ((id, (after, _)), (unedited, _)) in same.iter().zip(after).zip(unedited) {
+            let ratio = after.median / unedited.median;
             if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
-                affected.insert(id.to_owned(), format!("timing ×{ratio:.2}"));
+                affected.insert(id.clone(), format!("timing ×{ratio:.2}"));
             }
         }
         let missed = affected
@@ -269,25 +269,6 @@ fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
     let json: serde_json::Value = serde_json::from_str(&last(&out.stdout))
         .map_err(|e| Error::infra(format!("read the outcome of {id}"), e.to_string()))?;
     Ok(json["outcome"].as_str().unwrap_or("").to_owned())
-}
-
-/// The median of `repeat` fresh-process samples, as the survey's baseline was taken.
-fn median_time(p: &Project, rec: &Recorder, id: &str) -> Result<f64> {
-    let mut values = Vec::new();
-    for _ in 0..p.repeat.max(1) {
-        let out = Command::new(&p.python)
-            .arg(&rec.asv_harness)
-            .arg("run")
-            .arg(&p.suite)
-            .arg(id)
-            .current_dir(&p.source_root)
-            .output()
-            .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
-        let value = crate::bench::reported_value(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|e| Error::infra(format!("time {id}"), e))?;
-        values.push(value);
-    }
-    Ok(crate::stats::median(values))
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
