@@ -456,10 +456,16 @@ fn run(cli: Cli) -> Result<i32> {
 fn step_table(results: &[crate::select::store::StepResult]) -> String {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(["benchmark", "current (median)", "delta vs baseline"]);
+    t.set_header([
+        "benchmark",
+        "baseline (median)",
+        "current (median)",
+        "delta",
+    ]);
     for r in results {
         t.add_row([
             r.benchmark.clone(),
+            crate::report::render::value(r.baseline, "s"),
             r.timing.map_or("skipped".into(), |x| {
                 crate::report::render::value(Some(x.median), "s")
             }),

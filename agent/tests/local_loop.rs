@@ -124,6 +124,17 @@ fn survey_once_then_each_step_runs_only_what_the_edit_can_affect() {
     let out = agent(dir, &["impacted", "--step-id", "edit", "--explain"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1 of 4 benchmark(s) ran"), "{text}");
+    // benchmark | baseline | current | delta, with a baseline for the one that ran.
+    let row = text.lines().find(|l| l.contains("bench_c.time_c")).unwrap();
+    let cells: Vec<&str> = row
+        .trim_matches(|c| c == '│' || c == ' ')
+        .split('┆')
+        .map(str::trim)
+        .collect();
+    assert_eq!(cells.len(), 4, "{row}");
+    assert!(cells[1].ends_with('s') && cells[2].ends_with('s'), "{row}");
+    assert!(cells[3].ends_with('%'), "{row}");
+    assert!(text.contains("baseline (median)"), "{text}");
     assert!(
         text.contains("bench_c.time_c: ran because `c` of pkg/beta.py changed"),
         "{text}"

@@ -102,7 +102,12 @@ impl ProcessRunner for SystemRunner {
         // PATH (std falls back from posix_spawn to fork + exec for a bare name when PATH
         // is among the variables it sets).
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
-            .filter(|(k, _)| k != PAD_VAR && !spec.env.iter().any(|(s, _)| k == s.as_str()))
+            // The local loop's warm-up must not leak from a caller's shell into `compare`.
+            .filter(|(k, _)| {
+                k != PAD_VAR
+                    && k != crate::layers::asv::WARMUP_VAR
+                    && !spec.env.iter().any(|(s, _)| k == s.as_str())
+            })
             .collect();
         env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
         env.push((PAD_VAR.into(), "x".repeat(spec.pad).into()));

@@ -214,6 +214,7 @@ pub fn impacted(
             benchmark: d.benchmark.clone(),
             ran: d.run,
             reason: d.reasons.join("; "),
+            baseline: base.map(|b| b.timing.median),
             timing,
             delta_percent: timing
                 .zip(base)

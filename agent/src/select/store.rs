@@ -124,6 +124,8 @@ pub struct StepResult {
     /// False: skipped, `reason` says why.
     pub ran: bool,
     pub reason: String,
+    /// The survey's baseline median, for display (the baseline table holds it).
+    pub baseline: Option<f64>,
     pub timing: Option<Timing>,
     pub delta_percent: Option<f64>,
 }
@@ -591,6 +593,7 @@ mod tests {
         let mut store = Store::open(&db).unwrap();
         let ran = StepResult {
             benchmark: "micro/a".into(),
+            baseline: None,
             ran: true,
             reason: "covers count() in textkit/stats.py, which changed".into(),
             timing: Some(Timing {
@@ -604,6 +607,7 @@ mod tests {
         };
         let skipped = StepResult {
             benchmark: "micro/b".into(),
+            baseline: None,
             ran: false,
             reason: "no block it covers changed".into(),
             timing: None,
