@@ -314,3 +314,63 @@ fn bad_rounds_and_warm_up_times_are_one_line_usage_errors() {
         }
     }
 }
+
+#[test]
+fn a_benchmark_that_skips_itself_or_fails_is_reported_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "pkg/__init__.py", "");
+    write(dir, "pkg/alpha.py", ALPHA);
+    write(
+        dir,
+        "benchmarks/bench_a.py",
+        "from pkg.alpha import a\n\ndef time_a():\n    a(1000)\n",
+    );
+    write(
+        dir,
+        "benchmarks/bench_skip.py",
+        "def setup():\n    raise NotImplementedError('needs a GPU')\n\ndef time_gpu():\n    pass\n",
+    );
+    sh(
+        dir,
+        "printf '.benchvm/\\n__pycache__/\\n' > .gitignore && git init -q -b main && git add -A && git commit -qm base",
+    );
+    agent(dir, &["survey"]);
+    let db = rusqlite::Connection::open(dir.join(".benchvm/selection.sqlite")).unwrap();
+    let timed: Vec<String> = db
+        .prepare("SELECT benchmark FROM baseline ORDER BY benchmark")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(timed, ["bench_a.time_a"]);
+    // An edit that makes time_a raise: the step completes and says so.
+    write(
+        dir,
+        "pkg/alpha.py",
+        "def a(n):\n    raise RuntimeError('broken')\n",
+    );
+    let out = agent(dir, &["impacted", "--step-id", "broken", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json["results"].as_array().unwrap();
+    let a = rows
+        .iter()
+        .find(|r| r["benchmark"] == "bench_a.time_a")
+        .unwrap();
+    assert_eq!(a["ran"], true);
+    assert!(a["median"].is_null(), "{a}");
+    let why = a["reason"].as_str().unwrap();
+    assert!(
+        why.contains("not timed: it failed") && why.contains("RuntimeError: broken"),
+        "{why}"
+    );
+    // The one that skips itself is always run (its survey failed) and says why it has no
+    // timing.
+    let skip = rows
+        .iter()
+        .find(|r| r["benchmark"] == "bench_skip.time_gpu")
+        .unwrap();
+    let why = skip["reason"].as_str().unwrap();
+    assert!(why.contains("needs a GPU"), "{why}");
+}

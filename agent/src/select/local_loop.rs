@@ -82,7 +82,9 @@ pub fn survey(
     }
     let timed_ids: Vec<String> = timed.iter().map(|&i| ids[i].clone()).collect();
     let timings = time(p, &rec.asv_harness, &timed_ids, progress)?;
-    for (i, (timing, unit)) in timed.into_iter().zip(timings) {
+    for (i, timed) in timed.into_iter().zip(timings) {
+        // A benchmark that skips itself or fails when timed has no baseline.
+        let Ok((timing, unit)) = timed else { continue };
         benchmarks[i].baseline = Some(Baseline {
             unit,
             timing,
@@ -202,9 +204,18 @@ pub fn impacted(
     let mut timings = time(p, &harness, &run, progress)?.into_iter();
     let mut results = Vec::new();
     for d in &selection.decisions {
-        let timing = d
+        let mut reason = d.reasons.join("; ");
+        let timing = match d
             .run
-            .then(|| timings.next().expect("a timing per benchmark run").0);
+            .then(|| timings.next().expect("a timing per benchmark run"))
+        {
+            Some(Ok((timing, _))) => Some(timing),
+            Some(Err(why)) => {
+                reason.push_str(&format!("; not timed: {why}"));
+                None
+            }
+            None => None,
+        };
         let base = survey
             .benchmarks
             .iter()
@@ -213,7 +224,7 @@ pub fn impacted(
         results.push(StepResult {
             benchmark: d.benchmark.clone(),
             ran: d.run,
-            reason: d.reasons.join("; "),
+            reason,
             baseline: base.map(|b| b.timing.median),
             timing,
             delta_percent: timing
@@ -319,17 +330,22 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
 
 /// Times `ids` in `p.rounds` rounds; each round runs every benchmark `p.repeat` times, one
 /// benchmark after the other, so slow drift of the machine spreads over all of them
-/// instead of landing on the last ones. Returns each benchmark's timing and unit, in order.
+/// instead of landing on the last ones. Returns each benchmark's timing and unit, in order,
+/// or why it could not be timed (it skipped itself, or failed; it is not sampled again).
 pub(crate) fn time(
     p: &Project,
     asv_harness: &Path,
     ids: &[String],
     progress: &mut dyn FnMut(String),
-) -> Result<Vec<(Timing, String)>> {
+) -> Result<Vec<std::result::Result<(Timing, String), String>>> {
     let mut samples: Vec<(Vec<f64>, String)> =
         ids.iter().map(|_| (Vec::new(), "s".to_owned())).collect();
+    let mut failed: Vec<Option<String>> = vec![None; ids.len()];
     for round in 1..=p.rounds {
         for (i, (id, (values, unit))) in ids.iter().zip(&mut samples).enumerate() {
+            if failed[i].is_some() {
+                continue;
+            }
             let of_rounds = if p.rounds > 1 {
                 format!(", round {round}/{}", p.rounds)
             } else {
@@ -337,20 +353,36 @@ pub(crate) fn time(
             };
             progress(format!("timing {id} ({}/{}{of_rounds})", i + 1, ids.len()));
             for _ in 0..p.repeat.max(1) {
-                let (value, u) = sample(p, asv_harness, id)?;
-                values.push(value);
-                *unit = u;
+                match sample(p, asv_harness, id)? {
+                    Ok((value, u)) => {
+                        values.push(value);
+                        *unit = u;
+                    }
+                    Err(why) => {
+                        failed[i] = Some(why);
+                        break;
+                    }
+                }
             }
         }
     }
     Ok(samples
         .into_iter()
-        .map(|(values, unit)| (timing(values), unit))
+        .zip(failed)
+        .map(|((values, unit), failed)| match failed {
+            Some(why) => Err(why),
+            None => Ok((timing(values), unit)),
+        })
         .collect())
 }
 
-/// One fresh-process sample of a benchmark through the ASV harness: value and unit.
-fn sample(p: &Project, asv_harness: &Path, id: &str) -> Result<(f64, String)> {
+/// One fresh-process sample of a benchmark through the ASV harness: value and unit, or
+/// why there is none (the benchmark skipped itself, or failed).
+fn sample(
+    p: &Project,
+    asv_harness: &Path,
+    id: &str,
+) -> Result<std::result::Result<(f64, String), String>> {
     #[derive(serde::Deserialize)]
     struct Sample {
         value: f64,
@@ -374,13 +406,21 @@ fn sample(p: &Project, asv_harness: &Path, id: &str) -> Result<(f64, String)> {
         .last()
         .unwrap_or("")
         .to_owned();
-    let s: Sample = serde_json::from_str(&last).map_err(|_| {
-        Error::infra(
-            format!("run {id}"),
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        )
-    })?;
-    Ok((s.value, s.unit))
+    if let Ok(s) = serde_json::from_str::<Sample>(&last) {
+        return Ok(Ok((s.value, s.unit)));
+    }
+    if let Err(why) = crate::bench::reported_value(&last)
+        && why.starts_with("skipped")
+    {
+        return Ok(Err(why));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail = stderr.lines().rev().find(|l| !l.trim().is_empty());
+    Ok(Err(format!(
+        "it failed ({}): {}",
+        out.status,
+        tail.unwrap_or("no output").trim()
+    )))
 }
 
 /// Median, quartiles and the 99 % distribution-free interval of the median (order

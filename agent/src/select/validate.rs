@@ -173,7 +173,10 @@ pub fn validate(
         }
         drop(reset);
         let unedited = local_loop::time(&p, &rec.asv_harness, &same, &mut |_| {})?;
-        for ((id, (after, _)), (unedited, _)) in same.iter().zip(after).zip(unedited) {
+        for ((id, after), unedited) in same.iter().zip(after).zip(unedited) {
+            let (Ok((after, _)), Ok((unedited, _))) = (after, unedited) else {
+                continue;
+            };
             let ratio = after.median / unedited.median;
             if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
                 affected.insert(id.clone(), format!("timing ×{ratio:.2}"));
