@@ -2,28 +2,10 @@
 //! `impacted` after each edit runs only what the edit can affect, explains it, and keeps
 //! the steps in SQLite.
 
+mod support;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn sh(dir: &Path, script: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "{script}");
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use support::{sh, write};
 
 const ALPHA: &str = "def a(n):\n    return sum(range(n))\n";
 const BETA: &str = "def b(n):\n    return sorted(range(n, 0, -1))\n\ndef c(n):\n    return [i * i for i in range(n)]\n";

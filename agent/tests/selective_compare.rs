@@ -1,28 +1,10 @@
 //! `selective: true` in a real comparison: real git, uv, Python and coverage.py, the project
 //! installed non-editable (so the survey sees site-packages copies and maps them back).
 
+mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn sh(dir: &Path, script: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "{script}");
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use support::{sh, write};
 
 const PYPROJECT: &str = "[project]\nname = \"selpkg\"\nversion = \"0.1\"\n[project.scripts]\nselcli = \"selpkg.cli:main\"\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[tool.setuptools.packages.find]\nwhere = [\"src\"]\n";
 

@@ -165,22 +165,26 @@ def measure(kind, func, combo):
     return value
 
 
-def run(suite, wanted):
-    # Only timings are layout-sensitive; padding would add noise to peakmem_* figures.
-    if kind_of(wanted.partition("(")[0].rsplit(".", 1)[-1]) == "time":
-        pad_heap()
+def prepare(suite, wanted):
+    """The benchmark's callable (bound to a fresh instance for a class benchmark), the
+    objects whose setup/teardown apply, and its parameters."""
     sys.path.insert(0, os.path.abspath(suite))
     found = resolve(suite, wanted)
     if found is None:
         raise SystemExit("benchmark %r not found in %s" % (wanted, suite))
     module, owner, func, combo = found
-    kind = kind_of(func.__name__)
     if owner is not None:
         instance = owner()
-        func = getattr(instance, func.__name__)
-        hooks = [instance]
-    else:
-        hooks = [module, func]
+        return getattr(instance, func.__name__), [instance], combo
+    return func, [module, func], combo
+
+
+def run(suite, wanted):
+    # Only timings are layout-sensitive; padding would add noise to peakmem_* figures.
+    if kind_of(wanted.partition("(")[0].rsplit(".", 1)[-1]) == "time":
+        pad_heap()
+    func, hooks, combo = prepare(suite, wanted)
+    kind = kind_of(func.__name__)
     try:
         for target in hooks:
             call_hook(target, "setup", combo)
@@ -198,17 +202,7 @@ def run(suite, wanted):
 def once(suite, wanted):
     """Setup, one call and teardown, nothing timed: what a survey runs under coverage. The
     call's result (its repr) is the benchmark's outcome, for checking a selection."""
-    sys.path.insert(0, os.path.abspath(suite))
-    found = resolve(suite, wanted)
-    if found is None:
-        raise SystemExit("benchmark %r not found in %s" % (wanted, suite))
-    module, owner, func, combo = found
-    if owner is not None:
-        instance = owner()
-        func = getattr(instance, func.__name__)
-        hooks = [instance]
-    else:
-        hooks = [module, func]
+    func, hooks, combo = prepare(suite, wanted)
     for target in hooks:
         call_hook(target, "setup", combo)
     try:

@@ -248,7 +248,8 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
+/// Runs git in `dir`; its stdout, trimmed.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)

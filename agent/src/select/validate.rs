@@ -17,7 +17,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use super::impacted::{self, Hotfiles, Options};
-use super::local_loop::{self, Project};
+use super::local_loop::{self, Project, git};
 use super::survey::Recorder;
 use crate::error::{Error, Result};
 
@@ -272,23 +272,6 @@ fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
     let json: serde_json::Value = serde_json::from_str(&last(&out.stdout))
         .map_err(|e| Error::infra(format!("read the outcome of {id}"), e.to_string()))?;
     Ok(json["outcome"].as_str().unwrap_or("").to_owned())
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| Error::infra("run git", e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]
