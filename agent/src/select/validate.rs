@@ -4,8 +4,8 @@
 //!
 //! The outcome of a benchmark is what one call returns (its `repr`) or the error it ends
 //! with; its timing is the median of `repeat` fresh-process samples on the edited tree
-//! against the same on the unedited tree right after, changed when the ratio passes
-//! `timing_factor` either way. Selection runs in
+//! against the same on the unedited tree just before the edit and just after it is
+//! undone, changed when both ratios pass `timing_factor` the same way. Selection runs in
 //! the comparison's mode (changed hotfiles select), against a survey in a database of its
 //! own. The checkout is reset after every edit (`git reset --hard`, `git clean -fd`), so it
 //! must start clean.
@@ -135,6 +135,20 @@ pub fn validate(
             catalogue.edits.len(),
             edit.name
         ));
+        // Timings of the unedited tree just before the edit, and again just after it is
+        // undone: a timing counts as changed only against both, so a burst of load on
+        // this machine during one sweep does not pass for an effect of the edit.
+        let timed_ids: &[String] = if timing_factor > 0.0 { &ids } else { &[] };
+        let unedited_before: BTreeMap<&str, f64> = timed_ids
+            .iter()
+            .zip(local_loop::time(
+                &p,
+                &rec.asv_harness,
+                timed_ids,
+                &mut |_| {},
+            )?)
+            .filter_map(|(id, t)| Some((id.as_str(), t.ok()?.0.median)))
+            .collect();
         let reset = Reset(&p.source_root);
         for step in &edit.steps {
             apply(&p, step)
@@ -159,8 +173,6 @@ pub fn validate(
                 same.push(id.as_str());
             }
         }
-        // Timings: the edited tree now, then the unedited one right after, so the two are
-        // measured seconds apart rather than against a baseline from minutes ago.
         let same: Vec<String> = if timing_factor > 0.0 {
             same.into_iter().map(str::to_owned).collect()
         } else {
@@ -177,9 +189,19 @@ pub fn validate(
             let (Ok((after, _)), Ok((unedited, _))) = (after, unedited) else {
                 continue;
             };
-            let ratio = after.median / unedited.median;
-            if ratio >= timing_factor || ratio <= 1.0 / timing_factor {
-                affected.insert(id.clone(), format!("timing ×{ratio:.2}"));
+            let Some(&first) = unedited_before.get(id.as_str()) else {
+                continue;
+            };
+            let ratios = [after.median / first, after.median / unedited.median];
+            let slower = ratios.iter().all(|&r| r >= timing_factor);
+            let faster = ratios.iter().all(|&r| r <= 1.0 / timing_factor);
+            if slower || faster {
+                let r = if slower {
+                    ratios[0].min(ratios[1])
+                } else {
+                    ratios[0].max(ratios[1])
+                };
+                affected.insert(id.clone(), format!("timing ×{r:.2}"));
             }
         }
         let missed = affected
