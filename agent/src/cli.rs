@@ -370,6 +370,7 @@ fn run(cli: Cli) -> Result<i32> {
                     .map(|r| {
                         serde_json::json!({
                             "benchmark": r.benchmark, "ran": r.ran, "reason": r.reason,
+                            "unit": r.unit, "baseline": r.baseline,
                             "median": r.timing.map(|t| t.median), "delta_percent": r.delta_percent,
                         })
                     })
@@ -465,9 +466,9 @@ fn step_table(results: &[crate::select::store::StepResult]) -> String {
     for r in results {
         t.add_row([
             r.benchmark.clone(),
-            crate::report::render::value(r.baseline, "s"),
+            crate::report::render::value(r.baseline, &r.unit),
             r.timing.map_or("skipped".into(), |x| {
-                crate::report::render::value(Some(x.median), "s")
+                crate::report::render::value(Some(x.median), &r.unit)
             }),
             r.delta_percent.map_or("–".into(), |d| format!("{d:+.1} %")),
         ]);
@@ -541,4 +542,47 @@ pub fn default_results(head: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     PathBuf::from("results").join(format!("{slug}-{now}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::store::{StepResult, Timing};
+
+    fn step(benchmark: &str, unit: &str, baseline: f64, current: Option<f64>) -> StepResult {
+        StepResult {
+            benchmark: benchmark.into(),
+            ran: current.is_some(),
+            reason: String::new(),
+            baseline: Some(baseline),
+            unit: unit.into(),
+            timing: current.map(|median| Timing {
+                median,
+                ci99_low: median,
+                ci99_high: median,
+                q1: median,
+                q3: median,
+            }),
+            delta_percent: current.map(|c| (c / baseline - 1.0) * 100.0),
+        }
+    }
+
+    #[test]
+    fn the_step_table_shows_each_benchmark_in_its_own_unit() {
+        let table = step_table(&[
+            step("b.time_x", "s", 0.000181, Some(0.000190)),
+            step("b.peakmem_x", "bytes", 22_867_968.0, None),
+            step("b.track_x", "items", 280.0, Some(280.0)),
+        ]);
+        assert!(
+            table.contains("181 µs") && table.contains("190 µs"),
+            "{table}"
+        );
+        assert!(
+            table.contains("21.8 MiB") && table.contains("skipped"),
+            "{table}"
+        );
+        assert!(table.contains("280 items"), "{table}");
+        assert!(!table.contains("22867968"), "{table}");
+    }
 }

@@ -205,11 +205,15 @@ pub fn impacted(
     let mut results = Vec::new();
     for d in &selection.decisions {
         let mut reason = d.reasons.join("; ");
+        let mut unit = None;
         let timing = match d
             .run
             .then(|| timings.next().expect("a timing per benchmark run"))
         {
-            Some(Ok((timing, _))) => Some(timing),
+            Some(Ok((timing, u))) => {
+                unit = Some(u);
+                Some(timing)
+            }
             Some(Err(why)) => {
                 reason.push_str(&format!("; not timed: {why}"));
                 None
@@ -226,6 +230,9 @@ pub fn impacted(
             ran: d.run,
             reason,
             baseline: base.map(|b| b.timing.median),
+            unit: unit
+                .or_else(|| base.map(|b| b.unit.clone()))
+                .unwrap_or_else(|| "s".into()),
             timing,
             delta_percent: timing
                 .zip(base)

@@ -126,6 +126,8 @@ pub struct StepResult {
     pub reason: String,
     /// The survey's baseline median, for display (the baseline table holds it).
     pub baseline: Option<f64>,
+    /// What `baseline` and `timing` count: `s`, `bytes` (peakmem) or a track's own unit.
+    pub unit: String,
     pub timing: Option<Timing>,
     pub delta_percent: Option<f64>,
 }
@@ -594,6 +596,7 @@ mod tests {
         let ran = StepResult {
             benchmark: "micro/a".into(),
             baseline: None,
+            unit: "s".into(),
             ran: true,
             reason: "covers count() in textkit/stats.py, which changed".into(),
             timing: Some(Timing {
@@ -608,6 +611,7 @@ mod tests {
         let skipped = StepResult {
             benchmark: "micro/b".into(),
             baseline: None,
+            unit: "s".into(),
             ran: false,
             reason: "no block it covers changed".into(),
             timing: None,
