@@ -105,7 +105,7 @@ struct ImpactedFlags {
     /// Use git's view of the changes (the default when --changed-files is not given).
     #[arg(long, conflicts_with = "changed_files")]
     from_git_diff: bool,
-    /// Files covered by more than this fraction of the suite are hotfiles (excluded here).
+    /// Code (a function body, a module's skeleton) covered by more than this fraction of the suite is hot: a change to it is left out here, and reported.
     #[arg(long, default_value_t = 0.5)]
     hotfile_threshold: f64,
     /// The id this step's results are stored under [default: step-<unix time>].
@@ -117,6 +117,26 @@ struct ImpactedFlags {
     /// Print the step's results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `--python` as a path that works from any directory: a path with a `/` is taken from the
+/// current directory (not the source root), a bare name is looked up on `PATH`.
+fn interpreter(python: &std::path::Path) -> Result<PathBuf> {
+    let missing = |what: &str| Error::Usage(format!("--python {}: {what}", python.display()));
+    if python.components().count() > 1 {
+        let path = std::path::absolute(python).map_err(|_| missing("no such file"))?;
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(missing("no such file"))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(python))
+        .find(|p| p.is_file())
+        .ok_or_else(|| missing("not found on PATH"))
 }
 
 impl LoopFlags {
@@ -133,13 +153,26 @@ impl LoopFlags {
         })?;
         let root =
             std::path::absolute(&self.source_root).unwrap_or_else(|_| self.source_root.clone());
+        if !root.is_dir() {
+            return Err(Error::Usage(format!(
+                "--source-root {}: no such directory",
+                self.source_root.display()
+            )));
+        }
+        if !root.join(&self.suite).is_dir() {
+            return Err(Error::Usage(format!(
+                "--suite {}: no such directory in --source-root {}",
+                self.suite.display(),
+                self.source_root.display()
+            )));
+        }
         Ok(crate::select::local_loop::Project {
             suite: root.join(&self.suite),
             database: self
                 .database
                 .clone()
                 .unwrap_or_else(|| root.join(".benchvm/selection.sqlite")),
-            python: self.python.clone(),
+            python: interpreter(&self.python)?,
             repeat: self.repeat,
             rounds: self.rounds,
             warmup,
@@ -343,50 +376,70 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Impacted(f) => {
             let p = f.project.project()?;
-            let step = f.step_id.clone().unwrap_or_else(|| {
-                format!(
-                    "step-{}",
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs())
-                )
-            });
             if !(0.0..=1.0).contains(&f.hotfile_threshold) {
                 return Err(Error::Usage(
                     "--hotfile-threshold must be between 0 and 1".into(),
                 ));
             }
             let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
-            let (selection, results) = crate::select::local_loop::impacted(
+            let (selection, step, results) = crate::select::local_loop::impacted(
                 &p,
                 &f.changed_files,
                 f.hotfile_threshold,
-                &step,
+                f.step_id.as_deref(),
                 &mut progress,
             )?;
+            let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
             if f.json {
                 let rows: Vec<serde_json::Value> = results
                     .iter()
                     .map(|r| {
                         serde_json::json!({
                             "benchmark": r.benchmark, "ran": r.ran, "reason": r.reason,
-                            "unit": r.unit, "baseline": r.baseline,
+                            "failure": r.failure, "unit": r.unit, "baseline": r.baseline,
                             "median": r.timing.map(|t| t.median), "delta_percent": r.delta_percent,
                         })
                     })
                     .collect();
-                println!("{}", serde_json::json!({"step_id": step, "results": rows}));
+                let hot: Vec<serde_json::Value> = selection
+                    .excluded_blocks
+                    .iter()
+                    .map(|(block, share)| serde_json::json!({"code": block, "share": share}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"step_id": step.id, "replaced": step.replaced,
+                        "results": rows, "hot_code_left_out": hot})
+                );
             } else {
                 println!("{}", step_table(&results));
                 let ran = results.iter().filter(|r| r.ran).count();
                 println!(
-                    "step {step}: {ran} of {} benchmark(s) ran; stored in {}",
+                    "step {}: {ran} of {} benchmark(s) ran{}; {} in {}",
+                    step.id,
                     results.len(),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} failed", failed.len())
+                    },
+                    if step.replaced {
+                        "replaced its earlier results"
+                    } else {
+                        "stored"
+                    },
                     p.database.display()
                 );
-                for (file, share) in &selection.changed_hotfiles {
+                for r in &failed {
                     println!(
-                        "hotfile {file} changed (covered by {:.0} % of the suite): excluded",
+                        "{} failed: {}",
+                        r.benchmark,
+                        r.failure.as_deref().unwrap_or_default()
+                    );
+                }
+                for (block, share) in &selection.excluded_blocks {
+                    println!(
+                        "hot code changed, left out: {block} (covered by {:.0} % of the suite; --hotfile-threshold 1 includes it)",
                         share * 100.0
                     );
                 }
@@ -401,7 +454,12 @@ fn run(cli: Cli) -> Result<i32> {
                     }
                 }
             }
-            Ok(exit::OK)
+            // A selected benchmark that fails is the edit's fault until shown otherwise.
+            Ok(if failed.is_empty() {
+                exit::OK
+            } else {
+                exit::REGRESSION
+            })
         }
         Command::ValidateSelection(f) => {
             if !(f.timing_factor == 0.0 || f.timing_factor > 1.0) {
@@ -467,9 +525,12 @@ fn step_table(results: &[crate::select::store::StepResult]) -> String {
         t.add_row([
             r.benchmark.clone(),
             crate::report::render::value(r.baseline, &r.unit),
-            r.timing.map_or("skipped".into(), |x| {
-                crate::report::render::value(Some(x.median), &r.unit)
-            }),
+            match (r.timing, &r.failure) {
+                (Some(x), _) => crate::report::render::value(Some(x.median), &r.unit),
+                (None, Some(_)) => "failed".into(),
+                (None, None) if r.ran => "not timed".into(),
+                (None, None) => "skipped".into(),
+            },
             r.delta_percent.map_or("–".into(), |d| format!("{d:+.1} %")),
         ]);
     }
@@ -564,6 +625,7 @@ mod tests {
                 q3: median,
             }),
             delta_percent: current.map(|c| (c / baseline - 1.0) * 100.0),
+            failure: None,
         }
     }
 

@@ -333,7 +333,12 @@ fn a_benchmark_that_skips_itself_or_fails_is_reported_not_fatal() {
         "pkg/alpha.py",
         "def a(n):\n    raise RuntimeError('broken')\n",
     );
-    let out = agent(dir, &["impacted", "--step-id", "broken", "--json"]);
+    // It failed: exit 1, and the failure is its own field.
+    let out = run_agent(
+        dir,
+        &["impacted", "--step-id", "broken", "--json", "--repeat", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = json["results"].as_array().unwrap();
     let a = rows
@@ -347,6 +352,18 @@ fn a_benchmark_that_skips_itself_or_fails_is_reported_not_fatal() {
         why.contains("not timed: it failed") && why.contains("RuntimeError: broken"),
         "{why}"
     );
+    assert!(
+        a["failure"]
+            .as_str()
+            .unwrap()
+            .contains("RuntimeError: broken"),
+        "{a}"
+    );
+    let text = run_agent(dir, &["impacted", "--step-id", "again", "--repeat", "1"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("1 failed"), "{text}");
+    let row = text.lines().find(|l| l.contains("bench_a.time_a")).unwrap();
+    assert!(row.contains("failed"), "{row}");
     // The one that skips itself is always run (its survey failed) and says why it has no
     // timing.
     let skip = rows
@@ -355,4 +372,78 @@ fn a_benchmark_that_skips_itself_or_fails_is_reported_not_fatal() {
         .unwrap();
     let why = skip["reason"].as_str().unwrap();
     assert!(why.contains("needs a GPU"), "{why}");
+    assert!(skip["failure"].is_null(), "{skip}");
+}
+
+/// The selection holds in what a user's checkout really looks like: surveyed with an
+/// uncommitted edit that is reverted afterwards, a venv inside the checkout, a benchmark
+/// added since the survey, paths given as `./…`.
+#[test]
+fn a_reverted_edit_a_venv_in_the_checkout_and_a_new_benchmark_are_all_handled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(dir);
+    // A venv in the checkout, not ignored by git, holding a module bench_d imports.
+    sh(
+        dir,
+        "python3 -m venv --without-pip --system-site-packages venv",
+    );
+    let purelib = Command::new(dir.join("venv/bin/python"))
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    let purelib = std::path::PathBuf::from(String::from_utf8(purelib.stdout).unwrap().trim());
+    std::fs::create_dir_all(purelib.join("extra")).unwrap();
+    std::fs::write(purelib.join("extra/__init__.py"), "X = 1\n").unwrap();
+    write(
+        dir,
+        "benchmarks/bench_d.py",
+        "import extra\nfrom pkg.delta import d\n\ndef time_d():\n    d(1000 + extra.X)\n",
+    );
+    sh(dir, "git add benchmarks && git commit -qm extra");
+    // A relative --python is taken from the current directory, not the checkout.
+    let python = dir.join("venv/bin/python");
+    let venv = ["--python", python.to_str().unwrap()];
+
+    // Surveyed with an uncommitted edit of `b`; reverting it is a change git cannot see.
+    write(dir, "pkg/beta.py", &BETA.replace("n, 0, -1", "n, -1, -1"));
+    let out = agent(dir, &[&["survey"][..], &venv].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 file(s) differ from"), "{err}");
+    sh(dir, "git checkout -q pkg/beta.py");
+    // New files in the venv (its site-packages is where `extra` was imported from) are
+    // not the project's: they neither select nor shadow.
+    std::fs::write(purelib.join("newmod.py"), "Y = 2\n").unwrap();
+    let out = agent(dir, &[&["impacted", "--json"][..], &venv].concat());
+    assert_eq!(ran(&out), ["bench_b.time_b"]);
+
+    // A benchmark added since the survey runs: nothing is known of it. (Its file's
+    // skeleton changed too, so its neighbour runs.)
+    write(
+        dir,
+        "benchmarks/bench_a.py",
+        "from pkg.alpha import a\n\ndef time_a():\n    a(1000)\n\ndef time_e():\n    a(10)\n",
+    );
+    let args = [
+        "impacted",
+        "--explain",
+        "--changed-files",
+        "./benchmarks/bench_a.py",
+    ];
+    let out = agent(dir, &[&args[..], &venv].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bench_a.time_e: ran because it is new since the survey"),
+        "{text}"
+    );
+    assert!(text.contains("2 of 5 benchmark(s) ran"), "{text}");
+
+    // A path outside the checkout is a usage error naming the flag.
+    let out = run_agent(dir, &["impacted", "--changed-files", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--changed-files /etc/passwd"), "{err}");
 }

@@ -125,7 +125,8 @@ fn the_selection_misses_nothing_the_catalogue_changes() {
 
 /// A change outside both git's view and the environment: a module shadowing a standard
 /// one appears in a `PYTHONPATH` directory outside the checkout. The selection cannot see
-/// it (a known limit), and the harness says so: it counts the miss and exits 1.
+/// it (a known limit), and the harness says so: it counts the miss and exits 1. (Only a
+/// `run` step may touch files outside the checkout.)
 #[test]
 fn the_harness_reports_a_miss_and_fails() {
     let tmp = tempfile::tempdir().unwrap();
@@ -139,9 +140,9 @@ fn the_harness_reports_a_miss_and_fails() {
         r#"edits:
   - name: a module appears on PYTHONPATH outside the checkout
     steps:
-      - write: {file: ../extra/colorsys.py, text: "def rgb_to_hsv(r, g, b):\n    return (0.25, 0.0, 0.0)\n"}
+      - run: "printf 'def rgb_to_hsv(r, g, b):\n    return (0.25, 0.0, 0.0)\n' > ../extra/colorsys.py"
     undo:
-      - delete: {file: ../extra/colorsys.py}
+      - run: "rm ../extra/colorsys.py"
 "#,
     )
     .unwrap();

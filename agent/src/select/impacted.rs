@@ -43,7 +43,7 @@ pub enum FileChange {
 }
 
 impl FileChange {
-    fn paths(&self) -> Vec<&str> {
+    pub fn paths(&self) -> Vec<&str> {
         match self {
             FileChange::Changed { path, .. } | FileChange::Deleted { path } => vec![path],
             FileChange::Renamed { from, to } => vec![from, to],
@@ -51,10 +51,13 @@ impl FileChange {
     }
 }
 
-/// What to do about hotfiles (files covered by more than a fraction of the suite).
+/// What to do about hot code: files covered by more than a fraction of the suite
+/// (hotfiles), and in them blocks covered by more than that fraction (hot blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hotfiles {
-    /// The local loop: a changed hotfile selects nothing by itself; it is reported.
+    /// The local loop: a changed hot block selects nothing by itself; it is reported. A
+    /// changed block of a hotfile that few benchmarks ran (one function's body, say)
+    /// still selects them.
     Exclude,
     /// A PR comparison: a changed hotfile selects its benchmarks, and is reported.
     Include,
@@ -82,6 +85,9 @@ pub struct Selection {
     pub decisions: Vec<Decision>,
     /// Changed files that are hotfiles, with the fraction of the suite that covers them.
     pub changed_hotfiles: Vec<(String, f64)>,
+    /// With [`Hotfiles::Exclude`]: the changed hot blocks left out (`` `block` of file ``)
+    /// with the fraction of the suite that covers each.
+    pub excluded_blocks: Vec<(String, f64)>,
 }
 
 impl Selection {
@@ -111,6 +117,7 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
             })
             .collect(),
         changed_hotfiles: vec![],
+        excluded_blocks: vec![],
     };
     if opts.environment_hash != survey.environment_hash {
         return everything(
@@ -131,14 +138,18 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
         }
     }
 
-    // Who covers what.
+    // Who covers what: files, and blocks of files.
     let mut users: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut block_users: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for b in &survey.benchmarks {
         for d in &b.dependencies {
             users
                 .entry(d.file.as_str())
                 .or_default()
                 .insert(b.benchmark.as_str());
+            *block_users
+                .entry((d.file.as_str(), d.block.as_str()))
+                .or_default() += 1;
         }
     }
     let total = survey.benchmarks.len().max(1) as f64;
@@ -146,7 +157,14 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
         let share = users.get(file).map_or(0, |u| u.len()) as f64 / total;
         (share > opts.hotfile_threshold).then_some(share)
     };
+    let hot_block = |file: &str, block: &str| {
+        let share = block_users.get(&(file, block)).copied().unwrap_or(0) as f64 / total;
+        (opts.hotfiles == Hotfiles::Exclude && share > opts.hotfile_threshold).then_some(share)
+    };
     let mut changed_hotfiles = Vec::new();
+    let mut excluded_blocks: Vec<(String, f64)> = Vec::new();
+    // Per benchmark: the changed hot blocks it covers, left out in the local loop.
+    let mut excluded_for: BTreeMap<&str, Vec<String>> = BTreeMap::new();
 
     for b in &survey.benchmarks {
         if let Some(why) = &b.always_affected {
@@ -188,9 +206,6 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
                 };
                 if let Some(share) = hot(path) {
                     changed_hotfiles.push((path.clone(), share));
-                    if opts.hotfiles == Hotfiles::Exclude {
-                        continue;
-                    }
                 }
                 let fresh = text.as_deref().map(fingerprint::fingerprint);
                 for b in survey
@@ -203,7 +218,7 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
                     if recorded.iter().all(|d| Some(&d.blob_sha1) == sha.as_ref()) {
                         continue;
                     }
-                    let gone: Vec<&str> = recorded
+                    let (excluded, gone): (Vec<&str>, Vec<&str>) = recorded
                         .iter()
                         .filter(|d| {
                             fresh
@@ -213,7 +228,18 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
                                 != Some(d.checksum)
                         })
                         .map(|d| d.block.as_str())
-                        .collect();
+                        .partition(|block| hot_block(path, block).is_some());
+                    for block in excluded {
+                        let name = format!("`{block}` of {path}");
+                        if !excluded_blocks.iter().any(|(n, _)| *n == name) {
+                            let share = hot_block(path, block).expect("partitioned as hot");
+                            excluded_blocks.push((name.clone(), share));
+                        }
+                        excluded_for
+                            .entry(b.benchmark.as_str())
+                            .or_default()
+                            .push(name);
+                    }
                     if !gone.is_empty() {
                         reasons
                             .get_mut(b.benchmark.as_str())
@@ -237,30 +263,27 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
         .map(|b| {
             let why = reasons.remove(b.benchmark.as_str()).unwrap_or_default();
             if why.is_empty() {
-                let files: BTreeSet<&str> =
-                    b.dependencies.iter().map(|d| d.file.as_str()).collect();
-                let mut skip = format!(
-                    "none of the {} block(s) it covers in {} file(s) changed",
-                    b.dependencies.len(),
-                    files.len()
-                );
-                if !b.data_files.is_empty() {
-                    skip.push_str(&format!(
-                        ", nor the {} data file(s) it reads",
-                        b.data_files.len()
-                    ));
-                }
-                let excluded: Vec<&str> = changed_hotfiles
-                    .iter()
-                    .filter(|(f, _)| files.contains(f.as_str()))
-                    .map(|(f, _)| f.as_str())
-                    .collect();
-                if !excluded.is_empty() {
-                    skip.push_str(&format!(
-                        " (changed hotfiles excluded: {})",
-                        excluded.join(", ")
-                    ));
-                }
+                let skip = if let Some(hot) = excluded_for.get(b.benchmark.as_str()) {
+                    format!(
+                        "the only code it covers that changed is hot, left out of the local loop: {} (--hotfile-threshold 1 includes hot code)",
+                        hot.join(", ")
+                    )
+                } else {
+                    let files: BTreeSet<&str> =
+                        b.dependencies.iter().map(|d| d.file.as_str()).collect();
+                    let mut skip = format!(
+                        "none of the {} block(s) it covers in {} file(s) changed",
+                        b.dependencies.len(),
+                        files.len()
+                    );
+                    if !b.data_files.is_empty() {
+                        skip.push_str(&format!(
+                            ", nor the {} data file(s) it reads",
+                            b.data_files.len()
+                        ));
+                    }
+                    skip
+                };
                 Decision {
                     benchmark: b.benchmark.clone(),
                     run: false,
@@ -278,6 +301,7 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
     Selection {
         decisions,
         changed_hotfiles,
+        excluded_blocks,
     }
 }
 
@@ -421,6 +445,7 @@ mod tests {
         ));
         Survey {
             commit: "c0".into(),
+            dirty: vec![],
             environment_hash: "env".into(),
             normaliser_version: fingerprint::NORMALISER_VERSION,
             benchmarks,
@@ -566,25 +591,36 @@ mod tests {
     }
 
     #[test]
-    fn hotfiles_are_excluded_in_the_local_loop_and_reported_in_both_modes() {
+    fn hot_blocks_are_excluded_in_the_local_loop_and_hotfiles_reported_in_both_modes() {
         // pkg/stats.py is covered by 2 of 4 benchmarks: a hotfile above a 0.4 threshold.
-        let edited = STATS.replace("[:3]", "[:5]");
-        let change = [changed("pkg/stats.py", &edited)];
+        // Its skeleton is covered by both (hot), `top`'s body by micro/top alone (not hot).
         let local = Options {
             hotfile_threshold: 0.4,
             hotfiles: Hotfiles::Exclude,
             ..opts()
         };
+        let body = [changed("pkg/stats.py", &STATS.replace("[:3]", "[:5]"))];
+        let sel = select(&survey(), &body, &local);
+        assert_eq!(sel.selected().collect::<Vec<_>>(), ["micro/top"]);
+        assert_eq!(sel.changed_hotfiles, [("pkg/stats.py".to_owned(), 0.5)]);
+        assert!(sel.excluded_blocks.is_empty());
+
+        let skeleton = STATS.replace(r"r'\w+'", r"r'\w{2,}'");
+        assert_ne!(skeleton, STATS);
+        let change = [changed("pkg/stats.py", &skeleton)];
         let sel = select(&survey(), &change, &local);
         assert_eq!(sel.selected().count(), 0);
-        assert_eq!(sel.changed_hotfiles, [("pkg/stats.py".to_owned(), 0.5)]);
+        assert_eq!(
+            sel.excluded_blocks,
+            [("`<module>` of pkg/stats.py".to_owned(), 0.5)]
+        );
         let top = sel
             .decisions
             .iter()
             .find(|d| d.benchmark == "micro/top")
             .unwrap();
         assert!(
-            top.reasons[0].contains("changed hotfiles excluded: pkg/stats.py"),
+            top.reasons[0].contains("hot, left out of the local loop: `<module>` of pkg/stats.py"),
             "{:?}",
             top.reasons
         );
@@ -593,7 +629,11 @@ mod tests {
             ..local
         };
         let sel = select(&survey(), &change, &pr);
-        assert_eq!(sel.selected().collect::<Vec<_>>(), ["micro/top"]);
+        assert_eq!(
+            sel.selected().collect::<Vec<_>>(),
+            ["micro/count", "micro/top"]
+        );
         assert_eq!(sel.changed_hotfiles.len(), 1);
+        assert!(sel.excluded_blocks.is_empty());
     }
 }

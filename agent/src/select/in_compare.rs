@@ -194,6 +194,7 @@ fn survey_base<R: ProcessRunner>(
     }
     Ok(Survey {
         commit: cx.base_commit.to_owned(),
+        dirty: vec![],
         environment_hash,
         normaliser_version: fingerprint::NORMALISER_VERSION,
         benchmarks: surveyed,

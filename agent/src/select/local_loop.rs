@@ -41,7 +41,28 @@ pub fn survey(
     force: bool,
     progress: &mut dyn FnMut(String),
 ) -> Result<(Survey, bool)> {
-    let mut store = open(p)?;
+    let mut store = match Store::open(&p.database) {
+        // A database of another schema holds nothing this version can use: --force
+        // starts it afresh (its steps go with it).
+        Err(super::store::StoreError::Schema { found, .. }) if force => {
+            progress(format!(
+                "{} has schema {found}: starting it afresh",
+                p.database.display()
+            ));
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = p.database.clone().into_os_string();
+                name.push(suffix);
+                match std::fs::remove_file(&name) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io("remove", PathBuf::from(name), e));
+                    }
+                    _ => {}
+                }
+            }
+            open(p)?
+        }
+        other => other.map_err(store_err)?,
+    };
     let commit = git(&p.source_root, &["rev-parse", "HEAD"])?;
     let env = environment_hash(&p.python, &p.source_root)?;
     if !force
@@ -55,6 +76,14 @@ pub fn survey(
             short(&commit)
         ));
         return Ok((s, true));
+    }
+    let dirty = dirty(&p.source_root)?;
+    if !dirty.is_empty() {
+        progress(format!(
+            "{} file(s) differ from {} (uncommitted or untracked): surveyed as they are now, they count as changed until the next survey",
+            dirty.len(),
+            short(&commit)
+        ));
     }
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
     let rec = survey::Recorder::install(work.path())?;
@@ -95,6 +124,7 @@ pub fn survey(
     }
     let survey = Survey {
         commit,
+        dirty,
         environment_hash: env,
         normaliser_version: fingerprint::NORMALISER_VERSION,
         benchmarks,
@@ -109,27 +139,59 @@ pub fn survey(
 /// and untracked files.
 pub fn changes(p: &Project, survey: &Survey, explicit: &[String]) -> Result<Vec<FileChange>> {
     if !explicit.is_empty() {
-        return Ok(explicit
+        return explicit
             .iter()
-            .map(|f| read_change(&p.source_root, f))
-            .collect());
+            .map(|f| {
+                Ok(read_change(
+                    &p.source_root,
+                    &in_checkout(&p.source_root, f)?,
+                ))
+            })
+            .collect();
     }
     let diff = git(
         &p.source_root,
         &["diff", "--name-status", "-M", &survey.commit],
     )?;
     let mut out = name_status(&diff, &p.source_root);
-    let untracked = git(
-        &p.source_root,
-        &["ls-files", "--others", "--exclude-standard"],
-    )?;
-    // The database itself lives in .benchvm/ by default: not a change of the project.
     out.extend(
-        untracked
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with(".benchvm/"))
+        untracked(&p.source_root)?
+            .iter()
             .map(|l| read_change(&p.source_root, l)),
     );
+    // Files surveyed with uncommitted content: changed unless shown already.
+    for path in &survey.dirty {
+        if !out.iter().any(|c| c.paths().contains(&path.as_str())) {
+            out.push(read_change(&p.source_root, path));
+        }
+    }
+    Ok(out)
+}
+
+/// Untracked files git does not ignore, except in `.benchvm/` (the database's default
+/// home) and in a venv kept in the checkout: neither is the project's code.
+fn untracked(root: &Path) -> Result<Vec<String>> {
+    let listed = git(root, &["ls-files", "--others", "--exclude-standard"])?;
+    let foreign: Vec<String> = survey::foreign_dirs(root)
+        .into_iter()
+        .map(|d| format!("{d}/"))
+        .collect();
+    Ok(listed
+        .lines()
+        .filter(|l| !l.is_empty() && !foreign.iter().any(|d| l.starts_with(d.as_str())))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// What differs from HEAD in the checkout: tracked files with uncommitted edits (deleted
+/// ones included) and untracked files.
+fn dirty(root: &Path) -> Result<Vec<String>> {
+    let mut out: Vec<String> = git(root, &["diff", "--name-only", "HEAD"])?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    out.extend(untracked(root)?);
     Ok(out)
 }
 
@@ -153,6 +215,43 @@ pub fn name_status(diff: &str, tree: &Path) -> Vec<FileChange> {
     out
 }
 
+/// A `--changed-files` path as the survey names files: relative to the source root,
+/// `/`-separated, without `.` or `..` (`./src/a.py`, `/abs/root/src/a.py` and
+/// `src/x/../a.py` are all `src/a.py`). A path outside the checkout is an error.
+pub fn in_checkout(root: &Path, path: &str) -> Result<String> {
+    let outside = || {
+        Error::Usage(format!(
+            "--changed-files {path}: not inside --source-root {}",
+            root.display()
+        ))
+    };
+    let p = Path::new(path);
+    let rel = if p.is_absolute() {
+        let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+        let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        p.strip_prefix(&canonical)
+            .or_else(|_| p.strip_prefix(&absolute))
+            .map_err(|_| outside())?
+    } else {
+        p
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(s) => parts.push(s.to_str().ok_or_else(outside)?),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                parts.pop().ok_or_else(outside)?;
+            }
+            _ => return Err(outside()),
+        }
+    }
+    if parts.is_empty() {
+        return Err(outside());
+    }
+    Ok(parts.join("/"))
+}
+
 fn read_change(tree: &Path, path: &str) -> FileChange {
     match std::fs::read(tree.join(path)) {
         Ok(bytes) => FileChange::Changed {
@@ -165,14 +264,23 @@ fn read_change(tree: &Path, path: &str) -> FileChange {
     }
 }
 
-/// Selects, runs the selected benchmarks and records the step.
+/// The id a step's results were recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub id: String,
+    /// The id was given and already recorded: its earlier results were replaced.
+    pub replaced: bool,
+}
+
+/// Selects, runs the selected benchmarks and records the step under `step_id`, or with
+/// none under a new `step-<unix time>` id (`-2`, `-3`… when two steps share a second).
 pub fn impacted(
     p: &Project,
     explicit: &[String],
     hotfile_threshold: f64,
-    step_id: &str,
+    step_id: Option<&str>,
     progress: &mut dyn FnMut(String),
-) -> Result<(Selection, Vec<StepResult>)> {
+) -> Result<(Selection, Step, Vec<StepResult>)> {
     if !p.database.is_file() {
         return Err(Error::Usage(format!(
             "{} does not exist: run `benchvm-agent survey` first",
@@ -186,15 +294,48 @@ pub fn impacted(
             p.database.display()
         ))
     })?;
+    let step = match step_id {
+        Some(id) => Step {
+            id: id.to_owned(),
+            replaced: store.has_step(id).map_err(store_err)?,
+        },
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let mut id = format!("step-{secs}");
+            let mut n = 1;
+            while store.has_step(&id).map_err(store_err)? {
+                n += 1;
+                id = format!("step-{secs}-{n}");
+            }
+            Step {
+                id,
+                replaced: false,
+            }
+        }
+    };
     let changed = changes(p, &survey, explicit)?;
     let opts = Options {
         environment_hash: environment_hash(&p.python, &p.source_root)?,
         hotfile_threshold,
         hotfiles: Hotfiles::Exclude,
     };
-    let selection = impacted::select(&survey, &changed, &opts);
+    let mut selection = impacted::select(&survey, &changed, &opts);
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
     let harness = crate::layers::asv::install_harness(work.path())?;
+    match list(p, &harness) {
+        Ok(ids) => against_the_suite(&mut selection, &ids),
+        Err(e) => {
+            // The last line of a traceback says what went wrong.
+            let e = e.to_string();
+            let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            progress(format!(
+                "cannot list the suite ({}), so benchmarks added since the survey are not run",
+                last.trim()
+            ))
+        }
+    }
     let run: Vec<String> = selection
         .decisions
         .iter()
@@ -206,6 +347,7 @@ pub fn impacted(
     for d in &selection.decisions {
         let mut reason = d.reasons.join("; ");
         let mut unit = None;
+        let mut failure = None;
         let timing = match d
             .run
             .then(|| timings.next().expect("a timing per benchmark run"))
@@ -216,6 +358,8 @@ pub fn impacted(
             }
             Some(Err(why)) => {
                 reason.push_str(&format!("; not timed: {why}"));
+                // A benchmark that skips itself (NotImplementedError) did not fail.
+                failure = (!why.starts_with("skipped")).then(|| why.to_string());
                 None
             }
             None => None,
@@ -237,10 +381,11 @@ pub fn impacted(
             delta_percent: timing
                 .zip(base)
                 .map(|(t, b)| (t.median / b.timing.median - 1.0) * 100.0),
+            failure,
         });
     }
-    store.record_step(step_id, &results).map_err(store_err)?;
-    Ok((selection, results))
+    store.record_step(&step.id, &results).map_err(store_err)?;
+    Ok((selection, step, results))
 }
 
 fn open(p: &Project) -> Result<Store> {
@@ -334,6 +479,29 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
     let listed: Vec<Listed> = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::infra("read the suite's list", e.to_string()))?;
     Ok(listed.into_iter().map(|l| l.id).collect())
+}
+
+/// Squares a selection made from the survey with the suite as it is now: a benchmark added
+/// since runs (nothing is known of it), one removed since is skipped.
+fn against_the_suite(selection: &mut Selection, ids: &[String]) {
+    for d in &mut selection.decisions {
+        if !ids.contains(&d.benchmark) {
+            d.run = false;
+            d.reasons = vec!["it is no longer in the suite".into()];
+        }
+    }
+    for id in ids {
+        if !selection.decisions.iter().any(|d| &d.benchmark == id) {
+            selection.decisions.push(impacted::Decision {
+                benchmark: id.clone(),
+                run: true,
+                reasons: vec!["it is new since the survey (no coverage recorded)".into()],
+            });
+        }
+    }
+    selection
+        .decisions
+        .sort_by(|a, b| a.benchmark.cmp(&b.benchmark));
 }
 
 /// Times `ids` in `p.rounds` rounds; each round runs every benchmark `p.repeat` times, one
@@ -485,5 +653,28 @@ mod tests {
         assert_eq!(super::median_interval(5, 0.99), (0, 4));
         let (lo, hi) = super::median_interval(100, 0.99);
         assert!(lo > 30 && hi < 69 && lo + hi == 99, "{lo} {hi}");
+    }
+
+    #[test]
+    fn changed_files_are_named_as_the_survey_names_them_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let abs = std::fs::canonicalize(root).unwrap().join("src/a.py");
+        for given in [
+            "src/a.py",
+            "./src/a.py",
+            "src/x/../a.py",
+            abs.to_str().unwrap(),
+        ] {
+            assert_eq!(
+                super::in_checkout(root, given).unwrap(),
+                "src/a.py",
+                "{given}"
+            );
+        }
+        for given in ["../a.py", "/etc/passwd", ".", "src/../.."] {
+            let e = super::in_checkout(root, given).unwrap_err().to_string();
+            assert!(e.contains("--changed-files") && e.contains(given), "{e}");
+        }
     }
 }

@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS step_results (
 #[derive(Debug, Clone, PartialEq)]
 pub struct Survey {
     pub commit: String,
+    /// Files that differed from `commit` when the survey ran (uncommitted edits, untracked
+    /// files): what was surveyed is their content then, so they count as changed later
+    /// whatever git says (an edit reverted after the survey is a change git cannot see).
+    pub dirty: Vec<String>,
     pub environment_hash: String,
     pub normaliser_version: u32,
     pub benchmarks: Vec<Surveyed>,
@@ -130,6 +134,8 @@ pub struct StepResult {
     pub unit: String,
     pub timing: Option<Timing>,
     pub delta_percent: Option<f64>,
+    /// Selected, and failed when timed: why (`reason` ends with it too).
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +291,7 @@ impl Store {
         }
         for (key, value) in [
             ("surveyed_commit", survey.commit.clone()),
+            ("dirty_files", survey.dirty.join("\n")),
             ("environment_hash", survey.environment_hash.clone()),
             ("normaliser_version", survey.normaliser_version.to_string()),
         ] {
@@ -383,8 +390,12 @@ impl Store {
                 .optional()
                 .map_err(err)?;
         }
+        let dirty = meta("dirty_files")?
+            .map(|d| d.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
         Ok(Some(Survey {
             commit,
+            dirty,
             environment_hash,
             normaliser_version,
             benchmarks,
@@ -392,6 +403,17 @@ impl Store {
     }
 
     /// Stores a step's results under `step_id` (a step recorded again is replaced).
+    /// Whether results are recorded under `step_id`.
+    pub fn has_step(&self, step_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM step_results WHERE step_id = ?1)",
+                [step_id],
+                |r| r.get(0),
+            )
+            .map_err(sql_error(&self.path))
+    }
+
     pub fn record_step(&mut self, step_id: &str, results: &[StepResult]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = sql_error(&path);
@@ -431,6 +453,7 @@ mod tests {
     fn survey(commit: &str, n: usize) -> Survey {
         Survey {
             commit: commit.into(),
+            dirty: vec![],
             environment_hash: format!("env-{commit}"),
             normaliser_version: 1,
             benchmarks: (0..n)
@@ -607,6 +630,7 @@ mod tests {
                 q3: 1.15,
             }),
             delta_percent: Some(10.0),
+            failure: None,
         };
         let skipped = StepResult {
             benchmark: "micro/b".into(),
@@ -616,6 +640,7 @@ mod tests {
             reason: "no block it covers changed".into(),
             timing: None,
             delta_percent: None,
+            failure: None,
         };
         store
             .record_step("step-1", &[ran.clone(), skipped])

@@ -182,6 +182,9 @@ fn merge(dir: &Path) -> Result<Raw> {
 #[derive(Debug, Clone)]
 pub struct SourceMap {
     root: PathBuf,
+    /// Directories in the checkout that are not the project's code: Python environments
+    /// (a venv in `.venv/`) and benchvm's own `.benchvm/`.
+    foreign: Vec<PathBuf>,
     /// Directories holding an installed copy of the project (site-packages/<package>).
     installed: Vec<PathBuf>,
     /// The checkout's files, relative.
@@ -202,8 +205,13 @@ impl SourceMap {
             .into_iter()
             .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
             .collect();
+        let foreign = foreign_dirs(&root)
+            .into_iter()
+            .map(|d| root.join(d))
+            .collect();
         Self {
             root,
+            foreign,
             installed,
             files,
         }
@@ -214,7 +222,9 @@ impl SourceMap {
     /// file ends with (`site-packages/pkg/a.py` → `src/pkg/a.py`).
     pub fn to_source(&self, path: &str) -> Option<String> {
         let p = Path::new(path);
-        if let Ok(rel) = p.strip_prefix(&self.root) {
+        if let Ok(rel) = p.strip_prefix(&self.root)
+            && !self.foreign.iter().any(|d| p.starts_with(d))
+        {
             return Some(rel.display().to_string());
         }
         for dir in &self.installed {
@@ -232,6 +242,38 @@ impl SourceMap {
         }
         None
     }
+}
+
+/// The directories of `root` (relative, `/`-separated) that hold no code of the project:
+/// `.benchvm/`, and Python environments, found by their `pyvenv.cfg` one or two levels
+/// down (`.venv/`, `venv/`, `.tox/py311/`). Their files are neither dependencies nor changes.
+pub fn foreign_dirs(root: &Path) -> Vec<String> {
+    let mut out = vec![".benchvm".to_owned()];
+    let dirs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != ".git")
+            .map(|e| e.path())
+            .collect()
+    };
+    for top in dirs(root) {
+        let nested = if top.join("pyvenv.cfg").is_file() {
+            vec![top]
+        } else {
+            dirs(&top)
+                .into_iter()
+                .filter(|d| d.join("pyvenv.cfg").is_file())
+                .collect()
+        };
+        for env in nested {
+            if let Ok(rel) = env.strip_prefix(root) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The stored form of a raw survey: covered lines become the blocks that own them (a

@@ -92,7 +92,40 @@ pub fn load(path: &Path) -> Result<Catalogue> {
             path.display()
         )));
     }
+    // Edits stay in the checkout: the reset after each edit undoes nothing outside it.
+    for e in &c.edits {
+        for step in e.steps.iter().chain(&e.undo) {
+            let files = match step {
+                Step::Replace { file, .. } | Step::Write { file, .. } | Step::Delete { file } => {
+                    vec![file]
+                }
+                Step::Rename { from, to } => vec![from, to],
+                Step::Run(_) => vec![],
+            };
+            if let Some(f) = files.into_iter().find(|f| !inside(f)) {
+                return Err(Error::Usage(format!(
+                    "--catalogue {}: edit {:?}: {f} is not inside the checkout",
+                    path.display(),
+                    e.name
+                )));
+            }
+        }
+    }
     Ok(c)
+}
+
+/// Whether a relative path stays inside the directory it is relative to.
+fn inside(rel: &str) -> bool {
+    let mut depth = 0usize;
+    for c in Path::new(rel).components() {
+        match c {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if depth > 0 => depth -= 1,
+            _ => return false,
+        }
+    }
+    depth > 0
 }
 
 /// Runs the catalogue against the checkout of `p` (its database is left alone).
@@ -313,5 +346,17 @@ mod tests {
         std::fs::write(&path, "edits:\n  - name: x\n    stepz: []\n").unwrap();
         let e = super::load(&path).unwrap_err().to_string();
         assert!(e.contains("stepz") && e.contains("c.yml"), "{e}");
+        for outside in ["../x.py", "/tmp/x.py", "a/../../x.py", "."] {
+            std::fs::write(
+                &path,
+                format!("edits:\n  - name: out\n    steps:\n      - write: {{file: {outside:?}, text: hi}}\n"),
+            )
+            .unwrap();
+            let e = super::load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("not inside the checkout") && e.contains(outside),
+                "{e}"
+            );
+        }
     }
 }
