@@ -218,7 +218,8 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
                     if recorded.iter().all(|d| Some(&d.blob_sha1) == sha.as_ref()) {
                         continue;
                     }
-                    let (excluded, gone): (Vec<&str>, Vec<&str>) = recorded
+                    let mut gone = Vec::new();
+                    let changed_blocks = recorded
                         .iter()
                         .filter(|d| {
                             fresh
@@ -227,12 +228,14 @@ pub fn select(survey: &Survey, changes: &[FileChange], opts: &Options) -> Select
                                 .map(|blk| blk.checksum)
                                 != Some(d.checksum)
                         })
-                        .map(|d| d.block.as_str())
-                        .partition(|block| hot_block(path, block).is_some());
-                    for block in excluded {
+                        .map(|d| d.block.as_str());
+                    for block in changed_blocks {
+                        let Some(share) = hot_block(path, block) else {
+                            gone.push(block);
+                            continue;
+                        };
                         let name = format!("`{block}` of {path}");
                         if !excluded_blocks.iter().any(|(n, _)| *n == name) {
-                            let share = hot_block(path, block).expect("partitioned as hot");
                             excluded_blocks.push((name.clone(), share));
                         }
                         excluded_for

@@ -235,21 +235,24 @@ pub fn in_checkout(root: &Path, path: &str) -> Result<String> {
     } else {
         p
     };
+    normalised(rel).ok_or_else(outside)
+}
+
+/// A relative path without `.` or `..`, `/`-separated, if it names something strictly
+/// inside the directory it is relative to (`a/../b` is `b`; `..`, `.` and `/x` are not).
+pub fn normalised(rel: &Path) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for c in rel.components() {
         match c {
-            std::path::Component::Normal(s) => parts.push(s.to_str().ok_or_else(outside)?),
+            std::path::Component::Normal(s) => parts.push(s.to_str()?),
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                parts.pop().ok_or_else(outside)?;
+                parts.pop()?;
             }
-            _ => return Err(outside()),
+            _ => return None,
         }
     }
-    if parts.is_empty() {
-        return Err(outside());
-    }
-    Ok(parts.join("/"))
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 fn read_change(tree: &Path, path: &str) -> FileChange {

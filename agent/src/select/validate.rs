@@ -102,7 +102,10 @@ pub fn load(path: &Path) -> Result<Catalogue> {
                 Step::Rename { from, to } => vec![from, to],
                 Step::Run(_) => vec![],
             };
-            if let Some(f) = files.into_iter().find(|f| !inside(f)) {
+            if let Some(f) = files
+                .into_iter()
+                .find(|f| super::local_loop::normalised(Path::new(f)).is_none())
+            {
                 return Err(Error::Usage(format!(
                     "--catalogue {}: edit {:?}: {f} is not inside the checkout",
                     path.display(),
@@ -112,20 +115,6 @@ pub fn load(path: &Path) -> Result<Catalogue> {
         }
     }
     Ok(c)
-}
-
-/// Whether a relative path stays inside the directory it is relative to.
-fn inside(rel: &str) -> bool {
-    let mut depth = 0usize;
-    for c in Path::new(rel).components() {
-        match c {
-            std::path::Component::Normal(_) => depth += 1,
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir if depth > 0 => depth -= 1,
-            _ => return false,
-        }
-    }
-    depth > 0
 }
 
 /// Runs the catalogue against the checkout of `p` (its database is left alone).
