@@ -351,6 +351,9 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Survey(f) => {
             let p = f.project.project()?;
+            // ^C or SIGTERM: the benchmark in progress is killed too, exit 3; the database
+            // keeps the previous survey (it is replaced in one transaction).
+            crate::heartbeat::stop_on_signals();
             if let Some(dir) = p.database.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             }
@@ -376,6 +379,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Impacted(f) => {
             let p = f.project.project()?;
+            crate::heartbeat::stop_on_signals();
             if !(0.0..=1.0).contains(&f.hotfile_threshold) {
                 return Err(Error::Usage(
                     "--hotfile-threshold must be between 0 and 1".into(),
@@ -469,6 +473,8 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let catalogue = crate::select::validate::load(&f.catalogue)?;
             let p = f.project.project()?;
+            // Stopped midway, the edit in progress is reset (validate registers how).
+            crate::heartbeat::stop_on_signals();
             let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
             let results =
                 crate::select::validate::validate(&p, &catalogue, f.timing_factor, &mut progress)?;

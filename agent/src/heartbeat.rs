@@ -116,6 +116,16 @@ pub fn stop_on_signals() {
     });
 }
 
+/// What a stopped run must put back before it exits (validate-selection: the checkout).
+type Cleanup = Box<dyn Fn() + Send>;
+static ON_STOP: std::sync::Mutex<Option<Cleanup>> = std::sync::Mutex::new(None);
+
+/// Sets (or with `None` clears) what [`stop_on_signals`] runs after killing the
+/// benchmark in progress and before exiting.
+pub fn on_stop(cleanup: Option<Cleanup>) {
+    *ON_STOP.lock().unwrap_or_else(|e| e.into_inner()) = cleanup;
+}
+
 /// Stops the benchmark in progress and exits; the host lock goes with the process.
 fn stop(reason: &str) -> ! {
     let _ = writeln!(
@@ -123,6 +133,11 @@ fn stop(reason: &str) -> ! {
         "benchvm-agent: {reason}: stopping the run"
     );
     runner::kill_current();
+    if let Ok(cleanup) = ON_STOP.try_lock()
+        && let Some(cleanup) = cleanup.as_ref()
+    {
+        cleanup();
+    }
     std::process::exit(exit::INFRA);
 }
 

@@ -447,3 +447,37 @@ fn a_reverted_edit_a_venv_in_the_checkout_and_a_new_benchmark_are_all_handled() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--changed-files /etc/passwd"), "{err}");
 }
+
+/// A file that is not a database is a usage error naming --database; a project the
+/// interpreter cannot import is one line that says what is missing and asks the question.
+#[test]
+fn a_corrupt_database_and_an_uninstalled_project_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("checkout");
+    project(dir);
+    let bad = tmp.path().join("bad.sqlite");
+    std::fs::write(&bad, "not a database at all, just some text\n".repeat(100)).unwrap();
+    let out = run_agent(dir, &["impacted", "--database", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--database") && stderr.contains("not a SQLite database"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    // Without PYTHONPATH the checkout's `pkg` cannot be imported.
+    let out = Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
+        .args(["survey", "--source-root", dir.to_str().unwrap()])
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap();
+    assert!(
+        last.contains("No module named 'pkg'") && last.contains("is the project installed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+}

@@ -12,6 +12,7 @@ use super::impacted::{self, FileChange, Hotfiles, Options, Selection};
 use super::store::{Baseline, StepResult, Store, Survey, Timing};
 use super::{fingerprint, survey};
 use crate::error::{Error, Result};
+use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
 
 /// How long one benchmark may take under coverage.
 const SURVEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -396,6 +397,13 @@ fn open(p: &Project) -> Result<Store> {
 }
 
 fn store_err(e: super::store::StoreError) -> Error {
+    if let super::store::StoreError::Sqlite { path, source } = &e
+        && source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
+    {
+        return Error::Usage(format!(
+            "--database {path}: not a SQLite database (move it away, or name another file)"
+        ));
+    }
     Error::infra("use the selection database", e.to_string())
 }
 
@@ -474,9 +482,22 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
         .output()
         .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
     if !out.status.success() {
+        // A traceback's last line says what went wrong; a missing module usually means
+        // the project is not installed in the environment of --python.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        let last = last.unwrap_or("no output").trim();
+        let hint = if last.starts_with("ModuleNotFoundError") {
+            format!(
+                " (is the project installed for --python {}?)",
+                p.python.display()
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::infra(
-            "list the suite",
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            format!("list the suite in {}", p.suite.display()),
+            format!("{last}{hint}"),
         ));
     }
     let listed: Vec<Listed> = serde_json::from_slice(&out.stdout)
@@ -555,6 +576,33 @@ pub(crate) fn time(
         .collect())
 }
 
+/// Runs `argv` through the runner (its own process group, so ^C or SIGTERM to the agent
+/// kills it too; at most [`SURVEY_TIMEOUT`]) and returns its outcome, stdout and stderr,
+/// kept in files in `scratch` while it runs.
+pub(crate) fn run_captured(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    scratch: &Path,
+) -> Result<(crate::measure::runner::RunOutcome, String, String)> {
+    let (stdout, stderr) = (scratch.join("run.out"), scratch.join("run.err"));
+    let spec = RunSpec {
+        argv: argv.to_vec(),
+        cwd: cwd.to_owned(),
+        env: env.to_vec(),
+        timeout: SURVEY_TIMEOUT,
+        stdout: Some(stdout.clone()),
+        stderr: Some(stderr.clone()),
+        pad: 0,
+    };
+    let outcome = SystemRunner
+        .run(&spec)
+        .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
+    let read =
+        |f: &Path| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
+    Ok((outcome, read(&stdout), read(&stderr)))
+}
+
 /// One fresh-process sample of a benchmark through the ASV harness: value and unit, or
 /// why there is none (the benchmark skipped itself, or failed).
 fn sample(
@@ -567,24 +615,21 @@ fn sample(
         value: f64,
         unit: String,
     }
-    let out = Command::new(&p.python)
-        .arg(asv_harness)
-        .arg("run")
-        .arg(&p.suite)
-        .arg(id)
-        // Set even when 0, so that a value in the caller's environment never applies.
-        .env(
-            crate::layers::asv::WARMUP_VAR,
-            p.warmup.as_secs_f64().to_string(),
-        )
-        .current_dir(&p.source_root)
-        .output()
-        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
-    let last = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or("")
-        .to_owned();
+    let scratch = asv_harness.parent().unwrap_or(Path::new("."));
+    let argv = [
+        p.python.display().to_string(),
+        asv_harness.display().to_string(),
+        "run".into(),
+        p.suite.display().to_string(),
+        id.to_owned(),
+    ];
+    // Set even when 0, so that a value in the caller's environment never applies.
+    let env = [(
+        crate::layers::asv::WARMUP_VAR.into(),
+        p.warmup.as_secs_f64().to_string(),
+    )];
+    let (outcome, stdout, stderr) = run_captured(&argv, &p.source_root, &env, scratch)?;
+    let last = stdout.lines().last().unwrap_or("").to_owned();
     if let Ok(s) = serde_json::from_str::<Sample>(&last) {
         return Ok(Ok((s.value, s.unit)));
     }
@@ -593,11 +638,10 @@ fn sample(
     {
         return Ok(Err(why));
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
     let tail = stderr.lines().rev().find(|l| !l.trim().is_empty());
     Ok(Err(format!(
         "it failed ({}): {}",
-        out.status,
+        outcome.failure().unwrap_or_else(|| "no result".into()),
         tail.unwrap_or("no output").trim()
     )))
 }

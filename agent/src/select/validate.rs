@@ -133,6 +133,68 @@ pub fn validate(
             dirty.len()
         )));
     }
+    catalogue_applies(&p.source_root, catalogue)?;
+    // Stopped by a signal midway, the checkout is put back as the reset after an edit would.
+    let root = p.source_root.clone();
+    crate::heartbeat::on_stop(Some(Box::new(move || drop(Reset(&root)))));
+    let results = run_catalogue(p, catalogue, timing_factor, progress);
+    crate::heartbeat::on_stop(None);
+    results
+}
+
+/// Every edit's steps apply to the clean checkout, checked before anything runs: a
+/// `replace` finds its text exactly once, a `rename` or `delete` finds its file (steps up to
+/// a `run`, whose effect cannot be foreseen; `undo` steps are not checked).
+fn catalogue_applies(root: &Path, catalogue: &Catalogue) -> Result<()> {
+    for edit in &catalogue.edits {
+        // The edit's files as its steps so far leave them: Some(text), or None if deleted.
+        let mut files: BTreeMap<&str, Option<String>> = BTreeMap::new();
+        let current = |files: &BTreeMap<&str, Option<String>>, f: &str| match files.get(f) {
+            Some(text) => text.clone(),
+            None => std::fs::read(root.join(f))
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        };
+        for step in &edit.steps {
+            let fail =
+                |why: String| Error::Usage(format!("--catalogue: edit {:?}: {why}", edit.name));
+            match step {
+                Step::Replace { file, old, new } => {
+                    let text = current(&files, file)
+                        .ok_or_else(|| fail(format!("{file}: no such file")))?;
+                    if text.matches(old.as_str()).count() != 1 {
+                        return Err(fail(format!(
+                            "{file} does not contain {old:?} exactly once"
+                        )));
+                    }
+                    files.insert(file, Some(text.replacen(old.as_str(), new, 1)));
+                }
+                Step::Write { file, text } => {
+                    files.insert(file, Some(text.clone()));
+                }
+                Step::Rename { from, to } => {
+                    let text = current(&files, from)
+                        .ok_or_else(|| fail(format!("{from}: no such file")))?;
+                    files.insert(from, None);
+                    files.insert(to, Some(text));
+                }
+                Step::Delete { file } => {
+                    current(&files, file).ok_or_else(|| fail(format!("{file}: no such file")))?;
+                    files.insert(file, None);
+                }
+                Step::Run(_) => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_catalogue(
+    p: &Project,
+    catalogue: &Catalogue,
+    timing_factor: f64,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<EditResult>> {
     let scratch = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch dir", e))?;
     let mut p = p.clone();
     p.database = scratch.path().join("selection.sqlite");
@@ -296,24 +358,24 @@ fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
 /// One call's result, or how it failed.
 fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
     let argv = rec.asv_once(&p.python.display().to_string(), &p.suite, id);
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(&p.source_root)
-        .output()
-        .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
-    let last = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .lines()
+    let (run, stdout, stderr) = local_loop::run_captured(
+        &argv,
+        &p.source_root,
+        &[],
+        rec.asv_harness.parent().unwrap_or(Path::new(".")),
+    )?;
+    let last = |text: &str| {
+        text.lines()
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("")
             .trim()
             .to_owned()
     };
-    if !out.status.success() {
-        return Ok(format!("error: {}", last(&out.stderr)));
+    if run.failure().is_some() {
+        return Ok(format!("error: {}", last(&stderr)));
     }
-    let json: serde_json::Value = serde_json::from_str(&last(&out.stdout))
+    let json: serde_json::Value = serde_json::from_str(&last(&stdout))
         .map_err(|e| Error::infra(format!("read the outcome of {id}"), e.to_string()))?;
     Ok(json["outcome"].as_str().unwrap_or("").to_owned())
 }
