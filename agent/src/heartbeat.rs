@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exit;
@@ -116,14 +116,23 @@ pub fn stop_on_signals() {
     });
 }
 
-/// What a stopped run must put back before it exits (validate-selection: the checkout).
-type Cleanup = Box<dyn Fn() + Send>;
-static ON_STOP: std::sync::Mutex<Option<Cleanup>> = std::sync::Mutex::new(None);
+/// Set when the run was asked to stop; see [`let_the_run_wind_down`].
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Whether the main thread winds down itself after a stop (it has something to put back).
+static WIND_DOWN: AtomicBool = AtomicBool::new(false);
 
-/// Sets (or with `None` clears) what [`stop_on_signals`] runs after killing the
-/// benchmark in progress and before exiting.
-pub fn on_stop(cleanup: Option<Cleanup>) {
-    *ON_STOP.lock().unwrap_or_else(|e| e.into_inner()) = cleanup;
+/// After a stop signal, let the run end itself instead of exiting at once: the benchmark
+/// in progress is still killed (and any started after it, for a while), and the main thread,
+/// checking [`stop_requested`] after each process it runs, returns an error and so puts
+/// back what it changed (validate-selection: the checkout) before exiting 3. If it has not
+/// exited 10 s later, the process exits anyway.
+pub fn let_the_run_wind_down() {
+    WIND_DOWN.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop signal has arrived (only ever true with [`let_the_run_wind_down`]).
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
 }
 
 /// Stops the benchmark in progress and exits; the host lock goes with the process.
@@ -132,11 +141,14 @@ fn stop(reason: &str) -> ! {
         std::io::stderr(),
         "benchvm-agent: {reason}: stopping the run"
     );
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
     runner::kill_current();
-    if let Ok(cleanup) = ON_STOP.try_lock()
-        && let Some(cleanup) = cleanup.as_ref()
-    {
-        cleanup();
+    if WIND_DOWN.load(Ordering::SeqCst) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+            runner::kill_current();
+        }
     }
     std::process::exit(exit::INFRA);
 }

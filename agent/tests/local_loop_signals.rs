@@ -37,6 +37,20 @@ fn agent(dir: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// The project in `tmp/checkout` and `validate-selection` of it with `catalogue` (YAML,
+/// kept beside the checkout so as not to dirty it).
+fn validate_selection(tmp: &Path, catalogue: &str) -> (std::path::PathBuf, Command) {
+    let dir = tmp.join("checkout");
+    project(&dir);
+    let file = tmp.join("edits.yml");
+    std::fs::write(&file, catalogue).unwrap();
+    let cmd = agent(
+        &dir,
+        &["validate-selection", "--catalogue", file.to_str().unwrap()],
+    );
+    (dir, cmd)
+}
+
 /// Waits (at most 30 s) for the benchmark to report its pid.
 fn benchmark_pid(dir: &Path, agent: &mut Child) -> i32 {
     let start = Instant::now();
@@ -143,26 +157,12 @@ fn survey_and_impacted_stopped_by_sigterm_exit_3_and_take_the_benchmark_with_the
 #[test]
 fn validate_selection_stopped_midway_puts_the_checkout_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = &tmp.path().join("checkout");
-    project(dir);
-    let catalogue = tmp.path().join("edits.yml");
-    std::fs::write(
-        &catalogue,
+    let (dir, mut validate) = validate_selection(
+        tmp.path(),
         "edits:\n  - name: slow down\n    steps:\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(n + 1)\"}\n      - write: {file: slow, text: \"\"}\n",
-    )
-    .unwrap();
-    let mut child = agent(
-        dir,
-        &[
-            "validate-selection",
-            "--catalogue",
-            catalogue.to_str().unwrap(),
-            "--timing-factor",
-            "0",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    );
+    let dir = &dir;
+    let mut child = validate.args(["--timing-factor", "0"]).spawn().unwrap();
     let pid = benchmark_pid(dir, &mut child);
     let (code, stderr) = terminate(child);
     assert_eq!(code, Some(3), "{stderr}");
@@ -178,24 +178,11 @@ fn validate_selection_stopped_midway_puts_the_checkout_back() {
 #[test]
 fn a_catalogue_edit_that_cannot_apply_is_refused_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = &tmp.path().join("checkout");
-    project(dir);
-    let catalogue = tmp.path().join("edits.yml");
-    std::fs::write(
-        &catalogue,
+    let (_, mut validate) = validate_selection(
+        tmp.path(),
         "edits:\n  - name: fine\n    steps:\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(n + 1)\"}\n  - name: typo\n    steps:\n      - rename: {from: pkg/work.py, to: pkg/labour.py}\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(2)\"}\n",
-    )
-    .unwrap();
-    let out = agent(
-        dir,
-        &[
-            "validate-selection",
-            "--catalogue",
-            catalogue.to_str().unwrap(),
-        ],
-    )
-    .output()
-    .unwrap();
+    );
+    let out = validate.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     // The second edit's replace looks for a file its own rename moved away.

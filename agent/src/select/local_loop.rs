@@ -105,6 +105,9 @@ pub fn survey(
             timeout: SURVEY_TIMEOUT,
         };
         let raw = survey::run(&crate::measure::runner::SystemRunner, &rec, &target)?;
+        if crate::heartbeat::stop_requested() {
+            return Err(Error::infra("finish the survey", "stopped by a signal"));
+        }
         if raw.error.is_none() {
             timed.push(i);
         }
@@ -595,9 +598,16 @@ pub(crate) fn run_captured(
         stderr: Some(stderr.clone()),
         pad: 0,
     };
+    let stopped = || Error::infra("finish the run", "stopped by a signal");
+    if crate::heartbeat::stop_requested() {
+        return Err(stopped());
+    }
     let outcome = SystemRunner
         .run(&spec)
         .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
+    if crate::heartbeat::stop_requested() {
+        return Err(stopped());
+    }
     let read =
         |f: &Path| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
     Ok((outcome, read(&stdout), read(&stderr)))

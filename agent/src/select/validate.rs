@@ -134,12 +134,10 @@ pub fn validate(
         )));
     }
     catalogue_applies(&p.source_root, catalogue)?;
-    // Stopped by a signal midway, the checkout is put back as the reset after an edit would.
-    let root = p.source_root.clone();
-    crate::heartbeat::on_stop(Some(Box::new(move || drop(Reset(&root)))));
-    let results = run_catalogue(p, catalogue, timing_factor, progress);
-    crate::heartbeat::on_stop(None);
-    results
+    // Stopped by a signal midway, the run returns an error at the next process it runs,
+    // and the edit's Reset puts the checkout back on the way out.
+    crate::heartbeat::let_the_run_wind_down();
+    run_catalogue(p, catalogue, timing_factor, progress)
 }
 
 /// Every edit's steps apply to the clean checkout, checked before anything runs: a
