@@ -94,6 +94,9 @@ pub struct Benchmark {
     pub unit: String,
     #[serde(skip)]
     pub argv: Vec<String>,
+    /// Its own per-run limit (an asv benchmark's `timeout`); `None`: the sampling's.
+    #[serde(skip)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Benchmark {
@@ -105,6 +108,7 @@ impl Benchmark {
             metric,
             unit: unit.to_owned(),
             argv,
+            timeout: None,
         }
     }
 }
@@ -152,7 +156,7 @@ impl<R: ProcessRunner> Probe<'_, R> {
             argv: bench.argv.clone(),
             cwd: side.checkout.clone(),
             env: side.env.clone(),
-            timeout: self.timeout,
+            timeout: bench.timeout.unwrap_or(self.timeout),
             stdout: (bench.metric == Metric::Reported).then(|| stdout.clone()),
             stderr: Some(stderr.clone()),
             pad,
@@ -189,6 +193,9 @@ fn measurement(value: f64, o: &RunOutcome) -> Measurement {
     }
 }
 
+/// How a run's error starts when the benchmark skipped itself rather than failed.
+pub const SKIPPED: &str = "skipped: ";
+
 /// Reads the documented micro-benchmark output: the last line of stdout is a JSON object
 /// `{"value": <number>, "unit": "<unit>"}`, or `{"skipped": "<reason>"}`.
 pub fn reported_value(stdout: &str) -> Result<f64, String> {
@@ -200,7 +207,7 @@ pub fn reported_value(stdout: &str) -> Result<f64, String> {
     let json: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("printed no JSON on its last line: {e}"))?;
     if let Some(reason) = json.get("skipped").and_then(|r| r.as_str()) {
-        return Err(format!("skipped: {reason}"));
+        return Err(format!("{SKIPPED}{reason}"));
     }
     json.get("value")
         .and_then(|v| v.as_f64())

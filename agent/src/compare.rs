@@ -76,17 +76,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
 
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
-        None => {
-            // Named after the ref, not the scratch worktree it happens to sit in.
-            let path = checkouts[1].join("bench.yml");
-            let text = std::fs::read_to_string(&path).map_err(|_| {
-                Error::Usage(format!(
-                    "{} has no bench.yml at its root: add one, or pass --config",
-                    args.head
-                ))
-            })?;
-            Config::parse(&text, &format!("{}:bench.yml", args.head))?
-        }
+        None => head_config(&checkouts[1], &args.head, progress)?,
     };
     if let Some(seed) = args.seed {
         config.sampling.seed = Some(seed);
@@ -116,10 +106,18 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         sides.push(installer.install(&runner, &config, side, checkout, &venv, &log)?);
         timeline.record(&format!("install {side}"), t, Some(cache));
     }
+    if config.micro.asv.is_some() {
+        for side in &mut sides {
+            let root = asv_cache_root(&work.path, side.side);
+            side.env
+                .push((asv::CACHE_VAR.into(), root.display().to_string()));
+        }
+    }
     let (base, head) = (&sides[0], &sides[1]);
 
     let t = Instant::now();
     let mut benchmarks = layers::from_config(&config);
+    let mut asv_suite = None;
     if let Some(suite) = &config.micro.asv {
         let harness = asv::install_harness(&work.path)?;
         let found: Vec<_> = [base, head]
@@ -135,14 +133,21 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
                 )
             })
             .collect::<Result<_>>()?;
-        let [b, h]: [Vec<_>; 2] = found.try_into().expect("two sides");
-        let micro = asv::union(b, h);
+        let [b, h]: [asv::Suite; 2] = found.try_into().expect("two sides");
+        let (micro, caches, broken) = asv::union(b, h);
+        for (side, broken) in &broken {
+            progress(format!(
+                "cannot import {} on {side}: {}",
+                broken.module, broken.error
+            ));
+        }
         // Keep the layer order: startup, micro, integration, memory.
         let at = benchmarks
             .iter()
             .take_while(|b| b.layer == crate::bench::Layer::Startup)
             .count();
         benchmarks.splice(at..at, micro);
+        asv_suite = Some((caches, broken));
     }
     if let Some(shard) = args.shard {
         let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
@@ -211,6 +216,24 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         None
     };
 
+    if let Some((caches, _)) = &asv_suite {
+        let t = Instant::now();
+        for (side, caches) in [base, head].into_iter().zip(caches) {
+            asv::prepare_caches(
+                &runner,
+                side,
+                &asv_cache_root(&work.path, side.side),
+                &benchmarks,
+                caches,
+                config.sampling.timeout,
+                progress,
+            )?;
+        }
+        if caches.iter().any(|c| !c.is_empty()) {
+            timeline.record("setup_cache", t, None);
+        }
+    }
+
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
     let probe = crate::bench::Probe {
         runner: &runner,
@@ -234,6 +257,24 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     );
     timeline.record("measure", t, None);
     attribute_layers(&mut timeline, &benchmarks, &sampled);
+    let mut sampled = sampled;
+    if let Some((_, broken)) = &asv_suite {
+        // A module that cannot be imported is named where its benchmarks would have been;
+        // with shards, by the first shard alone.
+        if args.shard.is_none_or(|s| s.index == 1) {
+            for (side, broken) in broken {
+                let planned = asv::broken_benchmark(broken);
+                sampled.dropped.push(crate::measure::scheduler::Dropped {
+                    benchmark: planned.id.clone(),
+                    reason: format!("{side}: cannot import it: {}", broken.error),
+                    skipped: false,
+                });
+                if !benchmarks.iter().any(|b| b.id == planned.id) {
+                    benchmarks.push(planned);
+                }
+            }
+        }
+    }
 
     // The import-time breakdown is not a benchmark: the first shard alone takes it.
     let import = match &config.importtime {
@@ -260,7 +301,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
 
     let t = Instant::now();
     let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds);
-    let mut summary = Summary::of(&comparisons, sampled.dropped.len());
+    let mut summary = Summary::of(&comparisons, scheduler::failures(&sampled.dropped));
     if selection.is_some() && comparisons.is_empty() && sampled.dropped.is_empty() {
         // Nothing the change can affect: that is a finding, not a lack of evidence.
         summary.verdict = crate::stats::Verdict::NoChange;
@@ -304,6 +345,43 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
 }
 
 /// The rounds interleave all layers; a layer's span is the time its own runs took.
+/// The head's `bench.yml`, or else its `asv.conf.json` (its suite alone, as asv would run
+/// it); the run says which it read and what of an asv conf it does not use.
+fn head_config(checkout: &Path, head: &str, progress: &mut dyn FnMut(String)) -> Result<Config> {
+    // Named after the ref, not the scratch worktree it happens to sit in.
+    let path = checkout.join("bench.yml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        progress(format!("reading {head}:bench.yml"));
+        return Ok(Config::parse(&text, &format!("{head}:bench.yml"))?);
+    }
+    let Some(rel) = crate::config::asv_conf::find(checkout) else {
+        return Err(Error::Usage(format!(
+            "{head} has neither a bench.yml nor an asv.conf.json at its root: add one, or pass --config"
+        )));
+    };
+    let origin = format!("{head}:{}", rel.display());
+    let found = crate::config::asv_conf::read(checkout, &rel, &origin)?;
+    progress(format!(
+        "no bench.yml: reading {origin}, the asv suite in {}",
+        found
+            .config
+            .micro
+            .asv
+            .as_deref()
+            .unwrap_or(Path::new("?"))
+            .display()
+    ));
+    for note in &found.notes {
+        progress(format!("{origin}: {note}"));
+    }
+    Ok(found.config)
+}
+
+/// Where one side's asv `setup_cache` results live for this run.
+fn asv_cache_root(work: &Path, side: Side) -> PathBuf {
+    work.join(format!("asv-cache-{side}"))
+}
+
 fn attribute_layers(
     timeline: &mut Timeline,
     benchmarks: &[crate::bench::Benchmark],

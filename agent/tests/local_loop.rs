@@ -373,6 +373,47 @@ fn a_benchmark_that_skips_itself_or_fails_is_reported_not_fatal() {
     let why = skip["reason"].as_str().unwrap();
     assert!(why.contains("needs a GPU"), "{why}");
     assert!(skip["failure"].is_null(), "{skip}");
+
+    // A benchmark module that no longer imports: its benchmark runs and fails, naming the
+    // error, rather than passing for one removed from the suite.
+    write(dir, "pkg/alpha.py", ALPHA);
+    write(
+        dir,
+        "benchmarks/bench_a.py",
+        "from pkg.alpha import gone\n\ndef time_a():\n    gone(1000)\n",
+    );
+    let out = run_agent(
+        dir,
+        &[
+            "impacted",
+            "--step-id",
+            "unimportable",
+            "--json",
+            "--repeat",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["benchmark"] == "bench_a.time_a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["ran"], true, "{a}");
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its module bench_a cannot be imported: ImportError"),
+        "{a}"
+    );
+    assert!(
+        a["failure"].as_str().unwrap().contains("ImportError"),
+        "{a}"
+    );
 }
 
 /// The selection holds in what a user's checkout really looks like: surveyed with an

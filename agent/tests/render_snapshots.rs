@@ -193,6 +193,7 @@ fn report() -> Report {
         dropped: vec![Dropped {
             benchmark: "micro/bench_io.time_broken".into(),
             reason: "head warm-up: exited with status 1: ValueError: <bad> | input".into(),
+            skipped: false,
         }],
         summary: Summary::of(&comparisons, 1),
         selection: None,
@@ -290,6 +291,7 @@ fn markdown_failures() {
     r.dropped.push(Dropped {
         benchmark: "integration/analyze corpus".into(),
         reason: "base: timed out after 60 s".into(),
+        skipped: false,
     });
     r.comparisons
         .retain(|c| c.benchmark != "integration/analyze corpus");

@@ -329,7 +329,10 @@ fn a_head_without_bench_yml_or_with_a_bad_one_is_named_by_its_ref() {
         "git checkout -qb bad-config main && echo 'bogus: 1' >> bench.yml && git commit -qam bad",
     );
     for (head, needle) in [
-        ("no-config", "no-config has no bench.yml at its root"),
+        (
+            "no-config",
+            "no-config has neither a bench.yml nor an asv.conf.json at its root",
+        ),
         ("bad-config", "bad-config:bench.yml: unknown field `bogus`"),
     ] {
         let out = benchvm(&[

@@ -5,6 +5,7 @@
 //! [`Config::from_raw`] validates every value once and produces the derived [`Config`]
 //! that nothing downstream re-checks.
 
+pub mod asv_conf;
 mod raw;
 
 use std::collections::HashSet;

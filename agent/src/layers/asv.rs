@@ -24,13 +24,55 @@ pub fn install_harness(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The variable that points the harness at a side's prepared `setup_cache` results.
+pub const CACHE_VAR: &str = "BENCHVM_ASV_CACHE";
+
+#[derive(Debug, Deserialize)]
+struct Listing {
+    benchmarks: Vec<Listed>,
+    errors: Vec<Broken>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Listed {
     id: String,
+    /// The module it was found in, relative to the suite (`""`: the suite's `__init__`).
+    module: String,
     unit: String,
+    timeout: Option<f64>,
+    setup_cache: Option<SetupCache>,
 }
 
-/// Lists the suite's benchmarks as one side sees them.
+/// A module of the suite that could not be imported (or a class that could not be
+/// looked into): it costs its own benchmarks, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Broken {
+    pub module: String,
+    /// The last line of the error.
+    pub error: String,
+}
+
+/// One `setup_cache` of the suite, as asv keys it (module and line).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SetupCache {
+    pub key: String,
+    /// Its directory under the side's [`CACHE_VAR`].
+    pub dir: String,
+    /// Its own `timeout` attribute, seconds.
+    pub timeout: Option<f64>,
+}
+
+/// What one side's discovery found.
+#[derive(Debug, Default)]
+pub struct Suite {
+    pub benchmarks: Vec<Benchmark>,
+    /// Per benchmark id, the setup_cache it needs.
+    pub caches: Vec<(String, SetupCache)>,
+    pub broken: Vec<Broken>,
+}
+
+/// Lists the suite's benchmarks as one side sees them. A suite directory the side does
+/// not have is an empty suite; one in which nothing could be imported is a usage error.
 pub fn discover<R: ProcessRunner>(
     runner: &R,
     harness: &Path,
@@ -38,7 +80,10 @@ pub fn discover<R: ProcessRunner>(
     side: &SideEnv,
     scratch: &Path,
     timeout: std::time::Duration,
-) -> Result<Vec<Benchmark>> {
+) -> Result<Suite> {
+    if !side.checkout.join(suite).is_dir() {
+        return Ok(Suite::default());
+    }
     let stdout = scratch.join("asv-list.json");
     let stderr = scratch.join("asv-list.err");
     let spec = RunSpec {
@@ -69,33 +114,158 @@ pub fn discover<R: ProcessRunner>(
         return Err(Error::infra(action, format!("{failure}: {tail}")));
     }
     let text = std::fs::read_to_string(&stdout).map_err(|e| Error::io("read", &stdout, e))?;
-    let listed: Vec<Listed> =
-        serde_json::from_str(&text).map_err(|e| Error::infra(&action, e.to_string()))?;
-    Ok(listed
-        .into_iter()
-        .map(|l| {
-            let argv = vec![
-                "python".into(),
-                harness.display().to_string(),
-                "run".into(),
-                suite.display().to_string(),
-                l.id.clone(),
-            ];
-            Benchmark::new(Layer::Micro, &l.id, Metric::Reported, &l.unit, argv)
-        })
-        .collect())
+    // The listing is the last line: a suite may print while it is imported.
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let listing: Listing =
+        serde_json::from_str(last).map_err(|e| Error::infra(&action, e.to_string()))?;
+    if listing.benchmarks.is_empty() && !listing.errors.is_empty() {
+        let first = &listing.errors[0];
+        return Err(Error::Usage(format!(
+            "nothing in the ASV suite {} could be imported on {}: {}: {}{}",
+            suite.display(),
+            side.side,
+            if first.module.is_empty() {
+                "the suite's package"
+            } else {
+                &first.module
+            },
+            first.error,
+            match listing.errors.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            }
+        )));
+    }
+    let mut found = Suite {
+        broken: listing.errors,
+        ..Suite::default()
+    };
+    for l in listing.benchmarks {
+        let argv = vec![
+            "python".into(),
+            harness.display().to_string(),
+            "run".into(),
+            suite.display().to_string(),
+            l.id.clone(),
+            l.module.clone(),
+        ];
+        let mut b = Benchmark::new(Layer::Micro, &l.id, Metric::Reported, &l.unit, argv);
+        b.timeout = l
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64);
+        if let Some(cache) = l.setup_cache {
+            found.caches.push((b.id.clone(), cache));
+        }
+        found.benchmarks.push(b);
+    }
+    Ok(found)
 }
 
+/// A broken module as a planned benchmark of its own (`micro/<module>`), so the report
+/// names it where its benchmarks would have been.
+pub fn broken_benchmark(broken: &Broken) -> Benchmark {
+    let name = if broken.module.is_empty() {
+        "__init__"
+    } else {
+        &broken.module
+    };
+    Benchmark::new(Layer::Micro, name, Metric::Reported, "s", Vec::new())
+}
+
+/// Runs every `setup_cache` that the planned benchmarks need, once per side, each with its
+/// own timeout (else the benchmark's, else `timeout`), in `root/<dir>`. One that fails or
+/// times out leaves an `error` file there, which fails only the benchmarks that use it.
+pub fn prepare_caches<R: ProcessRunner>(
+    runner: &R,
+    side: &SideEnv,
+    root: &Path,
+    planned: &[Benchmark],
+    caches: &[(String, SetupCache)],
+    timeout: std::time::Duration,
+    progress: &mut dyn FnMut(String),
+) -> Result<()> {
+    let mut done: Vec<&str> = Vec::new();
+    for (id, cache) in caches {
+        let Some(bench) = planned.iter().find(|b| &b.id == id) else {
+            continue;
+        };
+        if done.contains(&cache.dir.as_str()) {
+            continue;
+        }
+        done.push(&cache.dir);
+        let dir = root.join(&cache.dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let limit = cache
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .or(bench.timeout)
+            .unwrap_or(timeout);
+        let mut argv = bench.argv.clone();
+        argv[2] = "cache".into();
+        let stderr = dir.join("stderr");
+        let spec = RunSpec {
+            argv,
+            cwd: side.checkout.clone(),
+            env: side.env.clone(),
+            timeout: limit,
+            stdout: None,
+            stderr: Some(stderr.clone()),
+            pad: 0,
+        };
+        progress(format!("setup_cache {} on {}", cache.key, side.side));
+        let outcome = runner
+            .run(&spec)
+            .map_err(|e| Error::infra(format!("run setup_cache {}", cache.key), e.to_string()))?;
+        if let Some(failure) = outcome.failure() {
+            let error = dir.join("error");
+            if !error.exists() {
+                std::fs::write(&error, &failure).map_err(|e| Error::io("write", &error, e))?;
+            }
+            let why = std::fs::read_to_string(&error).unwrap_or(failure);
+            progress(format!(
+                "setup_cache {} failed on {}: {why}",
+                cache.key, side.side
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything both sides' discoveries found, merged.
+pub type Union = (
+    Vec<Benchmark>,
+    [Vec<(String, SetupCache)>; 2],
+    Vec<(crate::bench::Side, Broken)>,
+);
+
 /// The union of both sides' suites, base order first: a benchmark only one side has is
-/// still planned, and fails (visibly) on the other side at warm-up.
-pub fn union(base: Vec<Benchmark>, head: Vec<Benchmark>) -> Vec<Benchmark> {
-    let mut out = base;
-    for b in head {
+/// still planned, and fails (visibly) on the other side at warm-up. A module broken on
+/// both sides is reported once, as the head's.
+pub fn union(base: Suite, head: Suite) -> Union {
+    let mut out = base.benchmarks;
+    for b in head.benchmarks {
         if !out.iter().any(|o| o.id == b.id) {
             out.push(b);
         }
     }
-    out
+    let caches = [base.caches, head.caches];
+    let mut broken: Vec<_> = head
+        .broken
+        .into_iter()
+        .map(|b| (crate::bench::Side::Head, b))
+        .collect();
+    for b in base.broken {
+        if !broken.iter().any(|(_, o)| o.module == b.module) {
+            broken.push((crate::bench::Side::Base, b));
+        }
+    }
+    (out, caches, broken)
 }
 
 #[cfg(test)]
@@ -165,7 +335,10 @@ class Skips:
             timeout,
         )
         .unwrap();
-        let ids: Vec<_> = found.iter().map(|b| b.name.as_str()).collect();
+        assert!(found.broken.is_empty(), "{:?}", found.broken);
+        let found = found.benchmarks;
+        let mut ids: Vec<_> = found.iter().map(|b| b.name.as_str()).collect();
+        ids.sort();
         assert_eq!(
             ids,
             [
@@ -205,7 +378,7 @@ class Skips:
         let missing = probe.measure(
             &Benchmark::new(Layer::Micro, "x", Metric::Reported, "s", {
                 let mut a = found[0].argv.clone();
-                *a.last_mut().unwrap() = "bench_x.time_nothing".into();
+                a[4] = "bench_x.time_nothing".into();
                 a
             }),
             &side,
@@ -271,10 +444,29 @@ class Skips:
     }
 
     #[test]
-    fn union_keeps_base_order_and_adds_head_only_benchmarks() {
+    fn union_keeps_base_order_adds_head_only_benchmarks_and_names_a_broken_module_once() {
         let b = |n: &str| Benchmark::new(Layer::Micro, n, Metric::Reported, "s", vec![]);
-        let u = union(vec![b("a"), b("b")], vec![b("b"), b("c")]);
-        let names: Vec<_> = u.iter().map(|b| b.name.as_str()).collect();
+        let broken = |m: &str| Broken {
+            module: m.into(),
+            error: format!("ImportError: {m}"),
+        };
+        let suite = |names: &[&str], bad: &[&str]| Suite {
+            benchmarks: names.iter().map(|n| b(n)).collect(),
+            caches: Vec::new(),
+            broken: bad.iter().map(|m| broken(m)).collect(),
+        };
+        let (all, _, bad) = union(
+            suite(&["a", "b"], &["both", "base_only"]),
+            suite(&["b", "c"], &["both"]),
+        );
+        let names: Vec<_> = all.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(
+            bad,
+            [
+                (Side::Head, broken("both")),
+                (Side::Base, broken("base_only"))
+            ]
+        );
     }
 }

@@ -1,32 +1,65 @@
-"""benchvm's runner for ASV-style benchmark suites.
+"""benchvm's runner for asv benchmark suites.
 
 Written to disk by benchvm-agent and run with the side's interpreter:
 
-    python asv_harness.py list SUITE_DIR        -> JSON list of benchmarks on stdout
-    python asv_harness.py run SUITE_DIR ID      -> {"value": N, "unit": U} on the last line
+    python asv_harness.py list SUITE_DIR             -> {"benchmarks": [...], "errors": [...]}
+    python asv_harness.py run SUITE_DIR ID [MODULE]  -> {"value": N, "unit": U} on the last line
+    python asv_harness.py once SUITE_DIR ID [MODULE] -> setup, one call, teardown (the survey)
+    python asv_harness.py cache SUITE_DIR ID [MODULE] -> runs ID's setup_cache once
 
 One `run` is one sample: the agent starts a fresh process per sample so that base and head
-can be interleaved in randomized pairs. Supported ASV conventions: module-level functions
-and class methods named time_*, peakmem_*, track_*; `params` / `param_names`; `setup` and
-`teardown` on the class, the function or the module; `number`, `repeat`, `unit`,
-`sample_time`; NotImplementedError from setup skips a parameter combination.
-Not supported: setup_cache, timeraw_*, mem_* (reported as not found).
+can be interleaved in randomized pairs.
+
+Discovery follows asv's: the suite directory is imported as a package (only that name is
+resolved from its parent directory, so nothing else there becomes importable), every module
+and subpackage below it is walked, and every public function and class attribute whose name
+(or `benchmark_name`) matches a benchmark kind is one benchmark, or one per parameter
+combination. Ids are asv's: `module.Class.method`, relative to the suite, with the parameter
+reprs in parentheses. A module that cannot be imported is reported in "errors" and costs
+only its own benchmarks.
+
+setup_cache: with BENCHVM_ASV_CACHE set, `cache` runs it once per key in
+$BENCHVM_ASV_CACHE/<sha1 of the key>/ (the directory its benchmarks then run in, as in asv)
+and pickles the result; `run` loads it from there. Without the variable (the local loop's
+survey), `run` and `once` call setup_cache in-process, in a fresh temporary directory.
 
 BENCHVM_WARMUP_TIME=S (set by the local loop's --warmup-time, never by `compare`) makes a
-time_* benchmark run untimed for at least S seconds before it is timed.
+time_* benchmark run untimed for at least S seconds before it is timed, unless the benchmark
+sets warmup_time itself.
 """
 
+import copy
+import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import itertools
 import json
 import os
+import pickle
+import pkgutil
+import re
 import resource
+import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 import timeit
+import traceback
 
-PREFIXES = {"time_": "time", "peakmem_": "peakmem", "track_": "track"}
+# asv's benchmark kinds, by the name of the function (or the last part of its
+# benchmark_name); asv's own type names go into the listing for comparison with asv.
+KINDS = [
+    ("timeraw", re.compile(r"^(Timeraw[A-Z_].+)|(timeraw_.+)$"), "time"),
+    ("time", re.compile(r"^(Time[A-Z_].+)|(time_.+)$"), "time"),
+    ("mem", re.compile(r"^(Mem[A-Z_].+)|(mem_.+)$"), "memory"),
+    ("peakmem", re.compile(r"^(PeakMem[A-Z_].+)|(peakmem_.+)$"), "peakmemory"),
+    ("track", re.compile(r"^(Track[A-Z_].+)|(track_.+)$"), "track"),
+]
+UNITS = {"time": "s", "timeraw": "s", "mem": "bytes", "peakmem": "bytes"}
+CACHE_VAR = "BENCHVM_ASV_CACHE"
 
 # Heap padding: the allocations made before a benchmark (its package's import-time tables,
 # say) decide where its own objects land, and with that cache and TLB behaviour. Two
@@ -43,185 +76,590 @@ def pad_heap():
     _HEAP_PAD.extend(bytes(16 + (i * 7919) % 240) for i in range(n * 4))
 
 
+class Skip(Exception):
+    """This benchmark, or this parameter combination, is not to be measured."""
+
+
 def kind_of(name):
-    for prefix, kind in PREFIXES.items():
-        if name.startswith(prefix):
+    for kind, pattern, _ in KINDS:
+        if pattern.match(name):
             return kind
     return None
 
 
-def modules(suite):
-    """Dotted module names of every .py file under the suite, sorted."""
-    names = []
-    for root, dirs, files in os.walk(suite):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-        rel = os.path.relpath(root, suite)
-        package = [] if rel == "." else rel.split(os.sep)
-        for f in sorted(files):
-            if f.endswith(".py") and not f.startswith("_"):
-                names.append(".".join(package + [f[:-3]]))
-    return names
+def asv_type(kind):
+    return next(t for k, _, t in KINDS if k == kind)
 
 
-def param_sets(obj):
-    params = getattr(obj, "params", None)
-    if params is None:
-        return [()]
-    # ASV: a flat list is one parameter; a list of lists is a grid.
-    if not params or not isinstance(params[0], (list, tuple)):
+# --- importing the suite ------------------------------------------------------------------
+
+
+class SuiteFinder:
+    """Resolves exactly one top-level name, the suite's package, from the suite's parent
+    directory. Putting the parent on sys.path instead would also expose whatever else sits
+    there (often the project's own source tree, shadowing the installed one)."""
+
+    def __init__(self, package, parent):
+        self.package = package
+        self.parent = parent
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.package:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.parent], target)
+
+
+def import_suite(suite):
+    """Makes the suite importable as a package; returns the package's name."""
+    suite = os.path.abspath(suite)
+    parent, package = os.path.split(suite)
+    if not package.isidentifier():
+        raise SystemExit(
+            "the suite directory %r is not a Python identifier; asv imports the suite as "
+            "a package, so rename it" % package
+        )
+    sys.meta_path.insert(0, SuiteFinder(package, parent))
+    # Suites written for benchvm before it imported them as a package (`import _data`
+    # next to the benchmark) keep working; last on the path, so it shadows nothing.
+    sys.path.append(suite)
+    return package
+
+
+def last_line(exc):
+    lines = traceback.format_exception_only(type(exc), exc)
+    return (lines[-1] if lines else repr(exc)).strip()
+
+
+def relative(name):
+    """A module's name within the suite (`""` for the suite's package itself)."""
+    return name.partition(".")[2]
+
+
+def walk_modules(name, errors):
+    """The package `name` and every module below it, as asv walks them; a module that
+    cannot be imported goes to `errors` and is skipped (with what is below it)."""
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:  # noqa: B036 - a suite's import can raise anything
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        errors.append({"module": relative(name), "error": last_line(exc)})
+        return
+    yield module
+    if getattr(module, "__path__", None):
+        for _, sub, _ in pkgutil.iter_modules(module.__path__, name + "."):
+            yield from walk_modules(sub, errors)
+
+
+# --- what a benchmark is ------------------------------------------------------------------
+
+
+def attr_case_insensitive(source, name):
+    found = [getattr(source, k) for k in dir(source) if k.lower() == name]
+    if len(found) > 1:
+        raise ValueError("%r has more than one %s" % (source, name))
+    return found[0] if found else None
+
+
+def first_attr(sources, name, default=None):
+    for source in sources:
+        value = getattr(source, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def without_address(obj):
+    """repr(obj), less a default repr's memory address, so ids are stable across runs."""
+    text = repr(obj)
+    match = re.match(r"^(<.*) at (0x[0-9a-fA-F]+)(>)$", text)
+    if match:
+        own = re.match(r"^<.* at (0x[0-9a-fA-F]+)>$", object.__repr__(obj))
+        if own and own.group(1) == match.group(2):
+            text = match.group(1) + match.group(3)
+    return text
+
+
+def param_lists(params, param_names, name):
+    """asv's reading of `params`: a flat list is one parameter, a list of lists a grid;
+    missing names are param1, param2, ..."""
+    try:
+        names = [str(x) for x in list(param_names)]
+    except (TypeError, ValueError):
+        raise ValueError("%s.param_names is not a list of strings" % name)
+    try:
+        params = list(params)
+    except (TypeError, ValueError):
+        raise ValueError("%s.params is not a list" % name)
+    if params and not isinstance(params[0], (tuple, list)):
         params = [params]
-    return list(itertools.product(*params))
+    else:
+        params = [list(entry) for entry in params]
+    names = names[: len(params)]
+    names += ["param%d" % (k + 1) for k in range(len(names), len(params))]
+    return params, names
 
 
-def benchmark_id(qualname, combo):
-    if not combo:
-        return qualname
-    return "%s(%s)" % (qualname, ", ".join(repr(p) for p in combo))
+def param_reprs(params):
+    """Each parameter's values as address-free reprs; equal reprs within one parameter get
+    " (0)", " (1)", ... so every combination has its own id."""
+    out = []
+    for values in params:
+        reprs = [without_address(v) for v in values]
+        seen = {}
+        dupes = {r for r in reprs if reprs.count(r) > 1}
+        for i, r in enumerate(reprs):
+            if r in dupes:
+                reprs[i] = "%s (%d)" % (r, seen.get(r, 0))
+                seen[r] = seen.get(r, 0) + 1
+        out.append(reprs)
+    return out
+
+
+class Bench:
+    """One discovered benchmark (all its parameter combinations)."""
+
+    def __init__(self, name, kind, module, func, sources):
+        self.name = name
+        self.kind = kind
+        self.module = module
+        self.func = func
+        self.sources = sources
+        self.setups = [
+            s for s in (attr_case_insensitive(x, "setup") for x in sources) if s
+        ][::-1]
+        self.teardowns = [
+            t for t in (attr_case_insensitive(x, "teardown") for x in sources) if t
+        ]
+        self.setup_cache = first_attr(sources, "setup_cache")
+        self.params, self.param_names = param_lists(
+            first_attr(sources, "params", []), first_attr(sources, "param_names", []), name
+        )
+        self.reprs = param_reprs(self.params)
+        self.skip_params = [tuple(p) for p in first_attr(sources, "skip_params", [])]
+        self.pretty_name = getattr(func, "pretty_name", None)
+
+    def attr(self, name, default=None):
+        return first_attr(self.sources, name, default)
+
+    def combos(self):
+        """(id, values) for every parameter combination, in asv's order."""
+        if not self.params:
+            return [(self.name, ())]
+        ids = itertools.product(*self.reprs)
+        values = itertools.product(*self.params)
+        return [
+            ("%s(%s)" % (self.name, ", ".join(i)), tuple(v)) for i, v in zip(ids, values)
+        ]
+
+    def cache_key(self):
+        """asv's key: the setup_cache's module (relative to the suite) and line."""
+        if self.setup_cache is None:
+            return None
+        module = inspect.getmodule(self.setup_cache)
+        mname = ".".join(module.__name__.split(".", 1)[1:]) if module else ""
+        if not mname:
+            mname = inspect.getsourcefile(self.setup_cache)
+        return "%s:%d" % (mname, inspect.getsourcelines(self.setup_cache)[1])
+
+    def listing(self):
+        unit = UNITS.get(self.kind) or str(self.attr("unit", "unit"))
+        kind_type = asv_type(self.kind)
+        if self.kind == "track":
+            kind_type = str(self.attr("type", "track"))
+        key = self.cache_key()
+        cache = None
+        if key is not None:
+            cache = {
+                "key": key,
+                "dir": hashlib.sha1(key.encode()).hexdigest()[:16],
+                "timeout": getattr(self.setup_cache, "timeout", None),
+            }
+        timeout = self.attr("timeout")
+        return [
+            {
+                "id": bid,
+                "name": self.name,
+                "module": relative(self.module.__name__),
+                "kind": self.kind,
+                "type": kind_type,
+                "unit": unit,
+                "params": self.reprs,
+                "param_names": self.param_names,
+                "pretty_name": self.pretty_name,
+                "timeout": float(timeout) if timeout is not None else None,
+                "setup_cache": cache,
+            }
+            for bid, _ in self.combos()
+        ]
+
+
+def bench_of(attr_name, module, klass, func):
+    """The benchmark `func` is, as asv decides it, or None."""
+    if getattr(func, "skip_benchmark", False):
+        return None
+    name = getattr(func, "benchmark_name", None)
+    kind = kind_of(name.split(".")[-1] if name else attr_name)
+    if kind is None:
+        return None
+    relative = module.__name__.split(".", 1)[1:]
+    if klass is None:
+        name = name or ".".join(relative + [func.__name__])
+        sources = [func, module]
+    else:
+        instance = klass()
+        func = getattr(instance, attr_name)
+        name = name or ".".join(relative + [klass.__name__, attr_name])
+        sources = [func, instance, module]
+    return Bench(name, kind, module, func, sources)
+
+
+def benches_in(module, errors):
+    for attr_name, value in list(vars(module).items()):
+        if attr_name.startswith("_"):
+            continue
+        try:
+            if inspect.isclass(value) and not inspect.isabstract(value):
+                for name, member in inspect.getmembers(value):
+                    if inspect.isfunction(member) or inspect.ismethod(member):
+                        bench = bench_of(name, module, value, member)
+                        if bench is not None:
+                            yield bench
+            elif inspect.isfunction(value):
+                bench = bench_of(attr_name, module, None, value)
+                if bench is not None:
+                    yield bench
+        except Exception as exc:
+            where = ".".join(p for p in (relative(module.__name__), attr_name) if p)
+            errors.append({"module": where, "error": last_line(exc)})
 
 
 def discover(suite):
-    sys.path.insert(0, os.path.abspath(suite))
+    package = import_suite(suite)
+    errors = []
     found = []
-    for modname in modules(suite):
-        module = importlib.import_module(modname)
-        for name, obj in sorted(vars(module).items()):
-            if inspect.isfunction(obj) and obj.__module__ == modname and kind_of(name):
-                found.extend(entries(modname, [name], obj, obj))
-            elif inspect.isclass(obj) and obj.__module__ == modname:
-                for attr in sorted(dir(obj)):
-                    method = getattr(obj, attr)
-                    if callable(method) and kind_of(attr):
-                        found.extend(entries(modname, [name, attr], obj, method))
-    return found
+    for module in walk_modules(package, errors):
+        for bench in benches_in(module, errors):
+            found.extend(bench.listing())
+    return {"benchmarks": found, "errors": errors}
 
 
-def entries(modname, path, owner, func):
-    kind = kind_of(path[-1])
-    qualname = ".".join([modname] + path)
-    unit = {"time": "s", "peakmem": "bytes"}.get(kind) or getattr(func, "unit", "unit")
-    return [
-        {"id": benchmark_id(qualname, combo), "kind": kind, "unit": unit}
-        for combo in param_sets(owner)
-    ]
-
-
-def resolve(suite, wanted):
-    """Finds (module, owner class or None, function, params) for a benchmark id."""
-    for entry_module in modules(suite):
-        if not wanted.startswith(entry_module + "."):
+def find(suite, wanted, module_hint=None):
+    """The benchmark with id `wanted` and its parameter values. Imports only the module
+    named by `module_hint` (or, without it, the one the id names, as asv guesses it);
+    walks the whole suite only for ids renamed with benchmark_name."""
+    package = import_suite(suite)
+    name = wanted.partition("(")[0]
+    if module_hint is not None:
+        guesses = [module_hint]
+    else:
+        parts = name.split(".")
+        guesses = [".".join(parts[:-i]) for i in (1, 2) if len(parts) > i]
+    for guess in guesses:
+        full = package + "." + guess if guess else package
+        try:
+            if importlib.util.find_spec(full) is None:
+                continue
+        except (ImportError, ValueError):
+            # A guess through a module (`mod.Class`) is not a package to look into.
             continue
-        module = importlib.import_module(entry_module)
-        rest = wanted[len(entry_module) + 1 :]
-        path, _, _ = rest.partition("(")
-        parts = path.split(".")
-        obj = module
-        for part in parts:
-            obj = getattr(obj, part, None)
-            if obj is None:
-                break
-        if obj is None:
-            continue
-        owner = getattr(module, parts[0]) if len(parts) == 2 else None
-        for combo in param_sets(owner if owner is not None else obj):
-            if benchmark_id(entry_module + "." + path, combo) == wanted:
-                return module, owner, obj, combo
+        module = importlib.import_module(full)
+        hit = match_in([module], wanted)
+        if hit is not None:
+            return hit
+    errors = []
+    hit = match_in(walk_modules(package, errors), wanted)
+    if hit is None:
+        detail = "; ".join("%(module)s: %(error)s" % e for e in errors)
+        raise SystemExit(
+            "benchmark %r not found in %s%s" % (wanted, suite, " (%s)" % detail if detail else "")
+        )
+    return hit
+
+
+def match_in(modules, wanted):
+    for module in modules:
+        for bench in benches_in(module, []):
+            for bid, values in bench.combos():
+                if bid == wanted:
+                    return bench, values
     return None
 
 
-def call_hook(target, name, combo):
-    hook = getattr(target, name, None)
-    if hook is not None:
-        hook(*combo)
+# --- running one -------------------------------------------------------------------------
 
 
-def warm_up(func, combo):
-    """Calls the benchmark untimed until BENCHVM_WARMUP_TIME seconds have passed (unset: 0)."""
-    deadline = time.perf_counter() + float(os.environ.get("BENCHVM_WARMUP_TIME") or 0)
+def load_cache(bench):
+    """The setup_cache result, with the working directory set as asv sets it: prepared by
+    `cache` under BENCHVM_ASV_CACHE, or (without it) made here in a temporary directory."""
+    root = os.environ.get(CACHE_VAR)
+    key = bench.cache_key()
+    if root:
+        where = os.path.join(root, hashlib.sha1(key.encode()).hexdigest()[:16])
+        error = os.path.join(where, "error")
+        if os.path.exists(error):
+            with open(error) as f:
+                raise RuntimeError("setup_cache failed: %s" % f.read().strip())
+        result = os.path.join(where, "cache.pickle")
+        if os.path.exists(result):
+            os.chdir(where)
+            with open(result, "rb") as f:
+                return pickle.load(f)
+    os.chdir(tempfile.mkdtemp(prefix="benchvm-setup-cache-"))
+    return make_cache(bench)
+
+
+def make_cache(bench):
+    # asv runs the parameter-free setups (a module's seed, say) before setup_cache.
+    for setup in bench.setups:
+        if not inspect.ismethod(setup):
+            try:
+                inspect.signature(setup).bind()
+            except TypeError:
+                continue
+            setup()
+    return bench.setup_cache()
+
+
+def arguments(bench, values):
+    if bench.setup_cache is None:
+        return values
+    cache = load_cache(bench)
+    # asv passes the cache first, unless setup_cache returned None.
+    return values if cache is None else (cache,) + values
+
+
+def is_skip(exc):
+    """NotImplementedError (asv_runner's SkipNotImplemented is one) skips."""
+    return isinstance(exc, NotImplementedError)
+
+
+def call_hook(hook, args):
+    """Calls a setup or teardown with the benchmark's arguments. Unlike asv, a hook that
+    cannot take them but takes none (a module's `setup()` above parametrized classes, as
+    suites written for benchvm have) is called without them."""
+    if args:
+        try:
+            inspect.signature(hook).bind(*args)
+        except TypeError:
+            try:
+                inspect.signature(hook).bind()
+            except TypeError:
+                pass
+            else:
+                args = ()
+        except ValueError:
+            pass  # no signature to read (a builtin): call as asv does
+    hook(*args)
+
+
+def do_setup(bench, args):
+    try:
+        for setup in bench.setups:
+            call_hook(setup, args)
+    except NotImplementedError as exc:
+        raise Skip("setup raised %s" % last_line(exc))
+
+
+def do_teardown(bench, args):
+    for teardown in bench.teardowns:
+        call_hook(teardown, args)
+
+
+def repeat_plan(bench, default):
+    """(min, max, max_time) repeats from asv's `repeat`: an int, or a (min, max, max_time)
+    tuple; 0 means benchvm's default."""
+    repeat = bench.attr("repeat", 0)
+    try:
+        low, high, max_time = repeat
+        return int(low), int(high), float(max_time)
+    except (TypeError, ValueError):
+        n = int(repeat) or default
+        return n, n, float("inf")
+
+
+def warmup_seconds(bench):
+    own = bench.attr("warmup_time")
+    if own is not None and own >= 0:
+        return float(own)
+    return float(os.environ.get("BENCHVM_WARMUP_TIME") or 0)
+
+
+def time_it(bench, call, redo_setup):
+    """Median seconds per call over the repeats of one process, as asv's attributes say."""
+    timer = bench.attr("timer", timeit.default_timer)
+    deadline = time.perf_counter() + warmup_seconds(bench)
     while time.perf_counter() < deadline:
-        func(*combo)
+        call()
+    sample_time = float(bench.attr("sample_time", 0.01))
+    number = int(bench.attr("number", 0))
+    low, high, max_time = repeat_plan(bench, 5)
+    min_run_count = int(bench.attr("min_run_count", 2))
+    runs = 0
+    if not number:
+        # Grow the loop until one repeat lasts sample_time; this doubles as warm-up. A
+        # timer that never advances (asv's test of a bad timer) stops at 10**7.
+        number = 1
+        while number < 10**7:
+            t = timeit.Timer(call, timer=timer).timeit(number)
+            runs += number
+            if t >= sample_time:
+                break
+            number = max(number + 1, int(number * min(10.0, max(1.1, sample_time / max(t, 1e-9)))))
+    started = time.perf_counter()
+    samples = []
+    while len(samples) < high:
+        if samples:
+            redo_setup()
+        samples.append(timeit.Timer(call, timer=timer).timeit(number) / number)
+        runs += number
+        if (
+            len(samples) >= low
+            and runs >= min_run_count
+            and time.perf_counter() - started > max_time
+        ):
+            break
+    samples.sort()
+    return samples[len(samples) // 2]
 
 
-def measure(kind, func, combo):
-    if kind == "time":
-        warm_up(func, combo)
-        sample_time = getattr(func, "sample_time", 0.01)
-        number = getattr(func, "number", 0)
-        repeat = getattr(func, "repeat", 0) or 5
-        timer = timeit.Timer(lambda: func(*combo))
-        if not number:
-            # Grow the loop until one repeat lasts sample_time; this doubles as warm-up.
-            number = 1
-            while timer.timeit(number) < sample_time and number < 10**7:
-                number *= 2
-        times = sorted(timer.repeat(repeat=repeat, number=number))
-        return times[len(times) // 2] / number
-    if kind == "peakmem":
-        func(*combo)
+RAW_DRIVER = """
+import sys, timeit
+stmt, setup, number = sys.stdin.read().split("\\0")
+print(repr(timeit.timeit(stmt=stmt, setup=setup, number=int(number))))
+"""
+
+
+def time_raw(bench, args):
+    """Seconds per call of the code the benchmark returns, in a fresh interpreter."""
+    code = bench.func(*args)
+    stmt, setup = code if isinstance(code, tuple) else (code, "")
+    number = int(bench.attr("number", 1)) or 1
+    low, _, _ = repeat_plan(bench, 1)
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (bench.attr("env") or {}).items()})
+    samples = []
+    for _ in range(low):
+        proc = subprocess.run(
+            [sys.executable, "-c", RAW_DRIVER],
+            input="\0".join([textwrap.dedent(stmt), textwrap.dedent(setup), str(number)]),
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError("the timeraw interpreter failed: %s" % tail)
+        samples.append(float(proc.stdout.strip()) / number)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def mem_size(obj):
+    """asv's mem_* figure: what one more reference to a copy of the object costs, by
+    pympler's asizeof (which asv needs for mem_* too)."""
+    try:
+        from pympler.asizeof import asizeof
+    except ImportError:
+        raise Skip("mem_* needs pympler in the environment, as asv does")
+    return asizeof([obj, copy.copy(obj)]) - asizeof([obj, obj])
+
+
+def measure(bench, args):
+    call = (lambda: bench.func(*args)) if args else bench.func
+    if bench.kind == "time":
+        return time_it(bench, call, lambda: (do_teardown(bench, args), do_setup(bench, args)))
+    if bench.kind == "timeraw":
+        return time_raw(bench, args)
+    if bench.kind == "mem":
+        return mem_size(call())
+    if bench.kind == "peakmem":
+        call()
         # ru_maxrss is KiB on Linux.
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    value = func(*combo)
+    value = call()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("track_* must return a number, got %r" % (value,))
     return value
 
 
-def prepare(suite, wanted):
-    """The benchmark's callable (bound to a fresh instance for a class benchmark), the
-    objects whose setup/teardown apply, and its parameters."""
-    sys.path.insert(0, os.path.abspath(suite))
-    found = resolve(suite, wanted)
-    if found is None:
-        raise SystemExit("benchmark %r not found in %s" % (wanted, suite))
-    module, owner, func, combo = found
-    if owner is not None:
-        instance = owner()
-        return getattr(instance, func.__name__), [instance], combo
-    return func, [module, func], combo
-
-
-def run(suite, wanted):
-    # Only timings are layout-sensitive; padding would add noise to peakmem_* figures.
+def run(suite, wanted, module_hint=None):
+    # Only timings are layout-sensitive; padding would add noise to memory figures.
     if kind_of(wanted.partition("(")[0].rsplit(".", 1)[-1]) == "time":
         pad_heap()
-    func, hooks, combo = prepare(suite, wanted)
-    kind = kind_of(func.__name__)
+    bench, values = find(suite, wanted, module_hint)
+    if values in bench.skip_params:
+        return {"skipped": "in skip_params"}
+    args = arguments(bench, values)
     try:
-        for target in hooks:
-            call_hook(target, "setup", combo)
+        do_setup(bench, args)
+        try:
+            value = measure(bench, args)
+        finally:
+            do_teardown(bench, args)
+    except Skip as why:
+        return {"skipped": str(why)}
     except NotImplementedError as exc:
-        return {"skipped": "setup raised NotImplementedError %s" % (exc,)}
-    try:
-        value = measure(kind, func, combo)
-    finally:
-        for target in reversed(hooks):
-            call_hook(target, "teardown", combo)
-    unit = {"time": "s", "peakmem": "bytes"}.get(kind) or getattr(func, "unit", "unit")
+        if type(exc).__name__ == "SkipNotImplemented":
+            return {"skipped": last_line(exc)}
+        raise
+    unit = UNITS.get(bench.kind) or str(bench.attr("unit", "unit"))
     return {"value": value, "unit": unit}
 
 
-def once(suite, wanted):
+def once(suite, wanted, module_hint=None):
     """Setup, one call and teardown, nothing timed: what a survey runs under coverage. The
     call's result (its repr) is the benchmark's outcome, for checking a selection."""
-    func, hooks, combo = prepare(suite, wanted)
-    for target in hooks:
-        call_hook(target, "setup", combo)
+    bench, values = find(suite, wanted, module_hint)
+    if values in bench.skip_params:
+        return {"ran": wanted, "outcome": "skipped"}
+    args = arguments(bench, values)
+    do_setup(bench, args)
     try:
-        value = func(*combo)
+        value = bench.func(*args)
     finally:
-        for target in reversed(hooks):
-            call_hook(target, "teardown", combo)
+        do_teardown(bench, args)
     return {"ran": wanted, "outcome": repr(value)}
 
 
+def cache(suite, wanted, module_hint=None):
+    """Runs the setup_cache of benchmark `wanted` once, in its directory under
+    BENCHVM_ASV_CACHE; a failure leaves an `error` file that its benchmarks report."""
+    bench, _ = find(suite, wanted, module_hint)
+    where = os.path.join(
+        os.environ[CACHE_VAR], hashlib.sha1(bench.cache_key().encode()).hexdigest()[:16]
+    )
+    os.makedirs(where, exist_ok=True)
+    os.chdir(where)
+    try:
+        result = make_cache(bench)
+        with open("cache.pickle.partial", "wb") as f:
+            pickle.dump(result, f)
+        os.replace("cache.pickle.partial", "cache.pickle")
+    except BaseException as exc:  # noqa: B036 - recorded for the benchmarks, then re-raised
+        with open("error", "w") as f:
+            f.write(last_line(exc))
+        raise
+    return {"cached": bench.cache_key()}
+
+
+def answer(result):
+    """The result, as JSON on stdout's last line: on a line of its own, whatever the suite
+    printed before it without a newline."""
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv):
+    modes = {"run": run, "once": once, "cache": cache}
     if len(argv) == 3 and argv[1] == "list":
-        print(json.dumps(discover(argv[2])))
-    elif len(argv) == 4 and argv[1] == "run":
-        print(json.dumps(run(argv[2], argv[3])))
-    elif len(argv) == 4 and argv[1] == "once":
-        print(json.dumps(once(argv[2], argv[3])))
+        answer(discover(argv[2]))
+    elif len(argv) in (4, 5) and argv[1] in modes:
+        answer(modes[argv[1]](*argv[2:]))
     else:
-        raise SystemExit("usage: asv_harness.py list SUITE | run SUITE ID | once SUITE ID")
+        raise SystemExit(
+            "usage: asv_harness.py list SUITE | {run,once,cache} SUITE ID [MODULE]"
+        )
 
 
 if __name__ == "__main__":

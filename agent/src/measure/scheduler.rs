@@ -57,6 +57,15 @@ pub enum StopReason {
 pub struct Dropped {
     pub benchmark: String,
     pub reason: String,
+    /// The benchmark skipped itself (asv's `NotImplementedError` in setup, a
+    /// `skip_params` combination): not measured, and not a failure either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+/// How many of `dropped` are failures (a benchmark that skipped itself is not one).
+pub fn failures(dropped: &[Dropped]) -> usize {
+    dropped.iter().filter(|d| !d.skipped).count()
 }
 
 /// Everything sampling produced.
@@ -96,14 +105,28 @@ pub fn sample<R: ProcessRunner>(
                 probe
                     .measure(bench, side, rng.random_range(0..=MAX_PAD))
                     .err()
-                    .map(|e| format!("{} warm-up: {e}", side.side))
+                    .map(|e| (side.side, e))
             })
         });
         match failure {
-            Some(reason) => {
-                progress(format!("{} dropped: {reason}", bench.id));
+            Some((side, e)) => {
+                let skipped = e.strip_prefix(crate::bench::SKIPPED);
+                let reason = match skipped {
+                    Some(why) => format!("{side}: {why}"),
+                    None => format!("{side} warm-up: {e}"),
+                };
+                progress(format!(
+                    "{} {}: {reason}",
+                    bench.id,
+                    if skipped.is_some() {
+                        "skipped"
+                    } else {
+                        "dropped"
+                    }
+                ));
                 dropped.push(Dropped {
                     benchmark: bench.id.clone(),
+                    skipped: skipped.is_some(),
                     reason,
                 });
             }
@@ -180,6 +203,7 @@ pub fn sample<R: ProcessRunner>(
                 dropped.push(Dropped {
                     benchmark: benchmarks[i].id.clone(),
                     reason,
+                    skipped: false,
                 });
             }
             !broken

@@ -212,6 +212,7 @@ mod tests {
         s.dropped.push(Dropped {
             benchmark: "micro/gone".into(),
             reason: "x".into(),
+            skipped: false,
         });
         let out = compare(&[bench("count"), bench("gone")], &s, &thresholds());
         assert_eq!(out.len(), 1);

@@ -129,7 +129,10 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         dropped: merged.dropped.clone(),
     };
     merged.comparisons = analysis::compare(&merged.benchmarks, &sampled, &merged.thresholds);
-    merged.summary = Summary::of(&merged.comparisons, merged.dropped.len());
+    merged.summary = Summary::of(
+        &merged.comparisons,
+        crate::measure::scheduler::failures(&merged.dropped),
+    );
     Ok(merged)
 }
 

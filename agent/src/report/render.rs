@@ -205,7 +205,11 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
             "–".into(),
             "–".into(),
             "–".into(),
-            "❌ failed".into(),
+            if d.skipped {
+                "⏭️ skipped".into()
+            } else {
+                "❌ failed".into()
+            },
         ]);
     }
     out.push_str(&table.to_string());
@@ -217,8 +221,9 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
     }
     for d in &dropped {
         out.push_str(&format!(
-            "- `{}` failed: {}\n",
+            "- `{}` {}: {}\n",
             d.benchmark,
+            if d.skipped { "skipped" } else { "failed" },
             escape(&d.reason)
         ));
     }
@@ -665,7 +670,7 @@ pub fn terminal(report: &Report) -> String {
             Cell::new("–"),
             Cell::new("–"),
             Cell::new(&d.reason),
-            Cell::new("failed"),
+            Cell::new(if d.skipped { "skipped" } else { "failed" }),
         ]);
     }
     format!(

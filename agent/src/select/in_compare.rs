@@ -205,10 +205,12 @@ fn survey_base<R: ProcessRunner>(
 /// its command, once.
 fn survey_argv(rec: &survey::Recorder, b: &Benchmark) -> Vec<String> {
     match b.argv.as_slice() {
-        [python, harness, mode, suite, id]
+        [python, harness, mode, suite, id, module @ ..]
             if b.layer == Layer::Micro && mode == "run" && harness.ends_with("asv_harness.py") =>
         {
-            rec.asv_once(python, Path::new(suite), id)
+            let mut argv = rec.asv_once(python, Path::new(suite), id);
+            argv.extend(module.iter().cloned());
+            argv
         }
         _ => b.argv.clone(),
     }

@@ -88,7 +88,13 @@ pub fn survey(
     }
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
     let rec = survey::Recorder::install(work.path())?;
-    let ids = list(p, &rec.asv_harness)?;
+    let listed = list(p, &rec.asv_harness)?;
+    for (module, error) in &listed.broken {
+        progress(format!(
+            "cannot import {module}: {error}; its benchmarks are not surveyed"
+        ));
+    }
+    let ids = listed.ids;
     let map = survey::SourceMap::checkout(&p.source_root);
     let include = [p.source_root.clone()];
     let mut benchmarks = Vec::new();
@@ -332,7 +338,7 @@ pub fn impacted(
     let work = tempfile::tempdir().map_err(|e| Error::io("create", "a scratch directory", e))?;
     let harness = crate::layers::asv::install_harness(work.path())?;
     match list(p, &harness) {
-        Ok(ids) => against_the_suite(&mut selection, &ids),
+        Ok(listed) => against_the_suite(&mut selection, &listed),
         Err(e) => {
             // The last line of a traceback says what went wrong.
             let e = e.to_string();
@@ -472,10 +478,26 @@ pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
+/// The suite's benchmark ids, and the modules that could not be imported (module, error).
+struct Listed {
+    ids: Vec<String>,
+    broken: Vec<(String, String)>,
+}
+
+fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
     #[derive(serde::Deserialize)]
-    struct Listed {
+    struct Listing {
+        benchmarks: Vec<Entry>,
+        errors: Vec<Broken>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
         id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Broken {
+        module: String,
+        error: String,
     }
     let out = Command::new(&p.python)
         .arg(asv_harness)
@@ -484,12 +506,8 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
         .current_dir(&p.source_root)
         .output()
         .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
-    if !out.status.success() {
-        // A traceback's last line says what went wrong; a missing module usually means
-        // the project is not installed in the environment of --python.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-        let last = last.unwrap_or("no output").trim();
+    let not_listed = |last: &str| {
+        // A missing module usually means the project is not installed for --python.
         let hint = if last.starts_with("ModuleNotFoundError") {
             format!(
                 " (is the project installed for --python {}?)",
@@ -498,23 +516,62 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Vec<String>> {
         } else {
             String::new()
         };
-        return Err(Error::infra(
+        Error::infra(
             format!("list the suite in {}", p.suite.display()),
             format!("{last}{hint}"),
-        ));
+        )
+    };
+    if !out.status.success() {
+        // A traceback's last line says what went wrong.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(not_listed(last.unwrap_or("no output").trim()));
     }
-    let listed: Vec<Listed> = serde_json::from_slice(&out.stdout)
+    // The listing is the last line: a suite may print while it is imported.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let listed: Listing = serde_json::from_str(last)
         .map_err(|e| Error::infra("read the suite's list", e.to_string()))?;
-    Ok(listed.into_iter().map(|l| l.id).collect())
+    if listed.benchmarks.is_empty()
+        && let Some(first) = listed.errors.first()
+    {
+        return Err(not_listed(&first.error));
+    }
+    Ok(Listed {
+        ids: listed.benchmarks.into_iter().map(|l| l.id).collect(),
+        broken: listed
+            .errors
+            .into_iter()
+            .map(|b| (b.module, b.error))
+            .collect(),
+    })
 }
 
 /// Squares a selection made from the survey with the suite as it is now: a benchmark added
 /// since runs (nothing is known of it), one removed since is skipped.
-fn against_the_suite(selection: &mut Selection, ids: &[String]) {
+fn against_the_suite(selection: &mut Selection, listed: &Listed) {
+    let ids = &listed.ids;
     for d in &mut selection.decisions {
-        if !ids.contains(&d.benchmark) {
-            d.run = false;
-            d.reasons = vec!["it is no longer in the suite".into()];
+        if ids.contains(&d.benchmark) {
+            continue;
+        }
+        // A benchmark of a module that no longer imports runs, and fails where it shows.
+        let broken = listed.broken.iter().find(|(module, _)| {
+            module.is_empty() || d.benchmark.starts_with(&format!("{module}."))
+        });
+        match broken {
+            Some((module, error)) => {
+                d.run = true;
+                d.reasons = vec![format!("its module {module} cannot be imported: {error}")];
+            }
+            None => {
+                d.run = false;
+                d.reasons = vec!["it is no longer in the suite".into()];
+            }
         }
     }
     for id in ids {

@@ -1,0 +1,460 @@
+//! Real asv suites, unchanged: discovery checked against asv's own runner (`asv_runner`,
+//! from the package registry, an oracle benchvm did not write) on asv's test suite and on
+//! suites in the shapes of numpy's, pandas' and networkx's; asv's own test benchmarks run
+//! as asv's tests expect; and a comparison, configured by `asv.conf.json` alone, of a
+//! suite that mixes every asv feature with a module that cannot be imported.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benchvm_agent::bench::{Probe, Side, SideEnv};
+use benchvm_agent::layers::asv;
+use benchvm_agent::measure::runner::SystemRunner;
+use support::sh;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/asv-suites")
+}
+
+/// A copy of `src` in `dst`: the suites write files (caches, __pycache__) where they run.
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_dir(&entry.path(), &to);
+            }
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
+/// Runs `cmd` to completion within `limit`, killing it past that (no test waits forever).
+fn run(cmd: &mut Command, limit: Duration) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(err).unwrap(),
+    )
+}
+
+/// The interpreter with asv_runner and pympler (asv's mem_* needs it); .ci/run installs them.
+fn python_with_asv_runner() -> &'static str {
+    let (ok, _, err) = run(
+        Command::new("python3").args(["-c", "import asv_runner, pympler"]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        ok,
+        "asv_runner and pympler are installed for python3 (.ci/run installs them): {err}"
+    );
+    "python3"
+}
+
+/// asv's discovery, flattened to one entry per parameter combination, keyed by asv's id.
+type Found = BTreeMap<String, (String, Vec<Vec<String>>, Vec<String>, String)>;
+
+fn asv_discovers(python: &str, suite: &Path) -> Found {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let (ok, _, err) = run(
+        Command::new(python)
+            .args([
+                "-c",
+                "import sys; from asv_runner.discovery import _discover; _discover(sys.argv[1:3])",
+            ])
+            .arg(suite)
+            .arg(out.path())
+            .current_dir(suite.parent().unwrap()),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "asv_runner's discovery failed: {err}");
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap()).unwrap();
+    let mut found = Found::new();
+    for b in listed {
+        let params: Vec<Vec<String>> = serde_json::from_value(b["params"].clone()).unwrap();
+        let names: Vec<String> = serde_json::from_value(b["param_names"].clone()).unwrap();
+        let name = b["name"].as_str().unwrap();
+        // asv's own vocabulary for units; benchvm writes seconds as "s".
+        let unit = match b["unit"].as_str().unwrap() {
+            "seconds" => "s",
+            other => other,
+        };
+        let mut ids = vec![Vec::<String>::new()];
+        for values in &params {
+            ids = ids
+                .into_iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |v| {
+                        let mut p = prefix.clone();
+                        p.push(v.clone());
+                        p
+                    })
+                })
+                .collect();
+        }
+        for combo in ids {
+            let id = if params.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name}({})", combo.join(", "))
+            };
+            let entry = (
+                b["type"].as_str().unwrap().to_owned(),
+                params.clone(),
+                names.clone(),
+                unit.to_owned(),
+            );
+            assert!(found.insert(id.clone(), entry).is_none(), "{id} twice");
+        }
+    }
+    found
+}
+
+fn benchvm_discovers(python: &str, suite: &Path) -> (Found, Vec<serde_json::Value>) {
+    let harness_dir = tempfile::tempdir().unwrap();
+    let harness = asv::install_harness(harness_dir.path()).unwrap();
+    let (ok, out, err) = run(
+        Command::new(python)
+            .arg(&harness)
+            .arg("list")
+            .arg(suite)
+            .current_dir(suite.parent().unwrap()),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "benchvm's discovery failed: {err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut found = Found::new();
+    for b in listing["benchmarks"].as_array().unwrap() {
+        let entry = (
+            b["type"].as_str().unwrap().to_owned(),
+            serde_json::from_value(b["params"].clone()).unwrap(),
+            serde_json::from_value(b["param_names"].clone()).unwrap(),
+            b["unit"].as_str().unwrap().to_owned(),
+        );
+        let id = b["id"].as_str().unwrap().to_owned();
+        assert!(found.insert(id.clone(), entry).is_none(), "{id} twice");
+    }
+    (found, listing["errors"].as_array().unwrap().clone())
+}
+
+#[test]
+fn discovery_finds_exactly_what_asv_runner_finds_on_asv_s_own_suite_and_numpy_pandas_networkx_shapes()
+ {
+    let python = python_with_asv_runner();
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures(), tmp.path());
+    for (suite, at_least) in [
+        ("asv-test/benchmark", 60),
+        ("numpy-style/benchmarks/benchmarks", 20),
+        ("pandas-style/asv_bench/benchmarks", 8),
+        ("networkx-style/benchmarks/benchmarks", 7),
+    ] {
+        let dir = tmp.path().join(suite);
+        let theirs = asv_discovers(python, &dir);
+        let (ours, errors) = benchvm_discovers(python, &dir);
+        assert!(errors.is_empty(), "{suite}: {errors:?}");
+        assert!(theirs.len() >= at_least, "{suite}: {}", theirs.len());
+        let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
+        let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
+        assert!(
+            only_theirs.is_empty() && only_ours.is_empty(),
+            "{suite}: only asv finds {only_theirs:?}; only benchvm finds {only_ours:?}"
+        );
+        for (id, entry) in &theirs {
+            assert_eq!(
+                &ours[id], entry,
+                "{suite}: {id} (type, params, names, unit)"
+            );
+        }
+    }
+}
+
+fn side(checkout: &Path, env: Vec<(String, String)>) -> SideEnv {
+    let mut env = env;
+    env.push(("PATH".into(), std::env::var("PATH").unwrap()));
+    SideEnv {
+        side: Side::Base,
+        checkout: checkout.to_owned(),
+        env,
+    }
+}
+
+#[test]
+fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
+    let python = python_with_asv_runner();
+    assert_eq!(python, "python3");
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    copy_dir(&fixtures().join("asv-test"), &checkout);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let harness = asv::install_harness(&scratch).unwrap();
+    let cache_root = tmp.path().join("asv-cache");
+    let base = side(
+        &checkout,
+        vec![(asv::CACHE_VAR.into(), cache_root.display().to_string())],
+    );
+    let timeout = Duration::from_secs(60);
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmark"),
+        &base,
+        &scratch,
+        timeout,
+    )
+    .unwrap();
+    let ids: Vec<&str> = suite.benchmarks.iter().map(|b| b.name.as_str()).collect();
+    // Parameters are asv's reprs, memory addresses left out.
+    assert!(ids.contains(&"params_examples.FunctionParamSuite.time_func(<function track_param>)"));
+    assert!(
+        ids.contains(&"custom.time_function"),
+        "benchmark_name renames"
+    );
+    let mut log = Vec::new();
+    asv::prepare_caches(
+        &SystemRunner,
+        &base,
+        &cache_root,
+        &suite.benchmarks,
+        &suite.caches,
+        timeout,
+        &mut |line| log.push(line),
+    )
+    .unwrap();
+    let probe = Probe {
+        runner: &SystemRunner,
+        scratch: &scratch,
+        timeout,
+    };
+    let measure = |id: &str| {
+        let bench = suite
+            .benchmarks
+            .iter()
+            .find(|b| b.name == id)
+            .unwrap_or_else(|| panic!("{id} discovered"));
+        probe.measure(bench, &base, 0)
+    };
+    let value = |id: &str| measure(id).unwrap_or_else(|e| panic!("{id}: {e}")).value;
+    // setup_cache: its result is passed in, and its benchmarks run in its directory.
+    assert_eq!(value("cache_examples.track_cache_foo"), 42.0);
+    assert_eq!(value("cache_examples.track_cache_bar"), 12.0);
+    assert_eq!(value("cache_examples.track_my_cache_foo"), 0.0);
+    assert_eq!(value("cache_examples.ClassLevelSetup.track_example"), 500.0);
+    // A setup_cache's own timeout (5 s) outlasts its 2 s sleep; one of 0.1 s does not, and
+    // fails only its own benchmark.
+    assert_eq!(
+        value("cache_examples.ClassLevelCacheTimeoutSuccess.track_success"),
+        0.0
+    );
+    let slow = measure("cache_examples.ClassLevelCacheTimeout.track_fail").unwrap_err();
+    assert!(slow.contains("setup_cache failed: timed out"), "{slow}");
+    let raising = measure("cache_examples.ClassLevelSetupFail.track_fail").unwrap_err();
+    assert!(
+        raising.contains("setup_cache failed: RuntimeError"),
+        "{raising}"
+    );
+    assert!(log.iter().any(|l| l.contains("failed on base")), "{log:?}");
+    // timeraw_*: a fresh interpreter (no asv, no inspect loaded), a setup, number and repeat.
+    for id in [
+        "timeraw_examples.TimerawSuite.timeraw_fresh",
+        "timeraw_examples.TimerawSuite.timeraw_setup",
+        "timeraw_examples.TimerawSuite.timeraw_count",
+    ] {
+        assert!(value(id) > 0.0, "{id}");
+    }
+    // A benchmark's own timeout applies to its run.
+    let spin = measure("time_examples.time_with_timeout").unwrap_err();
+    assert!(spin.contains("timed out"), "{spin}");
+    let spin = measure("timeraw_examples.TimerawSuite.timeraw_timeout").unwrap_err();
+    assert!(spin.contains("timed out"), "{spin}");
+    // setup runs again before every repeat; number and repeat set in setup take effect; a
+    // timer that never advances does not hang calibration.
+    for id in [
+        "time_examples.TimeWithRepeat.time_it",
+        "params_examples.TuningTest.time_it(1)",
+        "params_examples.TuningTest.time_it(2)",
+        "time_examples.TimeWithRepeatCalibrate.time_it",
+        "time_examples.time_auto_repeat",
+        "subdir.time_subdir.time_foo",
+        "time_secondary.TimeSecondary.time_factorial",
+    ] {
+        assert!(value(id) >= 0.0, "{id}");
+    }
+    measure("time_examples.TimeWithBadTimer.time_it").unwrap();
+    // mem_* is asv's figure (pympler): a list of 255 references is 255 pointers and more.
+    assert!(value("mem_examples.mem_list") >= 255.0 * 8.0);
+    assert_eq!(value("params_examples.mem_param(10, 2)"), 136.0);
+    assert!(value("peakmem_examples.peakmem_list") > 8e6);
+    assert_eq!(value("params_examples.track_param_selection(2, 5)"), 7.0);
+    assert_eq!(value("named.track_custom_pretty_name"), 42.0);
+    assert_eq!(value("params_examples.ParamSuite.track_value('c')"), 3.0);
+    let skipped = measure("params_examples.time_skip(3000)").unwrap_err();
+    assert!(skipped.starts_with("skipped: "), "{skipped}");
+    value("params_examples.time_skip(2000)");
+    // What asv's tests expect to fail, fails (and alone).
+    for id in [
+        "time_secondary.TimeSecondary.time_exception",
+        "time_secondary.track_fail_errcode_123",
+        "time_secondary.track_fail_signal_9",
+        "time_examples.time_with_warnings",
+        "params_examples.track_wrong_number_of_args(1)",
+    ] {
+        assert!(measure(id).is_err(), "{id} fails");
+    }
+}
+
+#[test]
+fn a_suite_configured_by_asv_conf_json_alone_compares_everything_but_its_broken_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_dir(&fixtures().join("mixed"), &repo);
+    sh(
+        &repo,
+        "git init -q -b main && git add -A && git commit -qm base",
+    );
+    sh(
+        &repo,
+        "git checkout -qb head && sed -i 's/range(n))$/range(n)) + 0/' src/mixedpkg/__init__.py && git commit -qam head && git checkout -q main",
+    );
+    let results = tmp.path().join("results");
+    let (ok, _, stderr) = run(
+        Command::new(env!("CARGO_BIN_EXE_benchvm-agent"))
+            .args(["compare", "--repo"])
+            .arg(&repo)
+            .args(["--base", "main", "--head", "head", "--rounds", "2"])
+            .arg("--results")
+            .arg(&results)
+            .arg("--cache")
+            .arg(tmp.path().join("cache")),
+        Duration::from_secs(600),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("no bench.yml: reading head:asv.conf.json, the asv suite in benchmarks"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`build_command` not used"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    let dropped: BTreeMap<&str, (&str, bool)> = report["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["benchmark"].as_str().unwrap(),
+                (
+                    d["reason"].as_str().unwrap(),
+                    d["skipped"].as_bool().unwrap_or(false),
+                ),
+            )
+        })
+        .collect();
+    let (broken, skipped) = dropped["micro/bench_broken"];
+    assert!(
+        broken.contains(
+            "cannot import it: ModuleNotFoundError: No module named 'mixedpkg.not_there'"
+        ) && !skipped,
+        "{broken}"
+    );
+    let (slow, skipped) = dropped["micro/bench_cache.SlowCache.track_never"];
+    assert!(
+        slow.contains("setup_cache failed: timed out") && !skipped,
+        "{slow}"
+    );
+    for id in [
+        "micro/bench_skip.Skips.time_inside(1)",
+        "micro/bench_skip.Skips.time_inside(3)",
+        "micro/bench_skip.Skips.time_some(2)",
+        "micro/bench_skip.Skips.time_some(3)",
+    ] {
+        assert!(
+            dropped[id].1,
+            "{id} is skipped, not failed: {:?}",
+            dropped[id]
+        );
+    }
+    assert_eq!(dropped.len(), 6, "{dropped:?}");
+    assert_eq!(report["summary"]["failed"], 2);
+    let compared: BTreeMap<&str, &serde_json::Value> = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["benchmark"].as_str().unwrap(), c))
+        .collect();
+    for id in [
+        "micro/bench_cache.track_cached",
+        "micro/bench_cache.time_cached",
+        "micro/bench_raw.timeraw_import_json",
+        "micro/bench_raw.timeraw_with_setup",
+        "micro/bench_raw.mem_table",
+        "micro/bench_skip.Skips.time_inside(2)",
+        "micro/bench_skip.Skips.time_some(1)",
+        "micro/bench_skip.time_kept",
+        "micro/bench_time.Work.time_work(400, 'b')",
+        "micro/bench_time.Work.track_len(100, 'a')",
+        "micro/bench_time.time_lookup(50)",
+        "micro/bench_time.peakmem_table",
+    ] {
+        assert!(
+            compared.contains_key(id),
+            "{id} compared: {:?}",
+            compared.keys()
+        );
+    }
+    assert_eq!(compared.len(), 19, "{:?}", compared.keys());
+    assert!(
+        !compared.contains_key("micro/bench_skip.time_never"),
+        "skip_benchmark"
+    );
+    let c = compared["micro/bench_cache.track_cached"];
+    assert_eq!(
+        (c["base_median"].as_f64(), c["unit"].as_str()),
+        (Some(1000.0), Some("unit"))
+    );
+    let c = compared["micro/bench_time.Work.track_len(400, 'a')"];
+    assert_eq!(
+        (c["head_median"].as_f64(), c["unit"].as_str()),
+        (Some(400.0), Some("entries"))
+    );
+    let summary = std::fs::read_to_string(results.join("summary.md")).unwrap();
+    assert!(
+        summary
+            .contains("- `micro/bench_broken` failed: head: cannot import it: ModuleNotFoundError"),
+        "{summary}"
+    );
+    assert!(summary.contains("⏭️ skipped"), "{summary}");
+}
