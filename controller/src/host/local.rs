@@ -36,7 +36,6 @@ async fn run_agent(job: &AgentJob) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
     let results = job.results.display().to_string();
     // stderr is inherited: the agent's progress lines reach the job log as they come.
-    // kill_on_drop: a cancelled job must not leave the agent running.
     let mut cmd = tokio::process::Command::new(exe);
     // The benchmarked code runs under the agent: it gets none of the job's credentials.
     for (name, _) in std::env::vars_os() {
@@ -44,14 +43,18 @@ async fn run_agent(job: &AgentJob) -> Result<()> {
             cmd.env_remove(&name);
         }
     }
-    let status = cmd
+    let mut child = cmd
         .arg("agent")
         .args(job.compare_args(&results))
         .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .status()
-        .await
+        .spawn()
         .map_err(|e| Error::infra("start the agent", e))?;
+    let mut stop = StopOnDrop(child.id());
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::infra("run the agent", e))?;
+    stop.0 = None;
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(Error::Agent { code }),
@@ -62,5 +65,19 @@ async fn run_agent(job: &AgentJob) -> Result<()> {
                 std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
             ),
         )),
+    }
+}
+
+/// A cancelled job must not leave the agent running: dropping the job's future (a signal
+/// aborts it) sends the agent SIGTERM, on which it kills the benchmark in progress (its own
+/// process group, which SIGKILL to the agent would orphan) and exits.
+struct StopOnDrop(Option<u32>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) with a pid of our own unreaped child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
     }
 }

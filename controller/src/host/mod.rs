@@ -1,4 +1,4 @@
-//! Where the agent runs (DESIGN §1 step 2). `local` runs it on this machine; `ssh` ships
+//! Where the agent runs (ARCHITECTURE §1 step 2). `local` runs it on this machine; `ssh` ships
 //! the static agent to an existing machine; `azure` starts a VM, uses it as an ssh host
 //! and deallocates it in its teardown, which [`run_on`] runs on every path out. Raw flags
 //! become a validated [`Host`] in one place ([`from_flags`]); nothing downstream re-checks
@@ -317,7 +317,7 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
 /// started: GitHub's grace period is short). Returns when the agent's clock started,
 /// in seconds since `timings` began.
 pub async fn run_on(host: Arc<dyn Host>, job: &AgentJob, timings: &Timings) -> Result<f64> {
-    let work = {
+    let mut work = {
         let (host, job, timings) = (host.clone(), job.clone(), timings.clone());
         tokio::spawn(async move {
             host.prepare(&timings).await?;
@@ -327,11 +327,15 @@ pub async fn run_on(host: Arc<dyn Host>, job: &AgentJob, timings: &Timings) -> R
         })
     };
     let outcome = tokio::select! {
-        joined = work => joined.unwrap_or_else(|e| {
+        joined = &mut work => joined.unwrap_or_else(|e| {
             Err(Error::infra("run the job", if e.is_panic() { "it panicked" } else { "it was cancelled" }))
         }),
         signal = crate::signals::shutdown() => {
             eprintln!("benchvm: {signal} received, stopping");
+            // Dropping the job stops a local agent (SIGTERM: it kills its benchmark too).
+            // Awaiting the aborted task makes sure it was dropped before the process exits.
+            work.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
             // Start the teardown at once and do not wait for it: the grace period is short.
             if let Err(e) = host.teardown(false, timings).await {
                 eprintln!("error: {e}");
