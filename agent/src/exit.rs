@@ -5,7 +5,7 @@
 //! | 0 | the run completed (no regression, or regressions were not asked to fail) |
 //! | 1 | a regression was found and `fail_on_regression` is set |
 //! | 2 | usage or configuration error (bad flag, bad `bench.yml`, unknown ref) |
-//! | 3 | infrastructure failure (git, Python, install, host, SSH, GitHub) |
+//! | 3 | infrastructure failure (git, Python, install, host, SSH, GitHub), or every benchmark failed |
 
 /// The run completed.
 pub const OK: i32 = 0;

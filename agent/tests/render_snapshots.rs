@@ -466,3 +466,18 @@ fn a_newer_major_schema_is_refused_with_a_clear_message() {
         "a newer minor is fine"
     );
 }
+
+/// Issue 16: nested phases (`measure: micro runs` inside `measure`) were added to the
+/// total, so a 216 s run said "416 s in all".
+#[test]
+fn the_pipeline_total_is_wall_time_not_the_sum_of_nested_phases() {
+    let mut r = report();
+    r.spans.push(Span {
+        name: "measure: micro runs".into(),
+        start_s: 3.6,
+        duration_s: 200.0,
+        cache: None,
+    });
+    let md = render::markdown(&r);
+    assert!(md.contains("Pipeline timings (216 s in all)"), "{md}");
+}

@@ -329,7 +329,7 @@ async fn readout(
     }
     eprintln!("benchvm: results in {}", job.results.display());
     let fail = flags.fail_on_regression || report.fail_on_regression;
-    if comment_failed {
+    if comment_failed || report.nothing_measured() {
         exit::INFRA
     } else if fail && s.verdict == Verdict::Regressed {
         exit::REGRESSION

@@ -463,7 +463,13 @@ fn print_outcome(report: &Report, results: &Path, markdown: bool) {
 
 fn exit_code(report: &Report, fail_on_regression: bool) -> i32 {
     let fail = fail_on_regression || report.fail_on_regression;
-    if fail && report.summary.verdict == Verdict::Regressed {
+    if report.nothing_measured() {
+        eprintln!(
+            "benchvm: every benchmark failed ({}), so nothing was measured",
+            report.summary.failed
+        );
+        exit::INFRA
+    } else if fail && report.summary.verdict == Verdict::Regressed {
         exit::REGRESSION
     } else {
         exit::OK

@@ -459,3 +459,39 @@ fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
         .unwrap();
     assert!(lock.success(), "host lock still held");
 }
+
+/// Issue 16: a run in which every benchmark failed said "Inconclusive" and exited 0.
+#[test]
+fn a_run_in_which_every_benchmark_failed_says_so_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    support::tiny::write(
+        &repo,
+        "bench.yml",
+        "startup:\n  - name: fails\n    command: python -c 'raise SystemExit(3)'\nsampling:\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 60\n",
+    );
+    support::tiny::sh(&repo, "git checkout -qb all-fail && git commit -qam fail");
+    let results = tmp.path().join("results");
+    let out = benchvm(&[
+        "run",
+        "--local",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--base",
+        "all-fail",
+        "--head",
+        "all-fail",
+        "--markdown",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("every benchmark failed (1)"), "{stderr}");
+    let comment = std::fs::read_to_string(results.join("comment.md")).unwrap();
+    assert!(
+        comment.contains("❌ Failed: every benchmark failed (1 failed), so nothing was measured"),
+        "{comment}"
+    );
+}

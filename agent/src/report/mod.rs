@@ -1,5 +1,5 @@
-//! `report.json`: the one document the controller consumes (the JSON contract of DESIGN
-//! §2), how it is derived from samples ([`analysis`]), rendered ([`render`]) and written
+//! `report.json`: the one document the controller consumes (its contract is in
+//! docs/ARCHITECTURE.md), how it is derived from samples ([`analysis`]), rendered ([`render`]) and written
 //! with the rest of the results directory ([`results`]).
 
 pub mod analysis;
@@ -52,7 +52,7 @@ pub struct Report {
     pub shard: Option<crate::shard::Shard>,
 }
 
-/// A selective run's choice of benchmarks (DESIGN §4).
+/// A selective run's choice of benchmarks (ARCHITECTURE §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selection {
     /// Benchmarks measured.
@@ -239,6 +239,12 @@ impl Report {
             });
         }
         serde_json::from_str(text).map_err(parse_err)
+    }
+
+    /// Every planned benchmark failed: the run measured nothing, which is no verdict at all
+    /// (the controller exits [`crate::exit::INFRA`]).
+    pub fn nothing_measured(&self) -> bool {
+        self.comparisons.is_empty() && self.summary.failed > 0
     }
 
     pub fn comparisons_in(&self, layer: Layer) -> impl Iterator<Item = &Comparison> {

@@ -369,6 +369,14 @@ fn chart(report: &Report) -> String {
 
 fn headline(report: &Report) -> String {
     let s = &report.summary;
+    if report.nothing_measured() {
+        return format!(
+            "❌ Failed: every benchmark failed ({} failed), so nothing was measured · base `{}` → head `{}`",
+            s.failed,
+            short(&report.base.commit),
+            short(&report.head.commit),
+        );
+    }
     if let Some(sel) = report
         .selection
         .as_ref()
@@ -584,7 +592,19 @@ fn timings(report: &Report) -> String {
     let mut table = Table::new();
     table.load_preset(ASCII_MARKDOWN);
     table.set_header(["Phase", "duration", "cache"]);
-    let total: f64 = report.spans.iter().map(|s| s.duration_s).sum();
+    // Wall time from the first span's start to the last one's end: phases nest (`measure:
+    // micro runs` lies inside `measure`), so their durations do not add up.
+    let first = report
+        .spans
+        .iter()
+        .map(|s| s.start_s)
+        .fold(f64::INFINITY, f64::min);
+    let last = report
+        .spans
+        .iter()
+        .map(|s| s.start_s + s.duration_s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let total = if first.is_finite() { last - first } else { 0.0 };
     for s in &report.spans {
         let cache = s.cache.map_or("–", |c| match c {
             crate::spans::Cache::Cold => "cold",
