@@ -33,7 +33,7 @@ impl fmt::Display for Side {
     }
 }
 
-/// The layers of DESIGN §2, in the order a reader meets them.
+/// The layers of ARCHITECTURE §2, in the order a reader meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {

@@ -1,4 +1,4 @@
-//! Step a of DESIGN §1: base and head as two worktrees of one persistent mirror clone, so
+//! Step a of ARCHITECTURE §1: base and head as two worktrees of one persistent mirror clone, so
 //! a second run fetches only what is new.
 
 use std::path::{Path, PathBuf};

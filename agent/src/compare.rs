@@ -1,4 +1,4 @@
-//! `benchvm-agent compare`: the whole agent pipeline of DESIGN §1 (steps a–f), each phase
+//! `benchvm-agent compare`: the whole agent pipeline of ARCHITECTURE §1 (steps a–f), each phase
 //! a timed span in the report.
 
 use std::path::{Path, PathBuf};

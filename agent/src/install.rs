@@ -1,4 +1,4 @@
-//! Step b of DESIGN §1: one virtual environment per side and the project installed into
+//! Step b of ARCHITECTURE §1: one virtual environment per side and the project installed into
 //! it. uv when it is on PATH (its cache kept between runs), plain venv + pip otherwise.
 
 use std::path::{Path, PathBuf};

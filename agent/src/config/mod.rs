@@ -81,7 +81,7 @@ pub struct Sampling {
 /// The decision thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// The smallest change worth a verdict, in percent (δ of DESIGN §3).
+    /// The smallest change worth a verdict, in percent (δ of ARCHITECTURE §3).
     pub min_effect_percent: f64,
     /// The false discovery rate for Benjamini–Hochberg.
     pub alpha: f64,
@@ -103,7 +103,7 @@ pub struct Config {
     pub sampling: Sampling,
     pub thresholds: Thresholds,
     pub fail_on_regression: bool,
-    /// Survey the base and measure only the benchmarks the diff can affect (DESIGN §4).
+    /// Survey the base and measure only the benchmarks the diff can affect (ARCHITECTURE §4).
     #[serde(default)]
     pub selective: bool,
 }

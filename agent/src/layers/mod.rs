@@ -1,4 +1,4 @@
-//! The layers of DESIGN §2 turned into a flat list of [`Benchmark`]s: startup commands,
+//! The layers of ARCHITECTURE §2 turned into a flat list of [`Benchmark`]s: startup commands,
 //! micro-benchmarks (an ASV-style suite through [`asv`], or commands that print JSON),
 //! integration runs and memory runs. `python -X importtime` is parsed by [`importtime`].
 

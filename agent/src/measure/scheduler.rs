@@ -1,4 +1,4 @@
-//! The sampling plan of DESIGN §3: one discarded warm-up per benchmark and side, then
+//! The sampling plan of ARCHITECTURE §3: one discarded warm-up per benchmark and side, then
 //! rounds; each round shuffles the benchmarks and runs each as a back-to-back base/head
 //! pair in a coin-flipped order. The time budget may cut rounds after `min_rounds`;
 //! nothing about the observed results ever stops sampling early.

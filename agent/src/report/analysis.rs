@@ -1,4 +1,4 @@
-//! From pairs to verdicts (DESIGN §3): per benchmark the log ratios of its valid pairs,
+//! From pairs to verdicts (ARCHITECTURE §3): per benchmark the log ratios of its valid pairs,
 //! the Hodges–Lehmann estimate with its 95 % CI, two one-sided signed-rank tests against
 //! the minimum effect, then Benjamini–Hochberg over every p-value of the run.
 

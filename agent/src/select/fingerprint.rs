@@ -1,4 +1,4 @@
-//! Block fingerprints of a Python file (DESIGN §4): a module skeleton (imports, globals,
+//! Block fingerprints of a Python file (ARCHITECTURE §4): a module skeleton (imports, globals,
 //! class bodies, signatures, decorators, defaults) plus one body block per function or
 //! method, keyed by qualified name (`Class.method`, `outer.<locals>.inner`), never by
 //! position. A block's checksum is the CRC32 of its tokens with comments and non-logical

@@ -1,4 +1,4 @@
-//! Which benchmarks a change can affect (DESIGN §4), as a pure function of the stored
+//! Which benchmarks a change can affect (ARCHITECTURE §4), as a pure function of the stored
 //! survey and the changed files; every benchmark gets the reasons it runs or is skipped.
 //!
 //! A benchmark runs when: its coverage cannot be trusted (`always_affected`); a block

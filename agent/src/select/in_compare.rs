@@ -1,4 +1,4 @@
-//! Selective comparisons (`selective: true` in bench.yml, DESIGN §4): survey the base (or
+//! Selective comparisons (`selective: true` in bench.yml, ARCHITECTURE §4): survey the base (or
 //! reuse the survey of the same commit, environment and benchmarks), select from the
 //! base..head diff with hotfiles included, and say what ran, what was skipped, and why.
 

@@ -1,4 +1,4 @@
-//! The local loop of DESIGN §4: `survey` once, then `impacted` after each edit. Both work
+//! The local loop of ARCHITECTURE §4: `survey` once, then `impacted` after each edit. Both work
 //! on a checkout (`--source-root`) with the interpreter that has the project installed
 //! (`--python`), and keep everything in one SQLite file ([`super::store`]).
 

@@ -1,4 +1,4 @@
-//! Selective re-runs (DESIGN §4, issue 3). So far: block fingerprints of Python files and
+//! Selective re-runs (ARCHITECTURE §4, issue 3). So far: block fingerprints of Python files and
 //! the selection database; the selection itself (`impacted`) as a pure function.
 
 pub mod fingerprint;

@@ -1,4 +1,4 @@
-//! The selection database (DESIGN §4): one SQLite file in the results directory, in tables a
+//! The selection database (ARCHITECTURE §4): one SQLite file in the results directory, in tables a
 //! user can query with plain SQL. A survey replaces the previous one in a single
 //! transaction, so a survey killed midway leaves the old one intact, never a mix; WAL mode
 //! lets a reader see a consistent survey while a new one is written.

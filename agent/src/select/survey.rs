@@ -1,4 +1,4 @@
-//! Surveying one benchmark (DESIGN §4): run it once with the recorder
+//! Surveying one benchmark (ARCHITECTURE §4): run it once with the recorder
 //! (`survey_recorder.py`, installed as `sitecustomize.py` first on `PYTHONPATH`, so every
 //! Python process of the command runs under coverage.py from its first import), then turn
 //! the covered lines into block dependencies with [`fingerprint`], the files it opened into

@@ -1,4 +1,4 @@
-"""benchvm's survey recorder (DESIGN §4), installed as sitecustomize.py in a directory put
+"""benchvm's survey recorder (ARCHITECTURE §4), installed as sitecustomize.py in a directory put
 first on PYTHONPATH of a surveyed command. Every Python process the command starts then:
 
 - starts coverage.py before anything of the project is imported, so import-time lines count

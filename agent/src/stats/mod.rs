@@ -1,4 +1,4 @@
-//! Statistics for paired benchmark comparisons (DESIGN §3).
+//! Statistics for paired benchmark comparisons (ARCHITECTURE §3).
 //!
 //! Base and head are measured in n paired rounds; per benchmark the analysis
 //! works on the log-ratios d_i = ln(head_i) − ln(base_i) ([`Differences`]):

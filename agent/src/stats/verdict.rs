@@ -27,7 +27,7 @@ impl Verdict {
     }
 }
 
-/// The one decision rule (DESIGN §3). `lower`, `upper` and `threshold` are on
+/// The one decision rule (ARCHITECTURE §3). `lower`, `upper` and `threshold` are on
 /// the log scale (threshold t = ln(1 + δ)); the q-values are the
 /// Benjamini–Hochberg adjusted p-values of the one-sided minimum-effect tests
 /// (H1: shift > +t for "regressed", H1: shift < −t for "improved").
