@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::bench::{Side, SideEnv};
 use crate::checkout;
-use crate::config::Config;
+use crate::config::{Config, Sampling, Thresholds};
 use crate::error::{Error, Result};
 use crate::install::Installer;
 use crate::layers::{self, asv, importtime};
@@ -241,18 +241,34 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         timeout: config.sampling.timeout,
     };
     let t = Instant::now();
+    let looks = scheduler::looks(&config.sampling);
     progress(format!(
-        "measuring: {}-{} rounds, budget {:.0} s, seed {seed}",
-        config.sampling.min_rounds,
-        config.sampling.max_rounds,
+        "measuring: looks after rounds {}, budget {:.0} s, seed {seed}",
+        looks
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         config.sampling.time_budget.as_secs_f64()
     ));
+    if let Some(needed) = blind_spot(benchmarks.len(), &config.sampling, &config.thresholds) {
+        progress(format!(
+            "warning: with {} benchmarks and at most {} rounds a lone change cannot be \
+             flagged; sampling.max_rounds {needed} or more can",
+            benchmarks.len(),
+            config.sampling.max_rounds
+        ));
+    }
     let sampled = scheduler::sample(
         &benchmarks,
         [base, head],
         &probe,
         &config.sampling,
         seed,
+        &mut |so_far| {
+            let now = analysis::compare(&benchmarks, so_far, &config.thresholds);
+            analysis::settled(&now, config.thresholds.alpha)
+        },
         progress,
     );
     timeline.record("measure", t, None);
@@ -325,6 +341,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         sampling: SamplingSummary {
             config: config.sampling,
             rounds: sampled.rounds,
+            looks: sampled.looks,
             stopped_by: sampled.stopped_by,
         },
         thresholds: config.thresholds,
@@ -347,6 +364,23 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
 /// The rounds interleave all layers; a layer's span is the time its own runs took.
 /// The head's `bench.yml`, or else its `asv.conf.json` (its suite alone, as asv would run
 /// it); the run says which it read and what of an asv conf it does not use.
+/// The rounds a lone change among `benchmarks` needs to be flaggable, when `max_rounds` is
+/// fewer: the smallest exact signed-rank p-value is 2^−n, multiplied by the looks, and
+/// Benjamini–Hochberg needs it at α/m for a single discovery among m = 2·benchmarks.
+fn blind_spot(benchmarks: usize, sampling: &Sampling, thresholds: &Thresholds) -> Option<u32> {
+    let m = 2.0 * benchmarks as f64;
+    let flaggable = |rounds: u32| {
+        let mut plan = *sampling;
+        plan.max_rounds = rounds.max(plan.min_rounds);
+        let looks = scheduler::looks(&plan).len() as f64;
+        0.5f64.powi(rounds as i32) * looks <= thresholds.alpha / m
+    };
+    if benchmarks == 0 || flaggable(sampling.max_rounds) {
+        return None;
+    }
+    (sampling.max_rounds..200).find(|&r| flaggable(r))
+}
+
 fn head_config(checkout: &Path, head: &str, progress: &mut dyn FnMut(String)) -> Result<Config> {
     // Named after the ref, not the scratch worktree it happens to sit in.
     let path = checkout.join("bench.yml");
@@ -538,5 +572,32 @@ impl Drop for Workdir {
                 .args(["worktree", "prune"])
                 .output();
         }
+    }
+}
+
+#[cfg(test)]
+mod blind_spot_tests {
+    use super::*;
+
+    #[test]
+    fn a_suite_too_large_for_its_rounds_is_warned_about_with_the_rounds_it_needs() {
+        let mut sampling = Sampling {
+            warmups: 1,
+            min_rounds: 10,
+            max_rounds: 10,
+            time_budget: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(60),
+            seed: None,
+        };
+        let thresholds = Thresholds {
+            min_effect_percent: 2.0,
+            alpha: 0.05,
+        };
+        // 2^-10 ≤ 0.05/(2·25) but not 0.05/(2·26): the issue's blind spot at n = 10.
+        assert_eq!(blind_spot(25, &sampling, &thresholds), None);
+        // 11 rounds would be two looks (10, 11), which halves the gain: 12.
+        assert_eq!(blind_spot(26, &sampling, &thresholds), Some(12));
+        sampling.max_rounds = 40;
+        assert_eq!(blind_spot(1000, &sampling, &thresholds), None);
     }
 }

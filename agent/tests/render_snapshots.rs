@@ -174,6 +174,7 @@ fn report() -> Report {
                 seed: None,
             },
             rounds: 12,
+            looks: 1,
             stopped_by: StopReason::TimeBudget,
         },
         thresholds: Thresholds {

@@ -66,8 +66,8 @@ impl Default for RawSampling {
     fn default() -> Self {
         Self {
             warmups: 1,
-            min_rounds: 10,
-            max_rounds: 20,
+            min_rounds: 8,
+            max_rounds: 40,
             time_budget_s: 600.0,
             timeout_s: 120.0,
             seed: None,

@@ -1,7 +1,11 @@
 //! The sampling plan of ARCHITECTURE §3: one discarded warm-up per benchmark and side, then
 //! rounds; each round shuffles the benchmarks and runs each as a back-to-back base/head
-//! pair in a coin-flipped order. The time budget may cut rounds after `min_rounds`;
-//! nothing about the observed results ever stops sampling early.
+//! pair, in balanced order (a benchmark's rounds come in AB/BA couples, which of the two
+//! first by a coin flip). Sampling is adaptive: at planned looks (`min_rounds`, then about
+//! half as many again each time, up to `max_rounds`) the benchmarks whose verdict is settled
+//! stop; the undecided ones go on. The analysis pays for the looks (report/analysis.rs), so
+//! stopping early does not raise the false-flag rate. The time budget may cut rounds after
+//! `min_rounds`.
 
 use std::time::{Duration, Instant};
 
@@ -73,10 +77,34 @@ pub fn failures(dropped: &[Dropped]) -> usize {
 pub struct Sampled {
     pub seed: u64,
     pub rounds: u32,
+    /// How many looks were planned: the analysis multiplies each p-value by it.
+    #[serde(default = "one_look")]
+    pub looks: u32,
     pub stopped_by: StopReason,
     pub pairs: Vec<PairRecord>,
     pub dropped: Vec<Dropped>,
 }
+
+/// The number of looks of reports that predate adaptive sampling.
+pub fn one_look() -> u32 {
+    1
+}
+
+/// The rounds after which adaptive sampling looks at the data: `min_rounds`, then about
+/// half as many again each time, and `max_rounds` last. A fixed number of rounds
+/// (`min_rounds == max_rounds`) is one look: the classic design.
+pub fn looks(sampling: &Sampling) -> Vec<u32> {
+    let mut at = vec![sampling.min_rounds];
+    let mut last = sampling.min_rounds;
+    while last < sampling.max_rounds {
+        last = (last + last.div_ceil(2)).min(sampling.max_rounds);
+        at.push(last);
+    }
+    at
+}
+
+/// Decides, at a look, which benchmarks are settled (their ids): they are sampled no more.
+pub type Settle<'a> = &'a mut dyn FnMut(&Sampled) -> Vec<String>;
 
 /// After this many consecutive void pairs a benchmark is dropped: it is broken, and
 /// running it on would only spend the time budget on timeouts.
@@ -89,8 +117,10 @@ pub fn sample<R: ProcessRunner>(
     probe: &Probe<'_, R>,
     sampling: &Sampling,
     seed: u64,
+    settle: Settle<'_>,
     progress: &mut dyn FnMut(String),
 ) -> Sampled {
+    let plan = looks(sampling);
     let [base, head] = sides;
     debug_assert_eq!((base.side, head.side), (Side::Base, Side::Head));
     let mut rng = StdRng::seed_from_u64(seed);
@@ -146,6 +176,8 @@ pub fn sample<R: ProcessRunner>(
     let mut failures = vec![0u32; benchmarks.len()];
     let mut rounds = 0;
     let mut stopped_by = StopReason::MaxRounds;
+    // The order of each benchmark's next round, when it completes an AB/BA couple.
+    let mut next_order: Vec<Option<Order>> = vec![None; benchmarks.len()];
     while rounds < sampling.max_rounds && !active.is_empty() {
         if rounds >= sampling.min_rounds && started.elapsed() >= sampling.time_budget {
             stopped_by = StopReason::TimeBudget;
@@ -155,11 +187,15 @@ pub fn sample<R: ProcessRunner>(
         active.shuffle(&mut rng);
         for &i in &active {
             let bench = &benchmarks[i];
-            let order = if rng.random_bool(0.5) {
-                Order::BaseFirst
-            } else {
-                Order::HeadFirst
-            };
+            let order = next_order[i].take().unwrap_or_else(|| {
+                let (first, second) = if rng.random_bool(0.5) {
+                    (Order::BaseFirst, Order::HeadFirst)
+                } else {
+                    (Order::HeadFirst, Order::BaseFirst)
+                };
+                next_order[i] = Some(second);
+                first
+            });
             let sides = match order {
                 Order::BaseFirst => [base, head],
                 Order::HeadFirst => [head, base],
@@ -214,10 +250,29 @@ pub fn sample<R: ProcessRunner>(
             started.elapsed(),
             round_start.elapsed(),
         ));
+        if rounds < sampling.max_rounds && plan.contains(&rounds) && !active.is_empty() {
+            let so_far = Sampled {
+                seed,
+                rounds,
+                looks: plan.len() as u32,
+                stopped_by,
+                pairs: pairs.clone(),
+                dropped: dropped.clone(),
+            };
+            let done = settle(&so_far);
+            let before = active.len();
+            active.retain(|&i| !done.contains(&benchmarks[i].id));
+            progress(format!(
+                "look after round {rounds}: {} settled, {} undecided go on",
+                before - active.len(),
+                active.len()
+            ));
+        }
     }
     Sampled {
         seed,
         rounds,
+        looks: plan.len() as u32,
         stopped_by,
         pairs,
         dropped,
@@ -243,3 +298,6 @@ fn round_line(done: u32, sampling: &Sampling, elapsed: Duration, last: Duration)
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod simulation;

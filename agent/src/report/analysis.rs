@@ -1,6 +1,7 @@
 //! From pairs to verdicts (ARCHITECTURE §3): per benchmark the log ratios of its valid pairs,
-//! the Hodges–Lehmann estimate with its 95 % CI, two one-sided signed-rank tests against
-//! the minimum effect, then Benjamini–Hochberg over every p-value of the run.
+//! two one-sided signed-rank tests against the minimum effect, made valid over the planned
+//! looks of adaptive sampling (Bonferroni: p·K for K looks), Benjamini–Hochberg over every
+//! p-value of the run, and the Hodges–Lehmann estimate with the interval its verdict used.
 
 use crate::bench::Benchmark;
 use crate::config::Thresholds;
@@ -8,47 +9,116 @@ use crate::measure::scheduler::Sampled;
 use crate::report::{Change, Comparison};
 use crate::stats::{self, Alternative, Differences, Verdict};
 
-/// The confidence level of the reported interval.
+/// The confidence level of the equivalence ("no change") interval with a single look.
 pub const CONFIDENCE: f64 = 0.95;
 
 /// Compares every benchmark that was not dropped.
+///
+/// With K planned looks each p-value is K·p (a benchmark may stop at any look, so its last
+/// look's p is valid only after that correction), and the rows' intervals agree with their
+/// verdicts: with R of the m p-values rejected at the false discovery rate α,
+/// * a regressed or improved row shows the interval at the level its test passed,
+///   1 − 2·R·α/(m·K) (Benjamini–Yekutieli's FCR-adjusted interval): it excludes ±δ;
+/// * a "no change" row shows the equivalence interval, 1 − α/K, which lies inside ±δ;
+/// * an inconclusive row shows the wider of that and the interval at the level the next
+///   flag would have needed, 1 − 2·(R+1)·α/(m·K): it neither lies inside ±δ nor beyond it.
 pub fn compare(
     benchmarks: &[Benchmark],
     sampled: &Sampled,
     thresholds: &Thresholds,
 ) -> Vec<Comparison> {
     let threshold = (1.0 + thresholds.min_effect_percent / 100.0).ln();
-    let mut out: Vec<Comparison> = benchmarks
+    let looks = f64::from(sampled.looks.max(1));
+    let alpha = thresholds.alpha;
+    let mut out: Vec<(Comparison, Option<Differences>)> = benchmarks
         .iter()
         .filter(|b| !sampled.dropped.iter().any(|d| d.benchmark == b.id))
-        .map(|b| one(b, sampled, threshold))
+        .map(|b| one(b, sampled, threshold, looks))
         .collect();
 
     // BH over all p-values of the run, both directions of every benchmark.
     let mut p = Vec::new();
-    for c in &out {
+    for (c, _) in &out {
         if let (Some(r), Some(i)) = (c.p_regressed, c.p_improved) {
             p.extend([r, i]);
         }
     }
     let q = stats::benjamini_hochberg(&p);
+    let m = p.len() as f64;
+    let rejected = q.iter().filter(|&&q| q <= alpha).count() as f64;
     let mut q = q.chunks(2);
-    for c in &mut out {
-        if c.p_regressed.is_none() {
-            continue;
-        }
+    for (c, d) in &mut out {
+        let Some(d) = d else { continue };
         let pair = q.next().expect("one q pair per tested benchmark");
         c.q_regressed = Some(pair[0]);
         c.q_improved = Some(pair[1]);
-        let change = c.change.expect("tested benchmarks have a change");
-        let lower = (change.ci_low_percent / 100.0).ln_1p();
-        let upper = (change.ci_high_percent / 100.0).ln_1p();
-        c.verdict = stats::verdict(lower, upper, pair[0], pair[1], threshold, thresholds.alpha);
+        let interval = |per_side: f64| {
+            let hl = stats::hodges_lehmann(d, 1.0 - 2.0 * per_side / looks);
+            (hl, 1.0 - 2.0 * per_side / looks)
+        };
+        let (hl, verdict) = if pair[0] <= alpha {
+            (interval(rejected * alpha / m).0, Verdict::Regressed)
+        } else if pair[1] <= alpha {
+            (interval(rejected * alpha / m).0, Verdict::Improved)
+        } else {
+            let (eq, wanted) = interval(alpha / 2.0);
+            let reached = eq.confidence >= wanted - 1e-9;
+            if reached && -threshold < eq.lower && eq.upper < threshold {
+                (eq, Verdict::NoChange)
+            } else {
+                let next = ((rejected + 1.0) * alpha / m).min(alpha / 2.0);
+                let (wide, wanted) = interval(next);
+                if wide.confidence < wanted - 1e-9 {
+                    c.note = Some(format!(
+                        "too few pairs for the {:.2} % interval a verdict needs",
+                        wanted * 100.0
+                    ));
+                }
+                (wide, Verdict::Inconclusive)
+            }
+        };
+        c.change = Some(change_of(&hl));
+        c.verdict = verdict;
     }
-    out
+    out.into_iter().map(|(c, _)| c).collect()
 }
 
-fn one(bench: &Benchmark, sampled: &Sampled, threshold: f64) -> Comparison {
+/// The benchmarks whose verdict more rounds cannot change, at a look of adaptive sampling:
+/// "no change" (its equivalence interval is its own, whatever the others do), and a flag
+/// whose p-value passes even Bonferroni's α/m (Benjamini–Hochberg then rejects it at the
+/// end whatever the other benchmarks' p-values become).
+pub fn settled(comparisons: &[Comparison], alpha: f64) -> Vec<String> {
+    let m = 2 * comparisons
+        .iter()
+        .filter(|c| c.p_regressed.is_some())
+        .count();
+    comparisons
+        .iter()
+        .filter(|c| match c.verdict {
+            Verdict::NoChange => true,
+            Verdict::Regressed => c.p_regressed.is_some_and(|p| p * m as f64 <= alpha),
+            Verdict::Improved => c.p_improved.is_some_and(|p| p * m as f64 <= alpha),
+            Verdict::Inconclusive => false,
+        })
+        .map(|c| c.benchmark.clone())
+        .collect()
+}
+
+fn change_of(hl: &stats::ShiftEstimate) -> Change {
+    Change {
+        estimate_percent: stats::to_percent(hl.estimate),
+        ci_low_percent: stats::to_percent(hl.lower),
+        ci_high_percent: stats::to_percent(hl.upper),
+        confidence: hl.confidence,
+    }
+}
+
+fn one(
+    bench: &Benchmark,
+    sampled: &Sampled,
+    threshold: f64,
+    looks: f64,
+) -> (Comparison, Option<Differences>) {
     let records: Vec<_> = sampled
         .pairs
         .iter()
@@ -75,7 +145,7 @@ fn one(bench: &Benchmark, sampled: &Sampled, threshold: f64) -> Comparison {
     };
     if base.is_empty() {
         c.note = Some("no valid pairs".into());
-        return c;
+        return (c, None);
     }
     let d = match Differences::from_pairs(&base, &head) {
         Ok(d) => d,
@@ -89,23 +159,19 @@ fn one(bench: &Benchmark, sampled: &Sampled, threshold: f64) -> Comparison {
             });
             c.verdict = Verdict::NoChange;
             c.note = Some("identical values in every pair".into());
-            return c;
+            return (c, None);
         }
         Err(e) => {
             c.note = Some(format!("cannot compare as ratios: {e}"));
-            return c;
+            return (c, None);
         }
     };
-    let hl = stats::hodges_lehmann(&d, CONFIDENCE);
-    c.change = Some(Change {
-        estimate_percent: stats::to_percent(hl.estimate),
-        ci_low_percent: stats::to_percent(hl.lower),
-        ci_high_percent: stats::to_percent(hl.upper),
-        confidence: hl.confidence,
-    });
-    c.p_regressed = Some(stats::signed_rank_test(&d, threshold, Alternative::Greater).p_value);
-    c.p_improved = Some(stats::signed_rank_test(&d, -threshold, Alternative::Less).p_value);
-    c
+    let p =
+        |mu, alternative| (stats::signed_rank_test(&d, mu, alternative).p_value * looks).min(1.0);
+    c.p_regressed = Some(p(threshold, Alternative::Greater));
+    c.p_improved = Some(p(-threshold, Alternative::Less));
+    c.change = Some(change_of(&stats::hodges_lehmann(&d, CONFIDENCE)));
+    (c, Some(d))
 }
 
 #[cfg(test)]
@@ -145,6 +211,7 @@ mod tests {
         Sampled {
             seed: 1,
             rounds,
+            looks: 1,
             stopped_by: StopReason::MaxRounds,
             pairs,
             dropped: vec![],
@@ -217,5 +284,65 @@ mod tests {
         let out = compare(&[bench("count"), bench("gone")], &s, &thresholds());
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].verdict, Verdict::NoChange);
+    }
+
+    /// Every row's interval says what its verdict says: a flag's interval excludes ±δ on
+    /// its side, "no change" lies inside ±δ, an inconclusive one does neither (the issue
+    /// found "regressed" rows whose interval reached below δ, and the reverse).
+    #[test]
+    fn each_interval_agrees_with_its_verdict() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        // On the log scale, where the tests work: ±ln(1.02) is +2 % and −1.96 %.
+        let t = 1.02f64.ln();
+        let mut seen = std::collections::HashSet::new();
+        for trial in 0..200 {
+            let n = rng.random_range(1..=30);
+            let rounds = rng.random_range(3..=70);
+            let mut pairs = Vec::new();
+            let effects: Vec<f64> = (0..n)
+                .map(|_| [0.0, 0.01, 0.02, 0.03, 0.08, -0.05][rng.random_range(0..6)])
+                .collect();
+            let noise = [0.002, 0.01, 0.04][trial % 3];
+            for round in 0..rounds {
+                for (i, e) in effects.iter().enumerate() {
+                    let mut draw = || 1.0 + noise * (rng.random::<f64>() - 0.5) * 3.4;
+                    pairs.push(PairRecord {
+                        benchmark: format!("micro/b{i}"),
+                        round,
+                        order: Order::BaseFirst,
+                        base: Some(m(draw())),
+                        head: Some(m((1.0 + e) * draw())),
+                        error: None,
+                    });
+                }
+            }
+            let s = Sampled {
+                seed: 1,
+                rounds,
+                looks: 1 + trial as u32 % 5,
+                stopped_by: StopReason::MaxRounds,
+                pairs,
+                dropped: vec![],
+            };
+            let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
+            for c in compare(&names, &s, &thresholds()) {
+                let ch = c.change.unwrap();
+                let low = (ch.ci_low_percent / 100.0).ln_1p();
+                let high = (ch.ci_high_percent / 100.0).ln_1p();
+                let ok = match c.verdict {
+                    Verdict::Regressed => low > t,
+                    Verdict::Improved => high < -t,
+                    Verdict::NoChange => -t < low && high < t,
+                    Verdict::Inconclusive => {
+                        let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
+                        too_few || (low <= t && high >= -t && !(-t < low && high < t))
+                    }
+                };
+                assert!(ok, "trial {trial}: {c:?}");
+                seen.insert(c.verdict);
+            }
+        }
+        assert_eq!(seen.len(), 4, "all four verdicts occurred: {seen:?}");
     }
 }

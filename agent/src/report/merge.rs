@@ -114,6 +114,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
             ..s.clone()
         }));
         merged.sampling.rounds = merged.sampling.rounds.max(r.sampling.rounds);
+        merged.sampling.looks = merged.sampling.looks.max(r.sampling.looks);
         merged.fail_on_regression |= r.fail_on_regression;
         if merged.importtime.is_none() {
             merged.importtime = r.importtime.clone();
@@ -124,6 +125,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
     let sampled = Sampled {
         seed: merged.seed,
         rounds: merged.sampling.rounds,
+        looks: merged.sampling.looks,
         stopped_by: merged.sampling.stopped_by,
         pairs: merged.samples.clone(),
         dropped: merged.dropped.clone(),
@@ -201,6 +203,7 @@ mod tests {
         let sampled = Sampled {
             seed: 1,
             rounds: 14,
+            looks: 1,
             stopped_by: StopReason::MaxRounds,
             pairs: samples.clone(),
             dropped: vec![],
@@ -231,6 +234,7 @@ mod tests {
                     seed: None,
                 },
                 rounds: 14,
+                looks: 1,
                 stopped_by: StopReason::MaxRounds,
             },
             thresholds,
@@ -267,6 +271,7 @@ mod tests {
                 let sampled = Sampled {
                     seed: 1,
                     rounds: 14,
+                    looks: 1,
                     stopped_by: StopReason::MaxRounds,
                     pairs: r.samples.clone(),
                     dropped: vec![],

@@ -104,6 +104,9 @@ pub struct SamplingSummary {
     #[serde(flatten)]
     pub config: Sampling,
     pub rounds: u32,
+    /// The planned looks of adaptive sampling (ARCHITECTURE §3); 1 in reports from before.
+    #[serde(default = "crate::measure::scheduler::one_look")]
+    pub looks: u32,
     pub stopped_by: StopReason,
 }
 

@@ -184,7 +184,7 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
     out.push_str(&format!("### {}\n\n", layer.title()));
     let mut table = Table::new();
     table.load_preset(ASCII_MARKDOWN);
-    table.set_header(["Benchmark", "base", "head", "change (95 % CI)", "verdict"]);
+    table.set_header(["Benchmark", "base", "head", "change (CI)", "verdict"]);
     for c in rows {
         table.add_row([
             format!("`{}`", c.name.replace('|', "\\|")),
@@ -492,11 +492,9 @@ fn change(c: &Comparison) -> String {
     match c.change {
         None => "–".into(),
         Some(ch) => {
-            // Exact intervals of few pairs reach only discrete levels: say which one.
-            let level = if (ch.confidence - crate::report::analysis::CONFIDENCE).abs() > 0.005
-                && ch.confidence < 1.0
-            {
-                format!(" at {:.1} %", ch.confidence * 100.0)
+            // Each row's interval has the level its verdict used (ARCHITECTURE §3).
+            let level = if ch.confidence < 1.0 {
+                format!(" at {} %", level(ch.confidence))
             } else {
                 String::new()
             };
@@ -508,6 +506,22 @@ fn change(c: &Comparison) -> String {
             )
         }
     }
+}
+
+/// A confidence level in percent, with as many decimals as it takes to tell it from 100 %.
+fn level(confidence: f64) -> String {
+    let percent = confidence * 100.0;
+    let gap = 100.0 - percent;
+    let decimals = if gap >= 0.1 {
+        1
+    } else if gap >= 0.01 {
+        2
+    } else if gap >= 0.001 {
+        3
+    } else {
+        4
+    };
+    format!("{percent:.decimals$}")
 }
 
 fn percent(p: f64) -> String {
@@ -670,7 +684,7 @@ pub fn terminal(report: &Report) -> String {
             "benchmark",
             "base",
             "head",
-            "change (95 % CI)",
+            "change (CI)",
             "verdict",
         ]);
     for c in &report.comparisons {
@@ -716,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn an_interval_below_95_percent_says_its_level() {
+    fn every_interval_says_its_level() {
         let mut c = crate::report::Comparison {
             benchmark: "micro/x".into(),
             layer: Layer::Micro,
@@ -741,7 +755,9 @@ mod tests {
         };
         assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 87.5 %)");
         c.change.as_mut().unwrap().confidence = 0.9512;
-        assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 %)");
+        assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 95.1 %)");
+        c.change.as_mut().unwrap().confidence = 0.99994;
+        assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 99.994 %)");
     }
 
     #[test]

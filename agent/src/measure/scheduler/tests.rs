@@ -84,6 +84,7 @@ fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
         &probe,
         &sampling(rounds),
         seed,
+        &mut |_| vec![],
         &mut |_| {},
     )
 }
@@ -219,7 +220,15 @@ fn the_time_budget_cuts_rounds_only_after_the_minimum() {
     let mut s = sampling(4);
     s.max_rounds = 50;
     s.time_budget = Duration::from_nanos(1);
-    let out = sample(&benches(&["a"]), [&b, &h], &probe, &s, 1, &mut |_| {});
+    let out = sample(
+        &benches(&["a"]),
+        [&b, &h],
+        &probe,
+        &s,
+        1,
+        &mut |_| vec![],
+        &mut |_| {},
+    );
     assert_eq!(out.rounds, 4);
     assert_eq!(out.stopped_by, StopReason::TimeBudget);
 }
