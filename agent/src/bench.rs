@@ -97,6 +97,9 @@ pub struct Benchmark {
     /// Its own per-run limit (an asv benchmark's `timeout`); `None`: the sampling's.
     #[serde(skip)]
     pub timeout: Option<std::time::Duration>,
+    /// Sampled through a per-side sample server when the probe has one (asv `time_*`).
+    #[serde(skip)]
+    pub served: bool,
 }
 
 impl Benchmark {
@@ -109,6 +112,7 @@ impl Benchmark {
             unit: unit.to_owned(),
             argv,
             timeout: None,
+            served: false,
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct Probe<'a, R: ProcessRunner> {
     pub runner: &'a R,
     pub scratch: &'a Path,
     pub timeout: std::time::Duration,
+    /// Where `served` benchmarks are sampled; `None`: in a fresh process, as all others.
+    pub servers: Option<&'a crate::measure::server::Servers>,
 }
 
 impl<R: ProcessRunner> Probe<'_, R> {
@@ -150,6 +156,9 @@ impl<R: ProcessRunner> Probe<'_, R> {
         side: &SideEnv,
         pad: usize,
     ) -> Result<Measurement, String> {
+        if let Some(servers) = self.servers.filter(|_| bench.served) {
+            return servers.measure(bench, side, pad, bench.timeout.unwrap_or(self.timeout));
+        }
         let stdout = self.scratch.join("stdout");
         let stderr = self.scratch.join("stderr");
         let spec = RunSpec {

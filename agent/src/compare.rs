@@ -149,6 +149,9 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         benchmarks.splice(at..at, micro);
         asv_suite = Some((caches, broken));
     }
+    // The whole suite's size, shards included: `benchvm merge` runs Benjamini–Hochberg over
+    // all shards, so settling and the blind-spot warning count every benchmark.
+    let suite_size = benchmarks.len();
     if let Some(shard) = args.shard {
         let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
         let of = crate::shard::assign(&ids, &args.shard_weights, shard.count);
@@ -235,10 +238,12 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     }
 
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
+    let servers = crate::measure::server::Servers::new(&work.path);
     let probe = crate::bench::Probe {
         runner: &runner,
         scratch: &work.path,
         timeout: config.sampling.timeout,
+        servers: config.sampling.fork.then_some(&servers),
     };
     let t = Instant::now();
     let looks = scheduler::looks(&config.sampling);
@@ -251,12 +256,11 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
             .join(", "),
         config.sampling.time_budget.as_secs_f64()
     ));
-    if let Some(needed) = blind_spot(benchmarks.len(), &config.sampling, &config.thresholds) {
+    if let Some(needed) = blind_spot(suite_size, &config.sampling, &config.thresholds) {
         progress(format!(
             "warning: with {} benchmarks and at most {} rounds a lone change cannot be \
              flagged; sampling.max_rounds {needed} or more can",
-            benchmarks.len(),
-            config.sampling.max_rounds
+            suite_size, config.sampling.max_rounds
         ));
     }
     let sampled = scheduler::sample(
@@ -267,10 +271,12 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         seed,
         &mut |so_far| {
             let now = analysis::compare(&benchmarks, so_far, &config.thresholds);
-            analysis::settled(&now, config.thresholds.alpha)
+            analysis::settled(&now, config.thresholds.alpha, 2 * suite_size)
         },
         progress,
     );
+    // The sample servers (and whatever their children left) go with the sampling.
+    drop(servers);
     timeline.record("measure", t, None);
     attribute_layers(&mut timeline, &benchmarks, &sampled);
     let mut sampled = sampled;
@@ -588,6 +594,7 @@ mod blind_spot_tests {
             time_budget: std::time::Duration::from_secs(60),
             timeout: std::time::Duration::from_secs(60),
             seed: None,
+            fork: true,
         };
         let thresholds = Thresholds {
             min_effect_percent: 2.0,

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use benchvm_agent::bench::{Probe, Side, SideEnv};
+use benchvm_agent::bench::{Measurement, Probe, SKIPPED, Side, SideEnv};
 use benchvm_agent::layers::asv;
 use benchvm_agent::measure::runner::SystemRunner;
+use benchvm_agent::measure::server::Servers;
 use support::sh;
 
 fn fixtures() -> PathBuf {
@@ -257,6 +258,7 @@ fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
         runner: &SystemRunner,
         scratch: &scratch,
         timeout,
+        servers: None,
     };
     let measure = |id: &str| {
         let bench = suite
@@ -457,4 +459,103 @@ fn a_suite_configured_by_asv_conf_json_alone_compares_everything_but_its_broken_
         "{summary}"
     );
     assert!(summary.contains("⏭️ skipped"), "{summary}");
+}
+
+/// The sample server (sampling.fork, the default) gives asv's own time_* test benchmarks
+/// the outcome a fresh interpreter gives them: a value, the same skip, the same failure,
+/// a benchmark's own timeout; and a server that dies is replaced by the next sample.
+#[test]
+fn served_time_samples_end_as_fresh_ones_do_on_asv_s_test_suite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    copy_dir(&fixtures().join("asv-test"), &checkout);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let harness = asv::install_harness(&scratch).unwrap();
+    let cache_root = tmp.path().join("asv-cache");
+    let base = side(
+        &checkout,
+        vec![(asv::CACHE_VAR.into(), cache_root.display().to_string())],
+    );
+    let timeout = Duration::from_secs(60);
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmark"),
+        &base,
+        &scratch,
+        timeout,
+    )
+    .unwrap();
+    asv::prepare_caches(
+        &SystemRunner,
+        &base,
+        &cache_root,
+        &suite.benchmarks,
+        &suite.caches,
+        timeout,
+        &mut |_| {},
+    )
+    .unwrap();
+    let servers = Servers::new(&scratch);
+    let probe = |servers| Probe {
+        runner: &SystemRunner,
+        scratch: &scratch,
+        timeout,
+        servers,
+    };
+    let (fresh, served) = (probe(None), probe(Some(&servers)));
+    // time_fail_second_run fails on its second run by design (asv tests its `processes`
+    // with it): whichever of the two ran second would fail.
+    let timed: Vec<_> = suite
+        .benchmarks
+        .iter()
+        .filter(|b| b.served && b.name != "cache_examples.time_fail_second_run")
+        .collect();
+    assert!(timed.len() >= 10, "{} time_* benchmarks", timed.len());
+    assert!(
+        !suite
+            .benchmarks
+            .iter()
+            .any(|b| b.served && !b.name.contains("time_") && !b.name.contains(".Time")),
+        "only time_* benchmarks are served"
+    );
+    let class = |r: &Result<Measurement, String>| match r {
+        Ok(m) if m.value > 0.0 && m.value.is_finite() => "value".to_string(),
+        Ok(m) => format!("bad value {}", m.value),
+        Err(e) if e.starts_with(SKIPPED) => "skipped".into(),
+        Err(e) if e.contains("timed out") => "timed out".into(),
+        Err(_) => "failed".into(),
+    };
+    let mut classes = std::collections::BTreeSet::new();
+    for bench in timed {
+        let (f, s) = (
+            fresh.measure(bench, &base, 0),
+            served.measure(bench, &base, 100),
+        );
+        assert_eq!(
+            class(&f),
+            class(&s),
+            "{}: fresh {f:?}, served {s:?}",
+            bench.name
+        );
+        classes.insert(class(&s));
+    }
+    assert!(
+        classes.contains("value") && classes.contains("timed out"),
+        "{classes:?}"
+    );
+
+    // A server that dies (here: killed as a stop signal kills it) fails the sample in
+    // progress, and the next one starts a new server.
+    let bench = suite
+        .benchmarks
+        .iter()
+        .find(|b| b.served && b.name == "time_examples.TimeSuite.time_example_benchmark_1")
+        .expect("a plain time_* benchmark");
+    assert!(served.measure(bench, &base, 0).is_ok());
+    benchvm_agent::measure::runner::kill_current();
+    let lost = served.measure(bench, &base, 0).unwrap_err();
+    assert!(lost.contains("sample server"), "{lost}");
+    assert!(served.measure(bench, &base, 0).is_ok());
 }

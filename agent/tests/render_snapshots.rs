@@ -172,6 +172,7 @@ fn report() -> Report {
                 time_budget: std::time::Duration::from_secs(360),
                 timeout: std::time::Duration::from_secs(60),
                 seed: None,
+                fork: true,
             },
             rounds: 12,
             looks: 1,

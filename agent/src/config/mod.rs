@@ -76,6 +76,14 @@ pub struct Sampling {
     pub timeout: Duration,
     /// Fixed RNG seed; a fresh one is drawn (and reported) when absent.
     pub seed: Option<u64>,
+    /// asv `time_*` samples from a per-side server that forks a child per sample
+    /// (measure/server.rs); `false`: every sample in a fresh interpreter.
+    #[serde(default = "forking")]
+    pub fork: bool,
+}
+
+fn forking() -> bool {
+    true
 }
 
 /// The decision thresholds.
@@ -233,6 +241,7 @@ impl Config {
             time_budget: seconds("sampling.time_budget_s", s.time_budget_s)?,
             timeout: seconds("sampling.timeout_s", s.timeout_s)?,
             seed: s.seed,
+            fork: s.fork,
         };
 
         let t = raw.thresholds;

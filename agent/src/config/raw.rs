@@ -60,6 +60,7 @@ pub(super) struct RawSampling {
     pub time_budget_s: f64,
     pub timeout_s: f64,
     pub seed: Option<u64>,
+    pub fork: bool,
 }
 
 impl Default for RawSampling {
@@ -71,6 +72,7 @@ impl Default for RawSampling {
             time_budget_s: 600.0,
             timeout_s: 120.0,
             seed: None,
+            fork: true,
         }
     }
 }

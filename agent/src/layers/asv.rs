@@ -36,6 +36,9 @@ struct Listing {
 #[derive(Debug, Deserialize)]
 struct Listed {
     id: String,
+    /// asv's kind by name: `time`, `timeraw`, `mem`, `peakmem`, `track`.
+    #[serde(default)]
+    kind: String,
     /// The module it was found in, relative to the suite (`""`: the suite's `__init__`).
     module: String,
     unit: String,
@@ -154,6 +157,9 @@ pub fn discover<R: ProcessRunner>(
             l.module.clone(),
         ];
         let mut b = Benchmark::new(Layer::Micro, &l.id, Metric::Reported, &l.unit, argv);
+        // Only timings go through the forked server: memory figures of a forked child would
+        // include what its parent had imported.
+        b.served = l.kind == "time";
         b.timeout = l
             .timeout
             .filter(|t| t.is_finite() && *t > 0.0)
@@ -359,6 +365,7 @@ class Skips:
             runner: &SystemRunner,
             scratch: dir.path(),
             timeout,
+            servers: None,
         };
         let value =
             |id: &str| probe.measure(found.iter().find(|b| b.name == id).unwrap(), &side, 0);
@@ -419,6 +426,7 @@ class Skips:
             runner: &SystemRunner,
             scratch: dir.path(),
             timeout: Duration::from_secs(60),
+            servers: None,
         };
         let count = |env: Vec<(String, String)>| {
             let _ = std::fs::remove_file(&calls);

@@ -6,9 +6,18 @@ Written to disk by benchvm-agent and run with the side's interpreter:
     python asv_harness.py run SUITE_DIR ID [MODULE]  -> {"value": N, "unit": U} on the last line
     python asv_harness.py once SUITE_DIR ID [MODULE] -> setup, one call, teardown (the survey)
     python asv_harness.py cache SUITE_DIR ID [MODULE] -> runs ID's setup_cache once
+    python asv_harness.py serve SUITE_DIR            -> one sample per request line (below)
 
-One `run` is one sample: the agent starts a fresh process per sample so that base and head
-can be interleaved in randomized pairs.
+One `run` is one sample in a fresh process. `serve` is the cheaper way to the same samples
+for time_* benchmarks: one process per side imports each benchmark's module once, then forks
+a child per sample, which pads its heap, runs setup, times, tears down and exits, so every
+sample still starts from the same state and none sees another's (asv times its benchmarks
+from a forked server too). A request is a JSON line {"id", "module", "pad", "number",
+"timeout"}: `number` (the calls per repeat, calibrated by the first sample and returned
+with it) skips the calibration; `pad` sizes the heap padding; `timeout` bounds the child,
+which is killed when it runs longer. The answer is a JSON line: {"value", "unit", "number",
+"wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or {"timed_out"}. Whatever the
+benchmarks print goes to stderr, so stdout carries only answers.
 
 Discovery follows asv's: the suite directory is imported as a package (only that name is
 resolved from its parent directory, so nothing else there becomes importable), every module
@@ -41,6 +50,8 @@ import pickle
 import pkgutil
 import re
 import resource
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,8 +82,9 @@ CACHE_VAR = "BENCHVM_ASV_CACHE"
 _HEAP_PAD = []
 
 
-def pad_heap():
-    n = len(os.environ.get("BENCHVM_ENV_PAD", ""))
+def pad_heap(n=None):
+    if n is None:
+        n = len(os.environ.get("BENCHVM_ENV_PAD", ""))
     _HEAP_PAD.extend(bytes(16 + (i * 7919) % 240) for i in range(n * 4))
 
 
@@ -485,6 +497,10 @@ def warmup_seconds(bench):
     return float(os.environ.get("BENCHVM_WARMUP_TIME") or 0)
 
 
+# The calls per repeat the last time_it used, and the one a `serve` request asks for.
+NUMBER = {"used": None, "asked": 0}
+
+
 def time_it(bench, call, redo_setup):
     """Median seconds per call over the repeats of one process, as asv's attributes say."""
     timer = bench.attr("timer", timeit.default_timer)
@@ -492,7 +508,7 @@ def time_it(bench, call, redo_setup):
     while time.perf_counter() < deadline:
         call()
     sample_time = float(bench.attr("sample_time", 0.01))
-    number = int(bench.attr("number", 0))
+    number = int(bench.attr("number", 0)) or NUMBER["asked"]
     low, high, max_time = repeat_plan(bench, 5)
     min_run_count = int(bench.attr("min_run_count", 2))
     runs = 0
@@ -520,6 +536,7 @@ def time_it(bench, call, redo_setup):
         ):
             break
     samples.sort()
+    NUMBER["used"] = number
     return samples[len(samples) // 2]
 
 
@@ -587,7 +604,10 @@ def run(suite, wanted, module_hint=None):
     # Only timings are layout-sensitive; padding would add noise to memory figures.
     if kind_of(wanted.partition("(")[0].rsplit(".", 1)[-1]) == "time":
         pad_heap()
-    bench, values = find(suite, wanted, module_hint)
+    return run_found(*find(suite, wanted, module_hint))
+
+
+def run_found(bench, values):
     if values in bench.skip_params:
         return {"skipped": "in skip_params"}
     args = arguments(bench, values)
@@ -643,6 +663,70 @@ def cache(suite, wanted, module_hint=None):
     return {"cached": bench.cache_key()}
 
 
+def serve(suite):
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    found = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        key = (request["id"], request.get("module"))
+        try:
+            if key not in found:
+                found[key] = find(suite, request["id"], request.get("module"))
+            result = forked_sample(found[key], request)
+        except BaseException as exc:  # noqa: B036 - the agent decides; the server goes on
+            traceback.print_exc()
+            result = {"error": last_line(exc)}
+        answers.write(json.dumps(result) + "\n")
+        answers.flush()
+
+
+def forked_sample(hit, request):
+    """One sample in a forked child, bounded by the request's timeout."""
+    read, write = os.pipe()
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            pad_heap(int(request.get("pad", 0)))
+            NUMBER["asked"] = int(request.get("number") or 0)
+            result = run_found(*hit)
+            if NUMBER["used"] is not None:
+                result["number"] = NUMBER["used"]
+        except BaseException as exc:  # noqa: B036 - reported, then the child exits
+            traceback.print_exc()
+            result = {"error": last_line(exc)}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(write, json.dumps(result).encode())
+        os._exit(0)
+    os.close(write)
+    deadline = started + float(request["timeout"])
+    chunks, timed_out = [], False
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not select.select([read], [], [], left)[0]:
+            timed_out = True
+            os.kill(pid, signal.SIGKILL)
+            break
+        chunk = os.read(read, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - started
+    os.close(read)
+    if timed_out:
+        return {"timed_out": wall}
+    if not chunks:
+        return {"error": "the sample's process ended with status %d and no answer" % status}
+    result = json.loads(b"".join(chunks))
+    result.update(wall=wall, user=usage.ru_utime, sys=usage.ru_stime, maxrss=usage.ru_maxrss * 1024)
+    return result
+
+
 def answer(result):
     """The result, as JSON on stdout's last line: on a line of its own, whatever the suite
     printed before it without a newline."""
@@ -654,11 +738,13 @@ def main(argv):
     modes = {"run": run, "once": once, "cache": cache}
     if len(argv) == 3 and argv[1] == "list":
         answer(discover(argv[2]))
+    elif len(argv) == 3 and argv[1] == "serve":
+        serve(argv[2])
     elif len(argv) in (4, 5) and argv[1] in modes:
         answer(modes[argv[1]](*argv[2:]))
     else:
         raise SystemExit(
-            "usage: asv_harness.py list SUITE | {run,once,cache} SUITE ID [MODULE]"
+            "usage: asv_harness.py {list,serve} SUITE | {run,once,cache} SUITE ID [MODULE]"
         )
 
 

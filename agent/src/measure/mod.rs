@@ -3,3 +3,4 @@
 
 pub mod runner;
 pub mod scheduler;
+pub mod server;

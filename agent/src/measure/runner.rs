@@ -73,11 +73,26 @@ impl RunOutcome {
 /// its controller can kill the benchmark it is waiting for before it exits.
 static CURRENT_GROUP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// Kills the process group of the run in progress, if any.
+/// The process groups of running sample servers (measure/server.rs), which outlive a run.
+static SERVER_GROUPS: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills the process group of the run in progress, if any, and every sample server's.
 pub fn kill_current() {
     let pid = CURRENT_GROUP.load(std::sync::atomic::Ordering::SeqCst);
     if pid > 0 {
         kill_group(pid);
+    }
+    if let Ok(groups) = SERVER_GROUPS.try_lock() {
+        groups.iter().for_each(|&g| kill_group(g));
+    }
+}
+
+/// Registers (or with `false` forgets) a sample server's process group for [`kill_current`].
+pub(crate) fn track_group(pid: libc::pid_t, running: bool) {
+    let mut groups = SERVER_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    groups.retain(|&g| g != pid);
+    if running {
+        groups.push(pid);
     }
 }
 
@@ -101,21 +116,7 @@ impl ProcessRunner for SystemRunner {
         // the changes during spawn), and the program is resolved against the run's own
         // PATH (std falls back from posix_spawn to fork + exec for a bare name when PATH
         // is among the variables it sets).
-        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
-            // The local loop's warm-up must not leak from a caller's shell into `compare`.
-            .filter(|(k, _)| {
-                k != PAD_VAR
-                    && k != crate::layers::asv::WARMUP_VAR
-                    && !spec.env.iter().any(|(s, _)| k == s.as_str())
-            })
-            .collect();
-        env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
-        env.push((PAD_VAR.into(), "x".repeat(spec.pad).into()));
-        let path_var = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        let program = resolve(program, path_var.as_deref(), &spec.cwd)?;
+        let (env, program) = environment(program, &spec.env, spec.pad, &spec.cwd)?;
         let mut command = Command::new(program);
         command
             .args(args)
@@ -147,6 +148,35 @@ impl ProcessRunner for SystemRunner {
             timed_out,
         })
     }
+}
+
+/// The complete environment of a run (the inherited one, less the padding and warm-up
+/// variables, plus `vars` and a padding of `pad` bytes) and `program` resolved against its
+/// PATH.
+pub(crate) type Environment = Vec<(std::ffi::OsString, std::ffi::OsString)>;
+
+pub(crate) fn environment(
+    program: &str,
+    vars: &[(String, String)],
+    pad: usize,
+    cwd: &std::path::Path,
+) -> io::Result<(Environment, PathBuf)> {
+    let mut env: Environment = std::env::vars_os()
+        // The local loop's warm-up must not leak from a caller's shell into `compare`.
+        .filter(|(k, _)| {
+            k != PAD_VAR
+                && k != crate::layers::asv::WARMUP_VAR
+                && !vars.iter().any(|(s, _)| k == s.as_str())
+        })
+        .collect();
+    env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+    env.push((PAD_VAR.into(), "x".repeat(pad).into()));
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let program = resolve(program, path_var.as_deref(), cwd)?;
+    Ok((env, program))
 }
 
 /// Blocks until the child exits or `timeout` passes; on timeout kills its whole group and
@@ -271,7 +301,7 @@ fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
     }
 }
 
-fn kill_group(pid: libc::pid_t) {
+pub(crate) fn kill_group(pid: libc::pid_t) {
     // SAFETY: killpg has no memory-safety preconditions; ESRCH (group gone) is fine.
     unsafe {
         libc::killpg(pid, libc::SIGKILL);

@@ -77,27 +77,56 @@ pub fn compare(
                 (wide, Verdict::Inconclusive)
             }
         };
+        let (lower, upper) = (hl.lower, hl.upper);
+        let beyond = lower > threshold || upper < -threshold;
+        c.verdict = match verdict {
+            // With tied values the test (mid-ranks, tie-corrected variance) and the interval
+            // (order statistics of Walsh averages) can disagree at the margin; a flag then
+            // needs both, and the row says why it has none.
+            Verdict::Regressed | Verdict::Improved if !beyond && tied(d, threshold) => {
+                c.note = Some(
+                    "tied values: its test flags it but its interval does not exclude ±δ".into(),
+                );
+                Verdict::Inconclusive
+            }
+            Verdict::Inconclusive if beyond && tied(d, threshold) => {
+                c.note = Some("tied values: its interval is approximate".into());
+                Verdict::Inconclusive
+            }
+            verdict => verdict,
+        };
         c.change = Some(change_of(&hl));
-        c.verdict = verdict;
     }
     out.into_iter().map(|(c, _)| c).collect()
 }
 
+/// Whether the differences have ties or zeros where the tests or the interval rank them.
+fn tied(d: &Differences, threshold: f64) -> bool {
+    let values = d.as_slice();
+    [0.0, threshold, -threshold].iter().any(|&mu| {
+        let mut shifted: Vec<f64> = values.iter().map(|v| (v - mu).abs()).collect();
+        shifted.sort_by(f64::total_cmp);
+        shifted.contains(&0.0) || shifted.windows(2).any(|w| w[0] == w[1])
+    })
+}
+
 /// The benchmarks whose verdict more rounds cannot change, at a look of adaptive sampling:
 /// "no change" (its equivalence interval is its own, whatever the others do), and a flag
-/// whose p-value passes even Bonferroni's α/m (Benjamini–Hochberg then rejects it at the
-/// end whatever the other benchmarks' p-values become).
-pub fn settled(comparisons: &[Comparison], alpha: f64) -> Vec<String> {
-    let m = 2 * comparisons
+/// whose p-value passes even Bonferroni's α/m, where m counts both tests of every benchmark
+/// of the suite, other shards' included (Benjamini–Hochberg then rejects it at the end
+/// whatever the other benchmarks' p-values become, and whichever shards join the merge).
+pub fn settled(comparisons: &[Comparison], alpha: f64, m: usize) -> Vec<String> {
+    let tested = 2 * comparisons
         .iter()
         .filter(|c| c.p_regressed.is_some())
         .count();
+    let m = m.max(tested) as f64;
     comparisons
         .iter()
         .filter(|c| match c.verdict {
             Verdict::NoChange => true,
-            Verdict::Regressed => c.p_regressed.is_some_and(|p| p * m as f64 <= alpha),
-            Verdict::Improved => c.p_improved.is_some_and(|p| p * m as f64 <= alpha),
+            Verdict::Regressed => c.p_regressed.is_some_and(|p| p * m <= alpha),
+            Verdict::Improved => c.p_improved.is_some_and(|p| p * m <= alpha),
             Verdict::Inconclusive => false,
         })
         .map(|c| c.benchmark.clone())
@@ -296,6 +325,7 @@ mod tests {
         // On the log scale, where the tests work: ±ln(1.02) is +2 % and −1.96 %.
         let t = 1.02f64.ln();
         let mut seen = std::collections::HashSet::new();
+        let mut tied_rows = 0;
         for trial in 0..200 {
             let n = rng.random_range(1..=30);
             let rounds = rng.random_range(3..=70);
@@ -304,6 +334,9 @@ mod tests {
                 .map(|_| [0.0, 0.01, 0.02, 0.03, 0.08, -0.05][rng.random_range(0..6)])
                 .collect();
             let noise = [0.002, 0.01, 0.04][trial % 3];
+            // Every fourth trial: coarse integer values, full of ties (a timer's resolution).
+            let coarse = trial % 4 == 3;
+            let quantize = |v: f64| if coarse { (v * 50.0).round() } else { v };
             for round in 0..rounds {
                 for (i, e) in effects.iter().enumerate() {
                     let mut draw = || 1.0 + noise * (rng.random::<f64>() - 0.5) * 3.4;
@@ -311,8 +344,8 @@ mod tests {
                         benchmark: format!("micro/b{i}"),
                         round,
                         order: Order::BaseFirst,
-                        base: Some(m(draw())),
-                        head: Some(m((1.0 + e) * draw())),
+                        base: Some(m(quantize(draw()))),
+                        head: Some(m(quantize((1.0 + e) * draw()))),
                         error: None,
                     });
                 }
@@ -330,19 +363,27 @@ mod tests {
                 let ch = c.change.unwrap();
                 let low = (ch.ci_low_percent / 100.0).ln_1p();
                 let high = (ch.ci_high_percent / 100.0).ln_1p();
-                let ok = match c.verdict {
-                    Verdict::Regressed => low > t,
-                    Verdict::Improved => high < -t,
-                    Verdict::NoChange => -t < low && high < t,
-                    Verdict::Inconclusive => {
-                        let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
-                        too_few || (low <= t && high >= -t && !(-t < low && high < t))
-                    }
-                };
+                let tied = c.note.as_deref().is_some_and(|n| n.starts_with("tied"));
+                assert!(!tied || coarse, "trial {trial}: {c:?}");
+                let ok = tied
+                    || match c.verdict {
+                        Verdict::Regressed => low > t,
+                        Verdict::Improved => high < -t,
+                        Verdict::NoChange => -t < low && high < t,
+                        Verdict::Inconclusive => {
+                            let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
+                            too_few || (low <= t && high >= -t && !(-t < low && high < t))
+                        }
+                    };
                 assert!(ok, "trial {trial}: {c:?}");
                 seen.insert(c.verdict);
+                tied_rows += usize::from(tied);
             }
         }
         assert_eq!(seen.len(), 4, "all four verdicts occurred: {seen:?}");
+        assert!(
+            tied_rows > 0,
+            "the coarse trials reach the tied-values rule"
+        );
     }
 }

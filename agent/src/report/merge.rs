@@ -232,6 +232,7 @@ mod tests {
                     time_budget: std::time::Duration::from_secs(60),
                     timeout: std::time::Duration::from_secs(60),
                     seed: None,
+                    fork: true,
                 },
                 rounds: 14,
                 looks: 1,

@@ -115,6 +115,7 @@ fn compare(
         runner: machine,
         scratch: scratch.path(),
         timeout: Duration::from_secs(5),
+        servers: None,
     };
     let sides = [Side::Base, Side::Head].map(|side| SideEnv {
         side,
@@ -128,6 +129,7 @@ fn compare(
         time_budget: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
         seed: None,
+        fork: true,
     };
     let seen = |s: &Sampled| {
         let mut s = s.clone();
@@ -138,7 +140,7 @@ fn compare(
     };
     let mut settle = |so_far: &Sampled| {
         let now = analysis::compare(&benchmarks, &seen(so_far), &THRESHOLDS);
-        analysis::settled(&now, THRESHOLDS.alpha)
+        analysis::settled(&now, THRESHOLDS.alpha, 2 * n)
     };
     let seed = machine.rng.borrow_mut().random();
     let sampled = sample(
@@ -240,7 +242,6 @@ fn outliers_do_not_block_a_clear_regression() {
         .filter(|_| compare(&machine, 20, (8, 40), Design::Sequential).0[0] == Verdict::Regressed)
         .count();
     eprintln!("+15 % with outliers: found in {found} of 50");
-    eprintln!("+5 % with carry-over: found in {found} of 50");
     assert!(found >= 48, "found in {found} of 50");
 }
 

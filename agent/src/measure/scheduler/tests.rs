@@ -67,6 +67,7 @@ fn sampling(rounds: u32) -> Sampling {
         time_budget: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
         seed: None,
+        fork: true,
     }
 }
 
@@ -76,6 +77,7 @@ fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
         runner,
         scratch: scratch.path(),
         timeout: Duration::from_secs(5),
+        servers: None,
     };
     let (b, h) = (side(Side::Base), side(Side::Head));
     sample(
@@ -215,6 +217,7 @@ fn the_time_budget_cuts_rounds_only_after_the_minimum() {
         runner: &runner,
         scratch: scratch.path(),
         timeout: Duration::from_secs(5),
+        servers: None,
     };
     let (b, h) = (side(Side::Base), side(Side::Head));
     let mut s = sampling(4);
