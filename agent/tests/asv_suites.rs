@@ -211,17 +211,22 @@ fn side(checkout: &Path, env: Vec<(String, String)>) -> SideEnv {
     }
 }
 
-#[test]
-fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
-    let python = python_with_asv_runner();
-    assert_eq!(python, "python3");
-    let tmp = tempfile::tempdir().unwrap();
-    let checkout = tmp.path().join("checkout");
+/// asv's own test suite (fixtures/asv-test) copied under `dir` and discovered on base.
+struct AsvTestSuite {
+    scratch: PathBuf,
+    cache_root: PathBuf,
+    base: SideEnv,
+    timeout: Duration,
+    suite: asv::Suite,
+}
+
+fn asv_test_suite(dir: &Path) -> AsvTestSuite {
+    let checkout = dir.join("checkout");
     copy_dir(&fixtures().join("asv-test"), &checkout);
-    let scratch = tmp.path().join("scratch");
+    let scratch = dir.join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
     let harness = asv::install_harness(&scratch).unwrap();
-    let cache_root = tmp.path().join("asv-cache");
+    let cache_root = dir.join("asv-cache");
     let base = side(
         &checkout,
         vec![(asv::CACHE_VAR.into(), cache_root.display().to_string())],
@@ -236,6 +241,27 @@ fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
         timeout,
     )
     .unwrap();
+    AsvTestSuite {
+        scratch,
+        cache_root,
+        base,
+        timeout,
+        suite,
+    }
+}
+
+#[test]
+fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
+    let python = python_with_asv_runner();
+    assert_eq!(python, "python3");
+    let tmp = tempfile::tempdir().unwrap();
+    let AsvTestSuite {
+        scratch,
+        cache_root,
+        base,
+        timeout,
+        suite,
+    } = asv_test_suite(tmp.path());
     let ids: Vec<&str> = suite.benchmarks.iter().map(|b| b.name.as_str()).collect();
     // Parameters are asv's reprs, memory addresses left out.
     assert!(ids.contains(&"params_examples.FunctionParamSuite.time_func(<function track_param>)"));
@@ -467,26 +493,13 @@ fn a_suite_configured_by_asv_conf_json_alone_compares_everything_but_its_broken_
 #[test]
 fn served_time_samples_end_as_fresh_ones_do_on_asv_s_test_suite() {
     let tmp = tempfile::tempdir().unwrap();
-    let checkout = tmp.path().join("checkout");
-    copy_dir(&fixtures().join("asv-test"), &checkout);
-    let scratch = tmp.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let harness = asv::install_harness(&scratch).unwrap();
-    let cache_root = tmp.path().join("asv-cache");
-    let base = side(
-        &checkout,
-        vec![(asv::CACHE_VAR.into(), cache_root.display().to_string())],
-    );
-    let timeout = Duration::from_secs(60);
-    let suite = asv::discover(
-        &SystemRunner,
-        &harness,
-        Path::new("benchmark"),
-        &base,
-        &scratch,
+    let AsvTestSuite {
+        scratch,
+        cache_root,
+        base,
         timeout,
-    )
-    .unwrap();
+        suite,
+    } = asv_test_suite(tmp.path());
     asv::prepare_caches(
         &SystemRunner,
         &base,
@@ -558,4 +571,71 @@ fn served_time_samples_end_as_fresh_ones_do_on_asv_s_test_suite() {
     let lost = served.measure(bench, &base, 0).unwrap_err();
     assert!(lost.contains("sample server"), "{lost}");
     assert!(served.measure(bench, &base, 0).is_ok());
+}
+
+/// A suite that is unkind to the sample server: a sample that reads stdin, one that leaves
+/// a process holding its pipes, one whose teardown closes stdout. Each gets its own outcome,
+/// within its timeout, and never another benchmark's answer.
+#[test]
+fn hostile_samples_cannot_disturb_the_sample_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    support::write(
+        &checkout,
+        "benchmarks/bench_h.py",
+        "import subprocess, sys\n\
+         def time_reads_stdin():\n    sys.stdin.read()\n\
+         def time_leaves_a_child():\n    subprocess.Popen(['sleep', '20'])\n\
+         def time_plain():\n    sum(range(100))\n\
+         class TimeCloses:\n    def teardown(self):\n        sys.stdout.close()\n    def time_it(self):\n        pass\n",
+    );
+    support::write(&checkout, "benchmarks/__init__.py", "");
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let harness = asv::install_harness(&scratch).unwrap();
+    let base = side(&checkout, vec![]);
+    let timeout = Duration::from_secs(5);
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmarks"),
+        &base,
+        &scratch,
+        timeout,
+    )
+    .unwrap();
+    let servers = Servers::new(&scratch);
+    let probe = Probe {
+        runner: &SystemRunner,
+        scratch: &scratch,
+        timeout,
+        servers: Some(&servers),
+    };
+    let bench = |name: &str| {
+        suite
+            .benchmarks
+            .iter()
+            .find(|b| b.name == name && b.served)
+            .unwrap_or_else(|| panic!("{name} discovered and served"))
+    };
+    for name in [
+        "bench_h.time_reads_stdin",
+        "bench_h.time_leaves_a_child",
+        "bench_h.TimeCloses.time_it",
+        "bench_h.time_plain",
+    ] {
+        let t = Instant::now();
+        let m = probe
+            .measure(bench(name), &base, 0)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(m.value > 0.0 && m.value < 0.01, "{name}: {m:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "{name}: {:?}",
+            t.elapsed()
+        );
+        // And the next sample of the same server still answers for itself.
+        let plain = probe.measure(bench("bench_h.time_plain"), &base, 0);
+        assert!(plain.is_ok_and(|m| m.value < 0.01), "after {name}");
+    }
 }

@@ -2,11 +2,11 @@
 //! project built here: a 4x slower function on the head branch must be called
 //! "regressed"; bad input must give one line and exit code 2.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::tiny::tiny_repo;
+use support::tiny::{local_run, tiny_repo};
 
 mod support;
 
@@ -15,7 +15,7 @@ fn cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
 }
 
-fn benchvm(args: &[&str]) -> Output {
+fn benchvm<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_benchvm"))
         .args(args)
         .output()
@@ -28,23 +28,20 @@ fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let results = tmp.path().join("results");
-    let out = benchvm(&[
-        "run",
-        "--local",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--base",
+    let out = benchvm(local_run(
+        &repo,
         "main",
-        "--head",
         "perf/slow",
-        "--results",
-        results.to_str().unwrap(),
-        "--cache",
-        cache().to_str().unwrap(),
-        "--seed",
-        "7",
-        "--fail-on-regression",
-    ]);
+        &[
+            "--results",
+            results.to_str().unwrap(),
+            "--cache",
+            cache().to_str().unwrap(),
+            "--seed",
+            "7",
+            "--fail-on-regression",
+        ],
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -131,7 +128,7 @@ fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
     insta::assert_json_snapshot!("report_shape", shape(&report));
 
     // Where the minutes went, Pareto-sorted, from the same report.
-    let out = benchvm(&["timings", results.join("report.json").to_str().unwrap()]);
+    let out = benchvm(["timings", results.join("report.json").to_str().unwrap()]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     let first_row = table
@@ -156,16 +153,7 @@ fn sigterm_stops_the_run_kills_the_agent_and_exits_3() {
     tiny_repo(&repo);
     let results = tmp.path().join("cancelled-results");
     let mut child = Command::new(env!("CARGO_BIN_EXE_benchvm"))
-        .args([
-            "run",
-            "--local",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ])
+        .args(local_run(&repo, "main", "perf/slow", &[]))
         .args([
             "--results",
             results.to_str().unwrap(),
@@ -265,18 +253,12 @@ fn a_bad_bench_yml_is_one_line_and_exit_code_2_before_any_work() {
     for (i, (yml, needle)) in cases.iter().enumerate() {
         let path = tmp.path().join(format!("bench{i}.yml"));
         std::fs::write(&path, yml).unwrap();
-        let out = benchvm(&[
-            "run",
-            "--local",
-            "--repo",
-            "/nonexistent",
-            "--base",
+        let out = benchvm(local_run(
+            Path::new("/nonexistent"),
             "a",
-            "--head",
             "b",
-            "--config",
-            path.to_str().unwrap(),
-        ]);
+            &["--config", path.to_str().unwrap()],
+        ));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
@@ -292,20 +274,17 @@ fn an_unknown_ref_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
-    let out = benchvm(&[
-        "run",
-        "--local",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--base",
+    let out = benchvm(local_run(
+        &repo,
         "main",
-        "--head",
         "perf/nope",
-        "--results",
-        tmp.path().join("r").to_str().unwrap(),
-        "--cache",
-        cache().to_str().unwrap(),
-    ]);
+        &[
+            "--results",
+            tmp.path().join("r").to_str().unwrap(),
+            "--cache",
+            cache().to_str().unwrap(),
+        ],
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -335,20 +314,17 @@ fn a_head_without_bench_yml_or_with_a_bad_one_is_named_by_its_ref() {
         ),
         ("bad-config", "bad-config:bench.yml: unknown field `bogus`"),
     ] {
-        let out = benchvm(&[
-            "run",
-            "--local",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
+        let out = benchvm(local_run(
+            &repo,
             "main",
-            "--head",
             head,
-            "--results",
-            tmp.path().join(head).to_str().unwrap(),
-            "--cache",
-            cache().to_str().unwrap(),
-        ]);
+            &[
+                "--results",
+                tmp.path().join(head).to_str().unwrap(),
+                "--cache",
+                cache().to_str().unwrap(),
+            ],
+        ));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(needle), "{stderr}");
@@ -357,16 +333,16 @@ fn a_head_without_bench_yml_or_with_a_bad_one_is_named_by_its_ref() {
 
 #[test]
 fn flags_are_checked_by_clap_with_exit_code_2() {
-    let out = benchvm(&["run", "--local", "--base", "a"]);
+    let out = benchvm(["run", "--local", "--base", "a"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--head"));
-    let out = benchvm(&["run", "--base", "a", "--head", "b"]);
+    let out = benchvm(["run", "--base", "a", "--head", "b"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("<--local|--ssh|--azure>"));
-    let out = benchvm(&["run", "--ssh", "--base", "a", "--head", "b"]);
+    let out = benchvm(["run", "--ssh", "--base", "a", "--head", "b"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ssh-key is required with --ssh"));
-    let out = benchvm(&["demo", "--rounds", "1"]);
+    let out = benchvm(["demo", "--rounds", "1"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -473,19 +449,12 @@ fn a_run_in_which_every_benchmark_failed_says_so_and_exits_3() {
     );
     support::tiny::sh(&repo, "git checkout -qb all-fail && git commit -qam fail");
     let results = tmp.path().join("results");
-    let out = benchvm(&[
-        "run",
-        "--local",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--base",
+    let out = benchvm(local_run(
+        &repo,
         "all-fail",
-        "--head",
         "all-fail",
-        "--markdown",
-        "--results",
-        results.to_str().unwrap(),
-    ]);
+        &["--markdown", "--results", results.to_str().unwrap()],
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("every benchmark failed (1)"), "{stderr}");

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::fake_github::{FakeGithub, OWNER, REPO, TOKEN};
-use support::tiny::tiny_repo;
+use support::tiny::{local_run, tiny_repo};
 
 mod support;
 
@@ -16,7 +16,7 @@ fn cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
 }
 
-fn benchvm(args: &[&str]) -> Output {
+fn benchvm<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_benchvm"))
         .args(args)
         .output()
@@ -24,24 +24,21 @@ fn benchvm(args: &[&str]) -> Output {
 }
 
 fn run_shard(repo: &Path, results: &Path, shard: &str) -> Value {
-    let out = benchvm(&[
-        "run",
-        "--local",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--base",
+    let out = benchvm(local_run(
+        repo,
         "main",
-        "--head",
         "perf/slow",
-        "--results",
-        results.to_str().unwrap(),
-        "--cache",
-        cache().to_str().unwrap(),
-        "--seed",
-        "11",
-        "--shard",
-        shard,
-    ]);
+        &[
+            "--results",
+            results.to_str().unwrap(),
+            "--cache",
+            cache().to_str().unwrap(),
+            "--seed",
+            "11",
+            "--shard",
+            shard,
+        ],
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "shard {shard}: {stderr}");
     assert!(stderr.contains(&format!("shard {shard}: ")), "{stderr}");
@@ -86,7 +83,7 @@ fn two_shards_merge_into_the_whole_comparison() {
     assert!(two["importtime"].is_null(), "only shard 1 does");
 
     // A missing shard is named.
-    let out = benchvm(&[
+    let out = benchvm([
         "merge",
         r1.to_str().unwrap(),
         "--results",
@@ -102,7 +99,7 @@ fn two_shards_merge_into_the_whole_comparison() {
     std::fs::rename(&r1, downloaded.join("benchvm-results-1")).unwrap();
     std::fs::rename(&r2, downloaded.join("benchvm-results-2")).unwrap();
     let merged_dir = tmp.path().join("merged");
-    let out = benchvm(&[
+    let out = benchvm([
         "merge",
         downloaded.to_str().unwrap(),
         "--results",
@@ -196,7 +193,7 @@ fn two_shards_merge_into_the_whole_comparison() {
 
 #[test]
 fn a_bad_shard_is_one_line_naming_the_flag() {
-    let out = benchvm(&[
+    let out = benchvm([
         "run", "--local", "--base", "a", "--head", "b", "--shard", "3/2",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);

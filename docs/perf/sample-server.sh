@@ -5,7 +5,8 @@
 # any noisier. The demo's asv suite (12 benchmarks), A/A (base = head = the fixture's
 # commit), a fixed number of rounds and seed, the two settings alternated ABAB in one run so
 # they share the machine's state. "A/A spread" is the median over benchmarks of the median
-# absolute deviation of ln(head/base), in %: the noise a verdict has to see through.
+# absolute deviation of ln(head/base), in %: the noise a verdict has to see through; "A/A
+# bias" the largest |median ln(head/base)| of any benchmark: what a false flag is made of.
 # Needs: python3, git; uv or pip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +40,7 @@ done
 python3 - "$tmp/results" <<'PY'
 import json, math, pathlib, statistics, sys
 root = pathlib.Path(sys.argv[1])
-print("%-18s %6s %10s %12s %14s %14s" % ("run", "pairs", "measure s", "ms / sample", "A/A spread", "verdicts"))
+print("%-18s %6s %10s %12s %11s %9s %14s" % ("run", "pairs", "measure s", "ms / sample", "A/A spread", "A/A bias", "verdicts"))
 rows = {}
 for run in sorted(root.iterdir()):
     r = json.loads((run / "report.json").read_text())
@@ -47,7 +48,7 @@ for run in sorted(root.iterdir()):
     secs = measure["duration_s"]
     pairs = len(r["samples"])
     # A/A noise: per benchmark the median absolute deviation of ln(head/base), in %.
-    spread = []
+    spread, bias = [], []
     for c in r["comparisons"]:
         d = [math.log(p["head"]["value"] / p["base"]["value"]) for p in r["samples"]
              if p["benchmark"] == c["benchmark"] and p.get("base") and p.get("head")
@@ -55,13 +56,14 @@ for run in sorted(root.iterdir()):
         if len(d) > 2:
             mid = statistics.median(d)
             spread.append(100 * statistics.median(abs(x - mid) for x in d))
+            bias.append(100 * abs(mid))
     verdicts = {}
     for c in r["comparisons"]:
         verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
     per_sample = secs / (2 * pairs) * 1e3
     rows.setdefault(run.name.split("-")[0], []).append(per_sample)
-    print("%-18s %6d %10.1f %12.1f %13.2f%% %14s" % (
-        "fork: " + run.name, pairs, secs, per_sample, statistics.median(spread),
+    print("%-18s %6d %10.1f %12.1f %10.2f%% %8.2f%% %14s" % (
+        "fork: " + run.name, pairs, secs, per_sample, statistics.median(spread), max(bias),
         " ".join("%s=%d" % kv for kv in sorted(verdicts.items()))))
 ratio = statistics.median(rows["false"]) / statistics.median(rows["true"])
 print("fresh interpreter / forked child, per sample: %.2fx" % ratio)

@@ -665,10 +665,16 @@ def cache(suite, wanted, module_hint=None):
 
 def serve(suite):
     answers = os.fdopen(os.dup(1), "w")
+    ANSWERS.append(answers.fileno())
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    requests = os.fdopen(os.dup(0), "r")
+    ANSWERS.append(requests.fileno())
+    # What the suite reads from stdin, at import or in a sample, is empty, as in a fresh run.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
     found = {}
-    for line in sys.stdin:
+    for line in requests:
         request = json.loads(line)
         key = (request["id"], request.get("module"))
         try:
@@ -678,38 +684,69 @@ def serve(suite):
         except BaseException as exc:  # noqa: B036 - the agent decides; the server goes on
             traceback.print_exc()
             result = {"error": last_line(exc)}
+        # The request's id goes back with its answer, so no answer can be taken for another's.
+        result["id"] = request["id"]
         answers.write(json.dumps(result) + "\n")
         answers.flush()
 
 
+# The server's own request and answer streams: a forked sample closes them first.
+ANSWERS = []
+PR_SET_PDEATHSIG = 1
+
+
 def forked_sample(hit, request):
-    """One sample in a forked child, bounded by the request's timeout."""
+    """One sample in a forked child (its own process group, killed with whatever it left
+    once it has answered), bounded by the request's timeout."""
     read, write = os.pipe()
     started = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        os.close(read)
         try:
-            pad_heap(int(request.get("pad", 0)))
-            NUMBER["asked"] = int(request.get("number") or 0)
-            result = run_found(*hit)
-            if NUMBER["used"] is not None:
-                result["number"] = NUMBER["used"]
-        except BaseException as exc:  # noqa: B036 - reported, then the child exits
-            traceback.print_exc()
-            result = {"error": last_line(exc)}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.write(write, json.dumps(result).encode())
-        os._exit(0)
+            os.setpgid(0, 0)
+            for fd in [read] + ANSWERS:
+                os.close(fd)
+            try:
+                import ctypes
+
+                # Dies with the server, should the agent kill the server mid-sample.
+                ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            except (OSError, AttributeError):
+                pass
+            try:
+                pad_heap(int(request.get("pad", 0)))
+                NUMBER["asked"] = int(request.get("number") or 0)
+                result = run_found(*hit)
+                if NUMBER["used"] is not None:
+                    result["number"] = NUMBER["used"]
+                if "value" in result:
+                    result["value"] = float(result["value"])
+            except BaseException as exc:  # noqa: B036 - reported, then the child exits
+                traceback.print_exc()
+                result = {"error": last_line(exc)}
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:  # noqa: B036 - a suite may have closed them
+                pass
+            os.write(write, json.dumps(result).encode())
+        finally:
+            os._exit(0)
     os.close(write)
+    # Python < 3.9 has no pidfd_open: then the end of the pipe is the end of the sample.
+    exited = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    watched = [read] if exited is None else [read, exited]
     deadline = started + float(request["timeout"])
     chunks, timed_out = [], False
+    # Until the child exits (a grandchild holding the pipe does not count) or time is up.
     while True:
         left = deadline - time.perf_counter()
-        if left <= 0 or not select.select([read], [], [], left)[0]:
+        ready = select.select(watched, [], [], left)[0] if left > 0 else []
+        if not ready:
             timed_out = True
             os.kill(pid, signal.SIGKILL)
+            break
+        if exited is not None and exited in ready:
             break
         chunk = os.read(read, 1 << 16)
         if not chunk:
@@ -717,12 +754,29 @@ def forked_sample(hit, request):
         chunks.append(chunk)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - started
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    os.set_blocking(read, False)
+    try:
+        while True:
+            chunk = os.read(read, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
     os.close(read)
+    if exited is not None:
+        os.close(exited)
     if timed_out:
         return {"timed_out": wall}
-    if not chunks:
-        return {"error": "the sample's process ended with status %d and no answer" % status}
-    result = json.loads(b"".join(chunks))
+    try:
+        result = json.loads(b"".join(chunks))
+    except ValueError:
+        code = os.waitstatus_to_exitcode(status)
+        return {"error": "the sample's process ended (%d) without an answer" % code}
     result.update(wall=wall, user=usage.ru_utime, sys=usage.ru_stime, maxrss=usage.ru_maxrss * 1024)
     return result
 

@@ -184,6 +184,10 @@ pub fn sample<R: ProcessRunner>(
             break;
         }
         let round_start = Instant::now();
+        // New sample servers every round: each pair gets a fresh address-space layout.
+        if let Some(servers) = probe.servers {
+            servers.restart();
+        }
         active.shuffle(&mut rng);
         for &i in &active {
             let bench = &benchmarks[i];

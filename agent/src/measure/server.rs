@@ -4,6 +4,13 @@
 //! `number` every time. Samples stay independent: each child starts from the same parent
 //! state, pads its own heap by the pair's random amount, and exits. `number` is calibrated by
 //! a benchmark's first sample (its warm-up) and reused on both sides for every later one.
+//!
+//! Forked children share their server's address-space layout (ASLR and the stack are fixed
+//! at exec), so one server for a whole run would give every sample of a side the same
+//! layout, and a layout bias would repeat in every pair, the very bias the fresh process per
+//! sample randomises away. So the scheduler starts new servers every round ([`Servers::restart`]),
+//! each with its own environment padding: the layout varies from pair to pair, as with fresh
+//! processes, for the cost of two interpreter starts per round instead of two per benchmark.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -31,6 +38,14 @@ pub struct Servers {
     numbers: std::cell::RefCell<HashMap<String, u64>>,
 }
 
+impl Servers {
+    /// Stops the running servers: the next sample of each side starts a new one, with a
+    /// new address-space layout (called at the start of every round).
+    pub fn restart(&self) {
+        self.running.borrow_mut().clear();
+    }
+}
+
 #[derive(Debug)]
 struct Server {
     child: Child,
@@ -50,6 +65,8 @@ impl Drop for Server {
 
 #[derive(Debug, Deserialize)]
 struct Answer {
+    /// The id of the request answered.
+    id: String,
     value: Option<f64>,
     number: Option<u64>,
     #[serde(default)]
@@ -91,7 +108,7 @@ impl Servers {
         let server = match running.entry(side.side) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                self.start(python, harness, suite, side)
+                self.start(python, harness, suite, side, pad)
                     .map_err(|e| format!("failed to start the sample server: {e}"))?,
             ),
         };
@@ -117,8 +134,20 @@ impl Servers {
                 tail.map(|t| format!(": {t}")).unwrap_or_default()
             ));
         };
-        let answer: Answer = serde_json::from_str(&line)
-            .map_err(|e| format!("the sample server answered {line:?}: {e}"))?;
+        let answer: Answer = match serde_json::from_str::<Answer>(&line) {
+            Ok(answer) if answer.id == *id => answer,
+            // Not this request's answer: the stream cannot be trusted any more.
+            wrong => {
+                running.remove(&side.side);
+                return Err(format!(
+                    "the sample server answered out of turn ({}), so it was restarted",
+                    match wrong {
+                        Ok(a) => format!("for {}", a.id),
+                        Err(e) => e.to_string(),
+                    }
+                ));
+            }
+        };
         if let Some(reason) = answer.skipped {
             return Err(format!("{SKIPPED}{reason}"));
         }
@@ -153,8 +182,9 @@ impl Servers {
         harness: &str,
         suite: &str,
         side: &SideEnv,
+        pad: usize,
     ) -> std::io::Result<Server> {
-        let (env, program) = runner::environment(python, &side.env, 0, &side.checkout)?;
+        let (env, program) = runner::environment(python, &side.env, pad, &side.checkout)?;
         let stderr = self.scratch.join(format!("server-{}.stderr", side.side));
         let mut child = Command::new(program)
             .args([harness, "serve", suite])

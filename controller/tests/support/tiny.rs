@@ -110,3 +110,13 @@ pub fn tiny_repo(dir: &Path) {
         "git checkout -qb perf/slow && git commit -qam slower && git checkout -q main",
     );
 }
+
+/// `benchvm run --local --repo REPO --base BASE --head HEAD`, the start of every local
+/// comparison a test makes, then `rest`.
+pub fn local_run(repo: &Path, base: &str, head: &str, rest: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["run".into(), "--local".into(), "--repo".into()];
+    args.push(repo.display().to_string());
+    args.extend(["--base", base, "--head", head].map(String::from));
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
