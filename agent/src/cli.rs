@@ -190,8 +190,16 @@ struct CompareFlags {
     #[arg(long)]
     base: String,
     /// The ref under test.
+    #[arg(
+        long,
+        required_unless_present = "calibrate",
+        conflicts_with = "calibrate"
+    )]
+    head: Option<String>,
+    /// Measure this host's noise floor instead: an A/A comparison of --base against itself,
+    /// whose floors are stored in the cache and raise δ for noisy benchmarks in later runs.
     #[arg(long)]
-    head: String,
+    calibrate: bool,
     /// bench.yml to use [default: the head checkout's bench.yml].
     #[arg(long)]
     config: Option<PathBuf>,
@@ -294,11 +302,13 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Compare(f) => {
-            let results = f.results.unwrap_or_else(|| default_results(&f.head));
+            let head = f.head.unwrap_or_else(|| f.base.clone());
+            let results = f.results.unwrap_or_else(|| default_results(&head));
             let args = CompareArgs {
                 repo: f.repo,
                 base: f.base,
-                head: f.head,
+                head,
+                calibrate: f.calibrate,
                 config: f.config,
                 results: results.clone(),
                 cache: f.cache.unwrap_or_else(crate::cache::default_dir),

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::bench::{Side, SideEnv};
+use crate::calibration::{self, Calibration};
 use crate::checkout;
-use crate::config::{Config, Sampling, Thresholds};
+use crate::config::{CalibrationMode, Config, Sampling, Thresholds};
 use crate::error::{Error, Result};
 use crate::install::Installer;
 use crate::layers::{self, asv, importtime};
@@ -14,7 +15,8 @@ use crate::machine::Machine;
 use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
 use crate::measure::scheduler;
 use crate::report::{
-    self, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool, analysis, results,
+    self, CalibrationRun, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool,
+    analysis, results,
 };
 use crate::select::in_compare;
 use crate::spans::{Cache, Timeline};
@@ -43,6 +45,8 @@ pub struct CompareArgs {
     pub shard: Option<crate::shard::Shard>,
     /// Seconds per benchmark from an earlier run, to balance the shards.
     pub shard_weights: std::collections::BTreeMap<String, f64>,
+    /// The run is this host's A/A calibration (`head` is `base`): its floors are stored.
+    pub calibrate: bool,
 }
 
 /// Runs the comparison and writes the results directory; returns the report.
@@ -238,6 +242,41 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     }
 
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
+    let calibration_file = calibration::path(&args.cache, &mirror.path);
+    let mut calibration = Calibration::load(&calibration_file, &mut |w| {
+        progress(format!("warning: {w}"));
+    });
+    let mut calibrated_now = Vec::new();
+    if !args.calibrate && config.thresholds.calibration == CalibrationMode::Auto {
+        let missing = calibration.missing(benchmarks.iter().map(|b| b.id.as_str()));
+        if !missing.is_empty() {
+            let t = Instant::now();
+            let planned: Vec<_> = benchmarks
+                .iter()
+                .filter(|b| missing.contains(&b.id))
+                .cloned()
+                .collect();
+            progress(format!(
+                "calibrating: this host has no noise floor for {} benchmark(s); an A/A of \
+                 the base first (once per host; thresholds.calibration: off skips it)",
+                planned.len()
+            ));
+            let a_a = a_a(&runner, &work.path, &planned, base, &config, seed, progress);
+            calibration.record(
+                analysis::floors(&planned, &a_a, config.thresholds.alpha),
+                &base_commit,
+            );
+            calibration.save(&calibration_file)?;
+            calibrated_now = missing;
+            timeline.record("calibrate", t, None);
+        }
+    }
+    // A calibration run measures the floors; it is not judged against them.
+    let floors = if args.calibrate {
+        Default::default()
+    } else {
+        calibration.floors()
+    };
     let servers = crate::measure::server::Servers::new(&work.path);
     let probe = crate::bench::Probe {
         runner: &runner,
@@ -270,7 +309,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         &config.sampling,
         seed,
         &mut |so_far| {
-            let now = analysis::compare(&benchmarks, so_far, &config.thresholds);
+            let now = analysis::compare(&benchmarks, so_far, &config.thresholds, &floors);
             analysis::settled(&now, config.thresholds.alpha, 2 * suite_size)
         },
         progress,
@@ -322,7 +361,20 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         .collect();
 
     let t = Instant::now();
-    let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds);
+    let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds, &floors);
+    if args.calibrate {
+        calibration.record(
+            analysis::floors(&benchmarks, &sampled, config.thresholds.alpha),
+            &base_commit,
+        );
+        calibration.save(&calibration_file)?;
+        calibrated_now = benchmarks.iter().map(|b| b.id.clone()).collect();
+        progress(format!(
+            "stored the noise floors of {} benchmark(s) in {}",
+            calibrated_now.len(),
+            calibration_file.display()
+        ));
+    }
     let mut summary = Summary::of(&comparisons, scheduler::failures(&sampled.dropped));
     if selection.is_some() && comparisons.is_empty() && sampled.dropped.is_empty() {
         // Nothing the change can affect: that is a finding, not a lack of evidence.
@@ -362,9 +414,57 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         summary,
         selection,
         shard: args.shard,
+        calibration: (args.calibrate || !calibrated_now.is_empty()).then(|| CalibrationRun {
+            a_a_run: args.calibrate,
+            above_delta: calibrated_now
+                .iter()
+                .filter_map(|id| {
+                    let floor = calibration.benchmarks.get(id)?.floor_percent?;
+                    (floor > config.thresholds.min_effect_percent).then(|| (id.clone(), floor))
+                })
+                .collect(),
+            calibrated_now,
+        }),
     };
     results::write(&args.results, &report)?;
     Ok(report)
+}
+
+/// An A/A of the base: `benchmarks` sampled with the base's environment on both sides
+/// (each side its own sample server), settling as a comparison does.
+fn a_a(
+    runner: &SystemRunner,
+    work: &Path,
+    benchmarks: &[crate::bench::Benchmark],
+    base: &SideEnv,
+    config: &Config,
+    seed: u64,
+    progress: &mut dyn FnMut(String),
+) -> scheduler::Sampled {
+    let twin = SideEnv {
+        side: Side::Head,
+        ..base.clone()
+    };
+    let servers = crate::measure::server::Servers::new(work);
+    let probe = crate::bench::Probe {
+        runner,
+        scratch: work,
+        timeout: config.sampling.timeout,
+        servers: config.sampling.fork.then_some(&servers),
+    };
+    let none = Default::default();
+    scheduler::sample(
+        benchmarks,
+        [base, &twin],
+        &probe,
+        &config.sampling,
+        seed,
+        &mut |so_far| {
+            let now = analysis::compare(benchmarks, so_far, &config.thresholds, &none);
+            analysis::settled(&now, config.thresholds.alpha, 2 * benchmarks.len())
+        },
+        progress,
+    )
 }
 
 /// The rounds interleave all layers; a layer's span is the time its own runs took.
@@ -599,6 +699,7 @@ mod blind_spot_tests {
         let thresholds = Thresholds {
             min_effect_percent: 2.0,
             alpha: 0.05,
+            calibration: crate::config::CalibrationMode::Auto,
         };
         // 2^-10 ≤ 0.05/(2·25) but not 0.05/(2·26): the issue's blind spot at n = 10.
         assert_eq!(blind_spot(25, &sampling, &thresholds), None);

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cache;
+pub mod calibration;
 pub mod checkout;
 pub mod cli;
 pub mod compare;

@@ -42,6 +42,7 @@ fn comparison(
         q_improved: Some(0.6),
         verdict,
         note: None,
+        min_effect_percent: None,
     }
 }
 
@@ -181,6 +182,7 @@ fn report() -> Report {
         thresholds: Thresholds {
             min_effect_percent: 2.0,
             alpha: 0.05,
+            calibration: benchvm_agent::config::CalibrationMode::Auto,
         },
         fail_on_regression: true,
         benchmarks,
@@ -200,6 +202,7 @@ fn report() -> Report {
         summary: Summary::of(&comparisons, 1),
         selection: None,
         shard: None,
+        calibration: None,
         comparisons,
         importtime: Some(ImportTime {
             module: "textkit".into(),

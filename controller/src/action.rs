@@ -206,6 +206,7 @@ async fn run_or_merge(
             lock_timeout_secs: None,
             shard: None,
             shard_weights: None,
+            calibrate: false,
         };
         return Ok(readout(flags, actions, client, &job, &report).await);
     }
@@ -236,6 +237,7 @@ async fn run_or_merge(
         lock_timeout_secs: None,
         shard: flags.shard,
         shard_weights: None,
+        calibrate: false,
     };
     crate::cli::shard_weights(&mut job, flags.shard_weights.as_deref())?;
     eprintln!(

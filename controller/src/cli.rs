@@ -32,6 +32,9 @@ enum Command {
     Run(Box<RunFlags>),
     /// Build the fixture repository and compare its perf branch with main, on this machine.
     Demo(DemoFlags),
+    /// Measure the host's noise floor: an A/A comparison of --base against itself, whose
+    /// per-benchmark floors are stored in the host cache and raise δ for noisy benchmarks.
+    Calibrate(Box<CalibrateFlags>),
     /// Join the reports of `run --shard` into one report and comment (verdicts recomputed
     /// over the whole set).
     Merge(MergeFlags),
@@ -105,6 +108,23 @@ struct RunFlags {
     #[arg(long)]
     head: String,
     /// bench.yml to use [default: the head ref's bench.yml].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct CalibrateFlags {
+    #[command(flatten)]
+    host: crate::host::HostFlags,
+    /// The repository: a git URL or a local path.
+    #[arg(long, default_value = ".")]
+    repo: String,
+    /// The ref to measure against itself (the base your pull requests compare against).
+    #[arg(long)]
+    base: String,
+    /// bench.yml to use [default: the base ref's bench.yml].
     #[arg(long)]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -242,6 +262,17 @@ fn run(cli: Cli) -> Result<i32> {
             shard_weights(&mut job, f.common.shard_weights.as_deref())?;
             block_on(compare(host, job, &f.common))
         }
+        Command::Calibrate(f) => {
+            if let Some(config) = &f.config {
+                benchvm_agent::config::Config::load(config)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+            }
+            let host = host::from_flags(&f.host)?;
+            let repo = absolute_repo(&f.repo);
+            let mut job = job(repo, f.base.clone(), f.base, f.config, &f.common);
+            job.calibrate = true;
+            block_on(compare(host, job, &f.common))
+        }
         Command::Merge(f) => {
             let results = f
                 .results
@@ -351,6 +382,7 @@ fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Co
         lock_timeout_secs: Some(c.lock_timeout_minutes * 60),
         shard: c.shard,
         shard_weights: None,
+        calibrate: false,
     }
 }
 

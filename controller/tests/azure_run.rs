@@ -579,6 +579,7 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         lock_timeout_secs: None,
         shard: None,
         shard_weights: None,
+        calibrate: false,
     };
     let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
         .await

@@ -464,3 +464,158 @@ fn a_run_in_which_every_benchmark_failed_says_so_and_exits_3() {
         "{comment}"
     );
 }
+
+/// The host's noise floor (agent/src/calibration.rs): `benchvm calibrate` stores an A/A's
+/// floors; a later run judges a benchmark against its floor where that is above δ, and the
+/// comment says so; with `thresholds.calibration: auto` a host with no floors runs the A/A
+/// first, once.
+#[test]
+fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let cache = tmp.path().join("cache");
+    let read = |dir: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+    };
+    let row = |report: &Value, id: &str| -> Value {
+        report["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["benchmark"] == id)
+            .unwrap_or_else(|| panic!("{id} compared"))
+            .clone()
+    };
+    let path = |p: &Path| p.display().to_string();
+
+    let results = tmp.path().join("calibrate");
+    let out = benchvm([
+        "calibrate".into(),
+        "--local".into(),
+        "--repo".into(),
+        path(&repo),
+        "--base".into(),
+        "main".into(),
+        "--cache".into(),
+        path(&cache),
+        "--rounds".into(),
+        "6".into(),
+        "--seed".into(),
+        "3".into(),
+        "--results".into(),
+        path(&results),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report = read(&results);
+    assert_eq!(report["calibration"]["a_a_run"], true);
+    assert_eq!(report["head"]["commit"], report["base"]["commit"]);
+    assert_eq!(
+        report["calibration"]["calibrated_now"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    let comment = std::fs::read_to_string(results.join("comment.md")).unwrap();
+    assert!(
+        comment.contains("Calibration: this run is an A/A of `main`"),
+        "{comment}"
+    );
+    let stored: Vec<PathBuf> = std::fs::read_dir(cache.join("calibration"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let mut floors: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stored[0]).unwrap()).unwrap();
+    let entries = floors["benchmarks"].as_object().unwrap();
+    assert_eq!(entries.len(), 6, "{floors}");
+    assert!(
+        entries.values().all(|e| e["floor_percent"].is_number()),
+        "six pairs bound every floor: {floors}"
+    );
+
+    // A floor far above the planted +300 %: the regression is within this host's noise.
+    floors["benchmarks"]["micro/bench_tiny.time_loop"]["floor_percent"] = 1000.0.into();
+    std::fs::write(&stored[0], floors.to_string()).unwrap();
+    let results = tmp.path().join("raised");
+    let out = benchvm(local_run(
+        &repo,
+        "main",
+        "perf/slow",
+        &[
+            "--cache",
+            &path(&cache),
+            "--rounds",
+            "4",
+            "--seed",
+            "3",
+            "--results",
+            &path(&results),
+        ],
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("calibrating"),
+        "calibration: off in bench.yml\n{stderr}"
+    );
+    let report = read(&results);
+    let looped = row(&report, "micro/bench_tiny.time_loop");
+    assert_eq!(looped["min_effect_percent"], 1000.0);
+    assert_ne!(looped["verdict"], "regressed", "{looped}");
+    assert!(report.get("calibration").is_none());
+    let comment = std::fs::read_to_string(results.join("comment.md")).unwrap();
+    assert!(comment.contains("δ 1000.0 %"), "{comment}");
+    assert!(
+        comment.contains("Too noisy on this host to detect δ = 2 %"),
+        "{comment}"
+    );
+
+    // A host with no floors, calibration on: the A/A runs first, then never again.
+    let auto = tmp.path().join("auto.yml");
+    let yml = support::tiny::BENCH_YML.replace("calibration: off", "calibration: auto");
+    std::fs::write(&auto, yml).unwrap();
+    let fresh = tmp.path().join("fresh-cache");
+    for (run, calibrates) in [(1, true), (2, false)] {
+        let results = tmp.path().join(format!("auto-{run}"));
+        let out = benchvm(local_run(
+            &repo,
+            "main",
+            "perf/slow",
+            &[
+                "--cache",
+                &path(&fresh),
+                "--config",
+                &path(&auto),
+                "--rounds",
+                "8",
+                "--seed",
+                "3",
+                "--results",
+                &path(&results),
+            ],
+        ));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            stderr.contains("calibrating: this host has no noise floor for 6 benchmark(s)"),
+            calibrates,
+            "run {run}\n{stderr}"
+        );
+        let report = read(&results);
+        assert_eq!(report.get("calibration").is_some(), calibrates, "run {run}");
+        let spans = report["spans"].to_string();
+        assert_eq!(
+            spans.contains("\"calibrate\""),
+            calibrates,
+            "run {run}: {spans}"
+        );
+        assert_eq!(
+            row(&report, "micro/bench_tiny.time_loop")["verdict"],
+            "regressed"
+        );
+    }
+}

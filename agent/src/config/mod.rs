@@ -93,6 +93,21 @@ pub struct Thresholds {
     pub min_effect_percent: f64,
     /// The false discovery rate for Benjamini–Hochberg.
     pub alpha: f64,
+    /// Whether a run on a host with no noise floor for a benchmark measures one first
+    /// (crate::calibration).
+    #[serde(default)]
+    pub calibration: CalibrationMode,
+}
+
+/// `thresholds.calibration`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalibrationMode {
+    /// An A/A of the base before measuring, for the benchmarks this host has no floor for.
+    #[default]
+    Auto,
+    /// Only stored floors are used (`benchvm calibrate` stores them).
+    Off,
 }
 
 /// A validated `bench.yml`.
@@ -272,6 +287,7 @@ impl Config {
             thresholds: Thresholds {
                 min_effect_percent: t.min_effect_percent,
                 alpha: t.alpha,
+                calibration: t.calibration,
             },
             fail_on_regression: raw.fail_on_regression,
             selective: raw.selective,

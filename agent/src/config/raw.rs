@@ -82,6 +82,7 @@ impl Default for RawSampling {
 pub(super) struct RawThresholds {
     pub min_effect_percent: f64,
     pub alpha: f64,
+    pub calibration: super::CalibrationMode,
 }
 
 impl Default for RawThresholds {
@@ -89,6 +90,7 @@ impl Default for RawThresholds {
         Self {
             min_effect_percent: 2.0,
             alpha: 0.05,
+            calibration: super::CalibrationMode::Auto,
         }
     }
 }

@@ -3,7 +3,10 @@
 //! looks of adaptive sampling (Bonferroni: p·K for K looks), Benjamini–Hochberg over every
 //! p-value of the run, and the Hodges–Lehmann estimate with the interval its verdict used.
 
+use std::collections::BTreeMap;
+
 use crate::bench::Benchmark;
+use crate::calibration::Floors;
 use crate::config::Thresholds;
 use crate::measure::scheduler::Sampled;
 use crate::report::{Change, Comparison};
@@ -22,18 +25,33 @@ pub const CONFIDENCE: f64 = 0.95;
 /// * a "no change" row shows the equivalence interval, 1 − α/K, which lies inside ±δ;
 /// * an inconclusive row shows the wider of that and the interval at the level the next
 ///   flag would have needed, 1 − 2·(R+1)·α/(m·K): it neither lies inside ±δ nor beyond it.
+///
+/// A benchmark whose calibrated noise floor on this host is above the configured δ is
+/// judged against its floor (its row records the δ it got).
 pub fn compare(
     benchmarks: &[Benchmark],
     sampled: &Sampled,
     thresholds: &Thresholds,
+    floors: &Floors,
 ) -> Vec<Comparison> {
-    let threshold = (1.0 + thresholds.min_effect_percent / 100.0).ln();
+    let delta = |id: &str| {
+        floors
+            .get(id)
+            .copied()
+            .filter(|&floor| floor > thresholds.min_effect_percent)
+    };
+    let log_delta =
+        |id: &str| (1.0 + delta(id).unwrap_or(thresholds.min_effect_percent) / 100.0).ln();
     let looks = f64::from(sampled.looks.max(1));
     let alpha = thresholds.alpha;
     let mut out: Vec<(Comparison, Option<Differences>)> = benchmarks
         .iter()
         .filter(|b| !sampled.dropped.iter().any(|d| d.benchmark == b.id))
-        .map(|b| one(b, sampled, threshold, looks))
+        .map(|b| {
+            let (mut c, d) = one(b, sampled, log_delta(&b.id), looks);
+            c.min_effect_percent = delta(&b.id);
+            (c, d)
+        })
         .collect();
 
     // BH over all p-values of the run, both directions of every benchmark.
@@ -49,6 +67,7 @@ pub fn compare(
     let mut q = q.chunks(2);
     for (c, d) in &mut out {
         let Some(d) = d else { continue };
+        let threshold = log_delta(&c.benchmark);
         let pair = q.next().expect("one q pair per tested benchmark");
         c.q_regressed = Some(pair[0]);
         c.q_improved = Some(pair[1]);
@@ -133,6 +152,46 @@ pub fn settled(comparisons: &[Comparison], alpha: f64, m: usize) -> Vec<String> 
         .collect()
 }
 
+/// An A/A comparison's noise floor per benchmark, with its valid pairs: the largest |bound|
+/// of its equivalence interval (1 − α/K, the one a "no change" verdict uses) in percent,
+/// rounded up to 0.1 %; `None` when there were too few pairs for that level. Identical
+/// values in every pair have no floor above 0.
+pub fn floors(
+    benchmarks: &[Benchmark],
+    sampled: &Sampled,
+    alpha: f64,
+) -> BTreeMap<String, (Option<f64>, u32)> {
+    let looks = f64::from(sampled.looks.max(1));
+    let wanted = 1.0 - alpha / looks;
+    benchmarks
+        .iter()
+        .filter(|b| !sampled.dropped.iter().any(|d| d.benchmark == b.id))
+        .map(|b| {
+            let (base, head): (Vec<f64>, Vec<f64>) = sampled
+                .pairs
+                .iter()
+                .filter(|p| p.benchmark == b.id)
+                .filter_map(|p| p.values())
+                .unzip();
+            let floor = match Differences::from_pairs(&base, &head) {
+                _ if base.is_empty() => None,
+                Ok(d) => {
+                    let hl = stats::hodges_lehmann(&d, wanted);
+                    (hl.confidence >= wanted - 1e-9).then(|| {
+                        let widest = stats::to_percent(hl.lower)
+                            .abs()
+                            .max(stats::to_percent(hl.upper).abs());
+                        (widest * 10.0).ceil() / 10.0
+                    })
+                }
+                Err(_) if base == head => Some(0.0),
+                Err(_) => None,
+            };
+            (b.id.clone(), (floor, base.len() as u32))
+        })
+        .collect()
+}
+
 fn change_of(hl: &stats::ShiftEstimate) -> Change {
     Change {
         estimate_percent: stats::to_percent(hl.estimate),
@@ -171,6 +230,7 @@ fn one(
         q_improved: None,
         verdict: Verdict::Inconclusive,
         note: None,
+        min_effect_percent: None,
     };
     if base.is_empty() {
         c.note = Some("no valid pairs".into());
@@ -255,6 +315,7 @@ mod tests {
         Thresholds {
             min_effect_percent: 2.0,
             alpha: 0.05,
+            calibration: crate::config::CalibrationMode::Auto,
         }
     }
 
@@ -276,7 +337,7 @@ mod tests {
         );
         let names = ["slower", "faster", "same", "noisy"];
         let benches: Vec<_> = names.iter().map(|n| bench(n)).collect();
-        let out = compare(&benches, &s, &thresholds());
+        let out = compare(&benches, &s, &thresholds(), &Floors::new());
         let verdicts: Vec<_> = out.iter().map(|c| c.verdict).collect();
         assert_eq!(
             verdicts,
@@ -298,7 +359,7 @@ mod tests {
         let mut s = sampled(&[("a", |r| (1.0, 1.0 * jitter(r)))], 6);
         s.pairs[2].head = None;
         s.pairs[2].error = Some("head: exited with status 1".into());
-        let out = compare(&[bench("a")], &s, &thresholds());
+        let out = compare(&[bench("a")], &s, &thresholds(), &Floors::new());
         assert_eq!((out[0].pairs, out[0].void_pairs), (5, 1));
     }
 
@@ -310,9 +371,68 @@ mod tests {
             reason: "x".into(),
             skipped: false,
         });
-        let out = compare(&[bench("count"), bench("gone")], &s, &thresholds());
+        let out = compare(
+            &[bench("count"), bench("gone")],
+            &s,
+            &thresholds(),
+            &Floors::new(),
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].verdict, Verdict::NoChange);
+    }
+
+    /// A floor above δ judges the benchmark against the floor (and the row says so); one
+    /// below δ changes nothing.
+    #[test]
+    fn a_calibrated_floor_above_delta_replaces_it_and_one_below_does_not() {
+        let s = sampled(
+            &[
+                ("biased", |r| (1.0 * jitter(r), 1.05 * jitter(r + 3))),
+                ("quiet", |r| (1.0 * jitter(r), 1.05 * jitter(r + 3))),
+            ],
+            12,
+        );
+        let benches = [bench("biased"), bench("quiet")];
+        let plain = compare(&benches, &s, &thresholds(), &Floors::new());
+        assert_eq!(plain[0].verdict, Verdict::Regressed);
+        let floors = Floors::from([
+            ("micro/biased".to_owned(), 8.0),
+            ("micro/quiet".to_owned(), 1.5),
+        ]);
+        let out = compare(&benches, &s, &thresholds(), &floors);
+        assert_eq!(out[0].verdict, Verdict::NoChange, "{:?}", out[0]);
+        assert_eq!(out[0].min_effect_percent, Some(8.0));
+        assert_eq!(out[1].verdict, Verdict::Regressed);
+        assert_eq!(out[1].min_effect_percent, None);
+    }
+
+    /// An A/A's floor is the farther bound of its equivalence interval: about the bias plus
+    /// the noise for a biased benchmark, 0 for identical values, none without enough pairs.
+    #[test]
+    fn an_a_a_floor_bounds_its_equivalence_interval() {
+        let s = sampled(
+            &[
+                ("biased", |r| (1.0 * jitter(r), 1.06 * jitter(r + 3))),
+                ("same", |r| (1.0 * jitter(r), 1.0 * jitter(r + 3))),
+                ("count", |_| (7.0, 7.0)),
+            ],
+            12,
+        );
+        let benches = [bench("biased"), bench("same"), bench("count")];
+        let measured = floors(&benches, &s, 0.05);
+        let (biased, pairs) = measured["micro/biased"];
+        let biased = biased.unwrap();
+        assert_eq!(pairs, 12);
+        assert!((6.0..8.0).contains(&biased), "{biased}");
+        let same = measured["micro/same"].0.unwrap();
+        assert!(same > 0.0 && same < 2.0, "{same}");
+        assert_eq!(measured["micro/count"].0, Some(0.0));
+        let few = floors(
+            &benches[..1],
+            &sampled(&[("biased", |_| (1.0, 1.1))], 2),
+            0.05,
+        );
+        assert_eq!(few["micro/biased"], (None, 2));
     }
 
     /// Every row's interval says what its verdict says: a flag's interval excludes ±δ on
@@ -359,7 +479,7 @@ mod tests {
                 dropped: vec![],
             };
             let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
-            for c in compare(&names, &s, &thresholds()) {
+            for c in compare(&names, &s, &thresholds(), &Floors::new()) {
                 let ch = c.change.unwrap();
                 let low = (ch.ci_low_percent / 100.0).ln_1p();
                 let high = (ch.ci_high_percent / 100.0).ln_1p();

@@ -119,6 +119,12 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         if merged.importtime.is_none() {
             merged.importtime = r.importtime.clone();
         }
+        if let Some(c) = &r.calibration {
+            let m = merged.calibration.get_or_insert_with(Default::default);
+            m.a_a_run |= c.a_a_run;
+            m.calibrated_now.extend(c.calibrated_now.iter().cloned());
+            m.above_delta.extend(c.above_delta.clone());
+        }
     }
     let layer_rank = |l: Layer| Layer::ALL.iter().position(|x| *x == l);
     merged.benchmarks.sort_by_key(|b| layer_rank(b.layer));
@@ -130,7 +136,14 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         pairs: merged.samples.clone(),
         dropped: merged.dropped.clone(),
     };
-    merged.comparisons = analysis::compare(&merged.benchmarks, &sampled, &merged.thresholds);
+    // Each shard's host judged its benchmarks against its own calibrated floors.
+    let floors: crate::calibration::Floors = reports
+        .iter()
+        .flat_map(|r| &r.comparisons)
+        .filter_map(|c| Some((c.benchmark.clone(), c.min_effect_percent?)))
+        .collect();
+    merged.comparisons =
+        analysis::compare(&merged.benchmarks, &sampled, &merged.thresholds, &floors);
     merged.summary = Summary::of(
         &merged.comparisons,
         crate::measure::scheduler::failures(&merged.dropped),
@@ -199,6 +212,7 @@ mod tests {
         let thresholds = Thresholds {
             min_effect_percent: 2.0,
             alpha: 0.05,
+            calibration: crate::config::CalibrationMode::Auto,
         };
         let sampled = Sampled {
             seed: 1,
@@ -208,7 +222,8 @@ mod tests {
             pairs: samples.clone(),
             dropped: vec![],
         };
-        let comparisons = analysis::compare(&benchmarks, &sampled, &thresholds);
+        let comparisons =
+            analysis::compare(&benchmarks, &sampled, &thresholds, &Default::default());
         Report {
             schema_version: crate::report::SCHEMA_VERSION.into(),
             tool: Tool::this(),
@@ -250,6 +265,7 @@ mod tests {
             spans: vec![],
             selection: None,
             shard: None,
+            calibration: None,
         }
     }
 
@@ -277,7 +293,8 @@ mod tests {
                     pairs: r.samples.clone(),
                     dropped: vec![],
                 };
-                r.comparisons = analysis::compare(&r.benchmarks, &sampled, &r.thresholds);
+                r.comparisons =
+                    analysis::compare(&r.benchmarks, &sampled, &r.thresholds, &Default::default());
                 r.summary = Summary::of(&r.comparisons, 0);
                 (format!("shard{index}.json"), r)
             })
@@ -307,6 +324,47 @@ mod tests {
         assert_eq!(merged.shard, None);
         shards.reverse();
         assert_eq!(verdicts(&merge(shards).unwrap()), planted, "any order");
+    }
+
+    /// Each shard's host judged its benchmarks against its own floors; the merge keeps them.
+    #[test]
+    fn a_shard_host_s_noise_floor_survives_the_merge() {
+        let whole = whole();
+        let b0 = whole.benchmarks[0].id.clone();
+        let before = whole
+            .comparisons
+            .iter()
+            .find(|c| c.benchmark == b0)
+            .unwrap();
+        assert_eq!(before.verdict, Verdict::Regressed, "b0 is +30 %");
+        let mut shards = split(&whole, 3);
+        let holder = shards
+            .iter_mut()
+            .find(|(_, r)| r.benchmarks.iter().any(|b| b.id == b0))
+            .expect("some shard holds b0");
+        let floors = crate::calibration::Floors::from([(b0.clone(), 40.0)]);
+        let sampled = Sampled {
+            seed: 1,
+            rounds: 14,
+            looks: 1,
+            stopped_by: StopReason::MaxRounds,
+            pairs: holder.1.samples.clone(),
+            dropped: vec![],
+        };
+        holder.1.comparisons = analysis::compare(
+            &holder.1.benchmarks,
+            &sampled,
+            &holder.1.thresholds,
+            &floors,
+        );
+        let merged = merge(shards).unwrap();
+        let row = merged
+            .comparisons
+            .iter()
+            .find(|c| c.benchmark == b0)
+            .unwrap();
+        assert_eq!(row.min_effect_percent, Some(40.0));
+        assert_ne!(row.verdict, Verdict::Regressed, "{row:?}");
     }
 
     #[test]

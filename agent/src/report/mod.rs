@@ -50,6 +50,22 @@ pub struct Report {
     /// Set by a `--shard` run: which share of the benchmarks this report holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::Shard>,
+    /// Set when this run measured the host's noise floor (crate::calibration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRun>,
+}
+
+/// What a run calibrated: an A/A of the base on this host, stored in the host cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRun {
+    /// The whole run is the A/A (`benchvm calibrate`): its comparisons are base against base.
+    pub a_a_run: bool,
+    /// The benchmarks whose floor this run measured (before measuring, when the host had
+    /// none for them).
+    pub calibrated_now: Vec<String>,
+    /// Of those, the floors above the configured δ (benchmark id → percent).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub above_delta: std::collections::BTreeMap<String, f64>,
 }
 
 /// A selective run's choice of benchmarks (ARCHITECTURE §4).
@@ -133,6 +149,10 @@ pub struct Comparison {
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// The δ this benchmark was judged against, in percent, when this host's calibrated
+    /// noise floor raised it above the configured one (crate::calibration).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min_effect_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -140,6 +140,7 @@ fn sections(report: &Report, changed_only: bool) -> Vec<Section> {
     head.push_str(&headline(report));
     head.push_str("\n\n");
     let mut out = vec![body("the headline", head)];
+    out.push(body("the noise floors", noise_floors(report)));
     out.push(body("the selection", selection(report)));
     out.push(detail("the list of skipped benchmarks", skipped(report), 5));
     out.push(detail("the chart", chart(report), 1));
@@ -234,6 +235,73 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
         out.push_str(&quality(report));
     }
     out
+}
+
+/// What this host's calibration did to the run (crate::calibration): the A/A it ran, and the
+/// benchmarks judged against their noise floor rather than δ.
+fn noise_floors(report: &Report) -> String {
+    let delta = report.thresholds.min_effect_percent;
+    let mut out = String::new();
+    if let Some(run) = &report.calibration {
+        if run.a_a_run {
+            out.push_str(&format!(
+                "🎚️ Calibration: this run is an A/A of `{}` against itself on this host; the noise \
+                 floors of {} benchmark(s) are stored in the host cache, and later runs judge each \
+                 benchmark against the larger of δ = {delta} % and its floor.\n",
+                escape(&report.base.reference),
+                run.calibrated_now.len()
+            ));
+        } else {
+            out.push_str(&format!(
+                "🎚️ This host had no noise floor for {} benchmark(s): an A/A of the base ran \
+                 first and stored them (once per host).\n",
+                run.calibrated_now.len()
+            ));
+        }
+        if run.a_a_run && !run.above_delta.is_empty() {
+            out.push_str(&format!(
+                "\n⚠️ Noisier here than δ = {delta} %: {}.\n",
+                run.above_delta
+                    .iter()
+                    .map(|(id, floor)| format!("`{}` ({})", escape(id), unsigned(*floor)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let raised: Vec<&Comparison> = report
+        .comparisons
+        .iter()
+        .filter(|c| c.min_effect_percent.is_some())
+        .collect();
+    if !raised.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "⚠️ Too noisy on this host to detect δ = {delta} %: {} benchmark(s) are judged against \
+             their A/A noise floor instead (the δ in their row), since a smaller change cannot be \
+             told from noise here: {}. `benchvm calibrate` measures the floors again.\n",
+            raised.len(),
+            raised
+                .iter()
+                .map(|c| format!(
+                    "`{}` ({})",
+                    escape(&c.name),
+                    unsigned(c.min_effect_percent.unwrap_or(delta))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn unsigned(p: f64) -> String {
+    format!("{p:.1} %")
 }
 
 /// What a selective run measured, and the hotfiles it could not skip.
@@ -498,8 +566,11 @@ fn change(c: &Comparison) -> String {
             } else {
                 String::new()
             };
+            let delta = c
+                .min_effect_percent
+                .map_or(String::new(), |d| format!("; δ {}", unsigned(d)));
             format!(
-                "{} ({} … {}{level})",
+                "{} ({} … {}{level}{delta})",
                 percent(ch.estimate_percent),
                 percent(ch.ci_low_percent),
                 percent(ch.ci_high_percent)
@@ -708,10 +779,11 @@ pub fn terminal(report: &Report) -> String {
         ]);
     }
     format!(
-        "benchvm: {} vs {}\n{}\n{table}\n",
+        "benchvm: {} vs {}\n{}\n{}{table}\n",
         report.head.reference,
         report.base.reference,
-        headline(report).replace("**", "").replace('`', "")
+        headline(report).replace("**", "").replace('`', ""),
+        noise_floors(report).replace('`', "")
     )
 }
 
@@ -752,6 +824,7 @@ mod tests {
             q_improved: None,
             verdict: Verdict::Inconclusive,
             note: None,
+            min_effect_percent: None,
         };
         assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 87.5 %)");
         c.change.as_mut().unwrap().confidence = 0.9512;

@@ -36,6 +36,9 @@ pub struct AgentJob {
     pub shard: Option<benchvm_agent::shard::Shard>,
     /// A JSON file of benchmark id → seconds that balances the shards (on this machine).
     pub shard_weights: Option<PathBuf>,
+    /// An A/A calibration of `base` (`head` is ignored): the agent stores the host's noise
+    /// floors.
+    pub calibrate: bool,
 }
 
 impl AgentJob {
@@ -47,11 +50,14 @@ impl AgentJob {
             self.repo.clone(),
             "--base".into(),
             self.base.clone(),
-            "--head".into(),
-            self.head.clone(),
             "--results".into(),
             results.to_owned(),
         ];
+        if self.calibrate {
+            args.push("--calibrate".into());
+        } else {
+            args.extend(["--head".into(), self.head.clone()]);
+        }
         if let Some(c) = &self.config {
             args.extend(["--config".into(), c.display().to_string()]);
         }

@@ -81,6 +81,7 @@ impl ProcessRunner for Machine {
 const THRESHOLDS: Thresholds = Thresholds {
     min_effect_percent: 2.0,
     alpha: 0.05,
+    calibration: crate::config::CalibrationMode::Auto,
 };
 
 /// How the looks are paid for: as designed, or naively (each look tested at the full α).
@@ -139,7 +140,7 @@ fn compare(
         s
     };
     let mut settle = |so_far: &Sampled| {
-        let now = analysis::compare(&benchmarks, &seen(so_far), &THRESHOLDS);
+        let now = analysis::compare(&benchmarks, &seen(so_far), &THRESHOLDS, &Default::default());
         analysis::settled(&now, THRESHOLDS.alpha, 2 * n)
     };
     let seed = machine.rng.borrow_mut().random();
@@ -152,7 +153,12 @@ fn compare(
         &mut settle,
         &mut |_| {},
     );
-    let out = analysis::compare(&benchmarks, &seen(&sampled), &THRESHOLDS);
+    let out = analysis::compare(
+        &benchmarks,
+        &seen(&sampled),
+        &THRESHOLDS,
+        &Default::default(),
+    );
     (out.iter().map(|c| c.verdict).collect(), sampled.pairs.len())
 }
 
