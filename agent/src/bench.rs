@@ -205,6 +205,9 @@ fn measurement(value: f64, o: &RunOutcome) -> Measurement {
 /// How a run's error starts when the benchmark skipped itself rather than failed.
 pub const SKIPPED: &str = "skipped: ";
 
+/// How a run's error starts when it ran out of time (its process group was killed).
+pub const TIMED_OUT: &str = "timed out after ";
+
 /// Reads the documented micro-benchmark output: the last line of stdout is a JSON object
 /// `{"value": <number>, "unit": "<unit>"}`, or `{"skipped": "<reason>"}`.
 pub fn reported_value(stdout: &str) -> Result<f64, String> {

@@ -43,6 +43,7 @@ fn comparison(
         verdict,
         note: None,
         min_effect_percent: None,
+        timed_out: None,
     }
 }
 
@@ -193,6 +194,7 @@ fn report() -> Report {
             base: Some(m(0.0452)),
             head: Some(m(0.0311)),
             error: None,
+            censored: None,
         }],
         dropped: vec![Dropped {
             benchmark: "micro/bench_io.time_broken".into(),
@@ -485,4 +487,42 @@ fn the_pipeline_total_is_wall_time_not_the_sum_of_nested_phases() {
     });
     let md = render::markdown(&r);
     assert!(md.contains("Pipeline timings (216 s in all)"), "{md}");
+}
+
+/// A host's noise floor above δ and a side that timed out both reach the comment: the
+/// raised δ in the row and a warning naming it; the timeouts as evidence, under the table.
+#[test]
+fn markdown_noise_floors_and_timeouts() {
+    let mut r = report();
+    let c = r
+        .comparisons
+        .iter_mut()
+        .find(|c| c.name == "bench_io.time_read")
+        .unwrap();
+    c.min_effect_percent = Some(7.5);
+    c.verdict = Verdict::NoChange;
+    let c = r
+        .comparisons
+        .iter_mut()
+        .find(|c| c.name == "analyze corpus")
+        .unwrap();
+    c.timed_out = Some(benchvm_agent::report::TimedOut { base: 0, head: 3 });
+    r.calibration = Some(benchvm_agent::report::CalibrationRun {
+        a_a_run: false,
+        calibrated_now: vec!["micro/bench_io.time_read".into()],
+        above_delta: [("micro/bench_io.time_read".to_owned(), 7.5)].into(),
+    });
+    r.summary = Summary::of(&r.comparisons, r.dropped.len());
+    let md = render::markdown(&r);
+    assert!(md.contains("δ 7.5 %)"), "{md}");
+    assert!(
+        md.contains("Too noisy on this host to detect δ = 2 %: 1 benchmark(s)"),
+        "{md}"
+    );
+    assert!(md.contains("an A/A of the base ran first"), "{md}");
+    assert!(
+        md.contains("`analyze corpus`: head timed out in 3 pair(s) where base finished"),
+        "{md}"
+    );
+    insta::assert_snapshot!(md);
 }

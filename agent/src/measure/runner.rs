@@ -57,7 +57,11 @@ impl RunOutcome {
     /// A short description of a failure, or `None` for a successful run.
     pub fn failure(&self) -> Option<String> {
         if self.timed_out {
-            Some(format!("timed out after {:.1} s", self.wall.as_secs_f64()))
+            Some(format!(
+                "{}{:.1} s",
+                crate::bench::TIMED_OUT,
+                self.wall.as_secs_f64()
+            ))
         } else if let Some(code) = self.status.code() {
             (code != 0).then(|| format!("exited with status {code}"))
         } else {

@@ -27,7 +27,9 @@ pub enum Order {
 }
 
 /// One base/head pair of one round. A pair with a failed side is void: it is kept and
-/// reported with its error, and left out of the statistics.
+/// reported with its error, and left out of the statistics, except when a timed benchmark
+/// ran out of time on one side and finished on the other: that pair is evidence
+/// ([`Censored`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairRecord {
     pub benchmark: String,
@@ -37,12 +39,28 @@ pub struct PairRecord {
     pub head: Option<Measurement>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub censored: Option<Censored>,
+}
+
+/// The side of a pair that timed out while the other finished, and a lower bound of the
+/// value it would have had: the other side's value scaled by the time limit over the other
+/// side's wall time (for a whole-process time, the limit itself). The statistics use that
+/// bound: the pair says "slower by at least this much", which is what it showed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Censored {
+    pub side: Side,
+    pub value: f64,
 }
 
 impl PairRecord {
+    /// The pair's (base, head) values for the statistics: both measured, or one of them the
+    /// lower bound of a side that timed out.
     pub fn values(&self) -> Option<(f64, f64)> {
-        match (&self.base, &self.head, &self.error) {
-            (Some(b), Some(h), None) => Some((b.value, h.value)),
+        match (&self.base, &self.head, &self.error, &self.censored) {
+            (Some(b), Some(h), None, None) => Some((b.value, h.value)),
+            (Some(b), None, _, Some(c)) if c.side == Side::Head => Some((b.value, c.value)),
+            (None, Some(h), _, Some(c)) if c.side == Side::Base => Some((c.value, h.value)),
             _ => None,
         }
     }
@@ -127,17 +145,29 @@ pub fn sample<R: ProcessRunner>(
     let mut dropped = Vec::new();
     let mut active: Vec<usize> = Vec::new();
 
+    // A benchmark's time limit once one of its sides has timed out (Limits::tighten).
+    let mut limits = Limits::new(benchmarks, probe.timeout);
     for (i, bench) in benchmarks.iter().enumerate() {
         let mut order = [base, head];
         order.shuffle(&mut rng);
-        let failure = (0..sampling.warmups).find_map(|_| {
-            order.iter().find_map(|side| {
-                probe
-                    .measure(bench, side, rng.random_range(0..=MAX_PAD))
-                    .err()
-                    .map(|e| (side.side, e))
-            })
-        });
+        let mut failure = None;
+        for _ in 0..sampling.warmups {
+            let ran = order.map(|side| {
+                let pad = rng.random_range(0..=MAX_PAD);
+                (side.side, limits.measure(probe, i, bench, side, pad))
+            });
+            // A timed benchmark that runs out of time on one side only is not broken: its
+            // rounds will say how much slower that side is.
+            if censor(bench, &ran, &mut limits, i).is_some() {
+                continue;
+            }
+            failure = ran
+                .into_iter()
+                .find_map(|(side, r)| r.err().map(|e| (side, e)));
+            if failure.is_some() {
+                break;
+            }
+        }
         match failure {
             Some((side, e)) => {
                 let skipped = e.strip_prefix(crate::bench::SKIPPED);
@@ -204,12 +234,11 @@ pub fn sample<R: ProcessRunner>(
                 Order::BaseFirst => [base, head],
                 Order::HeadFirst => [head, base],
             };
-            let [first, second] = sides.map(|side| {
-                (
-                    side.side,
-                    probe.measure(bench, side, rng.random_range(0..=MAX_PAD)),
-                )
+            let ran = sides.map(|side| {
+                let pad = rng.random_range(0..=MAX_PAD);
+                (side.side, limits.measure(probe, i, bench, side, pad))
             });
+            let censored = censor(bench, &ran, &mut limits, i);
             let mut record = PairRecord {
                 benchmark: bench.id.clone(),
                 round: rounds,
@@ -217,17 +246,21 @@ pub fn sample<R: ProcessRunner>(
                 base: None,
                 head: None,
                 error: None,
+                censored,
             };
             let mut errors = Vec::new();
-            for (side, result) in [first, second] {
+            for (side, result) in ran {
                 match result {
                     Ok(m) if side == Side::Base => record.base = Some(m),
                     Ok(m) => record.head = Some(m),
                     Err(e) => errors.push(format!("{side}: {e}")),
                 }
             }
-            if errors.is_empty() {
+            if errors.is_empty() || record.censored.is_some() {
                 failures[i] = 0;
+                if !errors.is_empty() {
+                    record.error = Some(errors.join("; "));
+                }
             } else {
                 failures[i] += 1;
                 record.error = Some(errors.join("; "));
@@ -281,6 +314,92 @@ pub fn sample<R: ProcessRunner>(
         pairs,
         dropped,
     }
+}
+
+/// Per benchmark, the time limit of its runs. Once a side of a timed benchmark has run out
+/// of time while the other finished, later runs of that benchmark (both sides alike, so the
+/// design stays symmetric) are limited to ten times its longest finished run (at least one
+/// second, at most its own limit): a side that keeps timing out then costs ten times the
+/// other, not the whole limit, and each such pair still shows a slowdown of at least ×10.
+struct Limits {
+    own: Vec<Duration>,
+    tightened: Vec<Option<Duration>>,
+    longest: Vec<f64>,
+}
+
+impl Limits {
+    fn new(benchmarks: &[Benchmark], default: Duration) -> Self {
+        Self {
+            own: benchmarks
+                .iter()
+                .map(|b| b.timeout.unwrap_or(default))
+                .collect(),
+            tightened: vec![None; benchmarks.len()],
+            longest: vec![0.0; benchmarks.len()],
+        }
+    }
+
+    fn limit(&self, i: usize) -> Duration {
+        self.tightened[i].unwrap_or(self.own[i])
+    }
+
+    fn measure<R: ProcessRunner>(
+        &mut self,
+        probe: &Probe<'_, R>,
+        i: usize,
+        bench: &Benchmark,
+        side: &SideEnv,
+        pad: usize,
+    ) -> Result<Measurement, String> {
+        let result = match self.tightened[i] {
+            Some(limit) => {
+                let bench = Benchmark {
+                    timeout: Some(limit),
+                    ..bench.clone()
+                };
+                probe.measure(&bench, side, pad)
+            }
+            None => probe.measure(bench, side, pad),
+        };
+        if let Ok(m) = &result {
+            self.longest[i] = self.longest[i].max(m.wall_s);
+        }
+        result
+    }
+
+    fn tighten(&mut self, i: usize) {
+        let limit = Duration::from_secs_f64((10.0 * self.longest[i]).max(1.0));
+        self.tightened[i] = Some(limit.min(self.own[i]));
+    }
+}
+
+/// A pair (or warm-up) where a timed benchmark ran out of time on one side and finished on
+/// the other: the lower bound of the side that timed out ([`Censored`]); its limit is
+/// tightened for the runs to come.
+fn censor(
+    bench: &Benchmark,
+    ran: &[(Side, Result<Measurement, String>); 2],
+    limits: &mut Limits,
+    i: usize,
+) -> Option<Censored> {
+    if bench.unit != "s" || bench.metric == crate::bench::Metric::PeakRss {
+        return None;
+    }
+    let (finished, timed_out) = match ran {
+        [(_, Ok(m)), (side, Err(e))] | [(side, Err(e)), (_, Ok(m))]
+            if e.starts_with(crate::bench::TIMED_OUT) =>
+        {
+            (m, *side)
+        }
+        _ => return None,
+    };
+    let limit = limits.limit(i).as_secs_f64();
+    let value = finished.value * (limit / finished.wall_s.max(f64::MIN_POSITIVE)).max(1.0);
+    limits.tighten(i);
+    Some(Censored {
+        side: timed_out,
+        value,
+    })
 }
 
 fn round_line(done: u32, sampling: &Sampling, elapsed: Duration, last: Duration) -> String {

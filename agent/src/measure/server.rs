@@ -155,7 +155,7 @@ impl Servers {
             return Err(error);
         }
         if let Some(wall) = answer.timed_out {
-            return Err(format!("timed out after {wall:.1} s"));
+            return Err(format!("{}{wall:.1} s", crate::bench::TIMED_OUT));
         }
         let value = answer
             .value

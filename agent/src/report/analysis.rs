@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::bench::Benchmark;
+use crate::bench::{Benchmark, Side};
 use crate::calibration::Floors;
 use crate::config::Thresholds;
 use crate::measure::scheduler::Sampled;
-use crate::report::{Change, Comparison};
+use crate::report::{Change, Comparison, TimedOut};
 use crate::stats::{self, Alternative, Differences, Verdict};
 
 /// The confidence level of the equivalence ("no change") interval with a single look.
@@ -214,6 +214,13 @@ fn one(
         .collect();
     let (base, head): (Vec<f64>, Vec<f64>) = records.iter().filter_map(|p| p.values()).unzip();
     let void = records.len() - base.len();
+    let mut timed_out = TimedOut::default();
+    for c in records.iter().filter_map(|p| p.censored) {
+        match c.side {
+            Side::Base => timed_out.base += 1,
+            Side::Head => timed_out.head += 1,
+        }
+    }
     let mut c = Comparison {
         benchmark: bench.id.clone(),
         layer: bench.layer,
@@ -231,6 +238,7 @@ fn one(
         verdict: Verdict::Inconclusive,
         note: None,
         min_effect_percent: None,
+        timed_out: (timed_out != TimedOut::default()).then_some(timed_out),
     };
     if base.is_empty() {
         c.note = Some("no valid pairs".into());
@@ -294,6 +302,7 @@ mod tests {
                     base: Some(m(b)),
                     head: Some(m(h)),
                     error: None,
+                    censored: None,
                 });
             }
         }
@@ -467,6 +476,7 @@ mod tests {
                         base: Some(m(quantize(draw()))),
                         head: Some(m(quantize((1.0 + e) * draw()))),
                         error: None,
+                        censored: None,
                     });
                 }
             }

@@ -206,6 +206,7 @@ mod tests {
                     base: Some(m(0.1 * jitter)),
                     head: Some(m(0.1 * factor * jitter2)),
                     error: None,
+                    censored: None,
                 });
             }
         }

@@ -153,6 +153,17 @@ pub struct Comparison {
     /// noise floor raised it above the configured one (crate::calibration).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub min_effect_percent: Option<f64>,
+    /// Pairs in which one side timed out while the other finished: counted at the timed-out
+    /// side's lower bound, not voided (scheduler::Censored).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub timed_out: Option<TimedOut>,
+}
+
+/// How many of a benchmark's pairs had each side time out while the other finished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedOut {
+    pub base: u32,
+    pub head: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -228,7 +228,11 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
             escape(&d.reason)
         ));
     }
-    if !dropped.is_empty() {
+    let timed_out: Vec<String> = all.iter().filter_map(|c| timeouts(c)).collect();
+    for line in &timed_out {
+        out.push_str(&format!("- {line}\n"));
+    }
+    if !dropped.is_empty() || !timed_out.is_empty() {
         out.push('\n');
     }
     if layer == Layer::Integration {
@@ -298,6 +302,23 @@ fn noise_floors(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A row's pairs in which one side ran out of time: they count as evidence, and say so.
+fn timeouts(c: &Comparison) -> Option<String> {
+    let t = c.timed_out?;
+    let side = |n: u32, side: &str, other: &str| {
+        (n > 0).then(|| format!("{side} timed out in {n} pair(s) where {other} finished"))
+    };
+    let parts: Vec<String> = [side(t.head, "head", "base"), side(t.base, "base", "head")]
+        .into_iter()
+        .flatten()
+        .collect();
+    Some(format!(
+        "`{}`: {}; each counts as at least its time limit (a lower bound), not as a void pair",
+        c.name.replace('`', "'"),
+        parts.join(", ")
+    ))
 }
 
 fn unsigned(p: f64) -> String {
@@ -825,6 +846,7 @@ mod tests {
             verdict: Verdict::Inconclusive,
             note: None,
             min_effect_percent: None,
+            timed_out: None,
         };
         assert_eq!(change(&c), "+10.0 % (+5.0 % … +15.0 % at 87.5 %)");
         c.change.as_mut().unwrap().confidence = 0.9512;

@@ -9,10 +9,22 @@ use crate::bench::{Layer, Metric};
 use crate::measure::runner::{RunOutcome, RunSpec};
 
 /// A runner that answers from a script: the wall time is a function of the command and
-/// the side (read from the checkout path), and it logs every call.
+/// the side (read from the checkout path), and it logs every call with its time limit. A
+/// wall time beyond the limit is a run killed at the limit.
 struct Scripted {
     log: RefCell<Vec<(String, String)>>,
+    limits: RefCell<Vec<Duration>>,
     wall: fn(&str, &str, usize) -> Option<f64>,
+}
+
+impl Scripted {
+    fn new(wall: fn(&str, &str, usize) -> Option<f64>) -> Self {
+        Self {
+            log: RefCell::default(),
+            limits: RefCell::default(),
+            wall,
+        }
+    }
 }
 
 impl ProcessRunner for Scripted {
@@ -21,17 +33,23 @@ impl ProcessRunner for Scripted {
         let cmd = spec.argv.join(" ");
         let n = self.log.borrow().len();
         self.log.borrow_mut().push((cmd.clone(), side.clone()));
+        self.limits.borrow_mut().push(spec.timeout);
         let (secs, code) = match (self.wall)(&cmd, &side, n) {
             Some(s) => (s, 0),
             None => (0.001, 1),
         };
+        let timed_out = secs > spec.timeout.as_secs_f64();
         Ok(RunOutcome {
-            wall: Duration::from_secs_f64(secs),
+            wall: Duration::from_secs_f64(secs).min(spec.timeout),
             user: Duration::ZERO,
             sys: Duration::ZERO,
             max_rss: 1 << 20,
-            status: ExitStatus::from_raw(code << 8),
-            timed_out: false,
+            status: if timed_out {
+                ExitStatus::from_raw(9)
+            } else {
+                ExitStatus::from_raw(code << 8)
+            },
+            timed_out,
         })
     }
 }
@@ -93,10 +111,7 @@ fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
 
 #[test]
 fn every_round_pairs_every_benchmark_back_to_back() {
-    let runner = Scripted {
-        log: RefCell::default(),
-        wall: |_, side, _| Some(if side == "head" { 0.2 } else { 0.1 }),
-    };
+    let runner = Scripted::new(|_, side, _| Some(if side == "head" { 0.2 } else { 0.1 }));
     let s = run(&runner, &["a", "b", "c"], 5, 7);
     assert_eq!(s.rounds, 5);
     assert_eq!(s.pairs.len(), 15);
@@ -114,10 +129,7 @@ fn every_round_pairs_every_benchmark_back_to_back() {
 
 #[test]
 fn order_and_shuffle_are_random_but_reproducible_from_the_seed() {
-    let make = || Scripted {
-        log: RefCell::default(),
-        wall: |_, _, _| Some(0.1),
-    };
+    let make = || Scripted::new(|_, _, _| Some(0.1));
     let (r1, r2, r3) = (make(), make(), make());
     let a = run(&r1, &["a", "b", "c", "d"], 20, 42);
     let b = run(&r2, &["a", "b", "c", "d"], 20, 42);
@@ -145,11 +157,10 @@ fn order_and_shuffle_are_random_but_reproducible_from_the_seed() {
 
 #[test]
 fn a_failed_run_voids_its_pair_and_is_reported() {
-    let runner = Scripted {
-        log: RefCell::default(),
+    let runner = Scripted::new(
         // The 10th call (a head run of some pair) fails once.
-        wall: |_, _, n| (n != 9).then_some(0.1),
-    };
+        |_, _, n| (n != 9).then_some(0.1),
+    );
     let s = run(&runner, &["a", "b"], 4, 1);
     let void: Vec<_> = s.pairs.iter().filter(|p| p.values().is_none()).collect();
     assert_eq!(void.len(), 1);
@@ -166,10 +177,7 @@ fn a_failed_run_voids_its_pair_and_is_reported() {
 
 #[test]
 fn a_benchmark_broken_on_one_side_is_dropped_at_warm_up() {
-    let runner = Scripted {
-        log: RefCell::default(),
-        wall: |cmd, side, _| (!(cmd == "new" && side == "base")).then_some(0.1),
-    };
+    let runner = Scripted::new(|cmd, side, _| (!(cmd == "new" && side == "base")).then_some(0.1));
     let s = run(&runner, &["old", "new"], 3, 1);
     assert_eq!(s.dropped.len(), 1);
     assert_eq!(s.dropped[0].benchmark, "startup/new");
@@ -183,11 +191,10 @@ fn a_benchmark_broken_on_one_side_is_dropped_at_warm_up() {
 
 #[test]
 fn a_benchmark_that_keeps_failing_is_dropped_after_three_void_pairs() {
-    let runner = Scripted {
-        log: RefCell::default(),
+    let runner = Scripted::new(
         // Fine during warm-up (first 4 calls), then "flaky" always fails.
-        wall: |cmd, _, n| (n < 4 || cmd != "flaky").then_some(0.1),
-    };
+        |cmd, _, n| (n < 4 || cmd != "flaky").then_some(0.1),
+    );
     let s = run(&runner, &["ok", "flaky"], 10, 3);
     assert_eq!(
         s.pairs
@@ -208,10 +215,7 @@ fn a_benchmark_that_keeps_failing_is_dropped_after_three_void_pairs() {
 
 #[test]
 fn the_time_budget_cuts_rounds_only_after_the_minimum() {
-    let runner = Scripted {
-        log: RefCell::default(),
-        wall: |_, _, _| Some(0.1),
-    };
+    let runner = Scripted::new(|_, _, _| Some(0.1));
     let scratch = tempfile::tempdir().unwrap();
     let probe = Probe {
         runner: &runner,
@@ -234,4 +238,120 @@ fn the_time_budget_cuts_rounds_only_after_the_minimum() {
     );
     assert_eq!(out.rounds, 4);
     assert_eq!(out.stopped_by, StopReason::TimeBudget);
+}
+
+/// A head that runs out of time while its base finishes is a slowdown, not a broken
+/// benchmark: the warm-up keeps it, every pair counts at the lower bound, the limit drops
+/// to ten times the longest finished run, and the analysis flags it (issue: "a head run that
+/// times out voids its pair").
+#[test]
+fn a_side_that_times_out_is_evidence_not_a_void_pair() {
+    let runner = Scripted::new(|cmd, side, _| {
+        Some(if cmd == "hangs" && side == "head" {
+            30.0
+        } else {
+            0.2
+        })
+    });
+    let s = run(&runner, &["hangs", "fine"], 10, 4);
+    assert!(s.dropped.is_empty(), "{:?}", s.dropped);
+    let hangs: Vec<_> = s
+        .pairs
+        .iter()
+        .filter(|p| p.benchmark == "startup/hangs")
+        .collect();
+    assert_eq!(hangs.len(), 10);
+    for p in &hangs {
+        let c = p.censored.expect("censored");
+        assert_eq!(c.side, Side::Head);
+        // 0.2 s × (the 2 s limit / 0.2 s): the limit itself, for a whole-process time.
+        assert!((c.value - 2.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(p.values(), Some((0.2, c.value)));
+        assert!(
+            p.error
+                .as_ref()
+                .unwrap()
+                .starts_with("head: timed out after")
+        );
+    }
+    let log = runner.log.borrow();
+    let limits = runner.limits.borrow();
+    let hang_limits: Vec<_> = log
+        .iter()
+        .zip(limits.iter())
+        .filter(|((cmd, _), _)| cmd == "hangs")
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(hang_limits[..2], [Duration::from_secs(5); 2], "warm-up");
+    assert!(
+        hang_limits[2..]
+            .iter()
+            .all(|l| *l == Duration::from_secs(2)),
+        "ten times the longest finished run (0.2 s) after the first timeout: {hang_limits:?}"
+    );
+    let thresholds = crate::config::Thresholds {
+        min_effect_percent: 2.0,
+        alpha: 0.05,
+        calibration: crate::config::CalibrationMode::Auto,
+    };
+    let out = crate::report::analysis::compare(
+        &benches(&["hangs", "fine"]),
+        &s,
+        &thresholds,
+        &Default::default(),
+    );
+    assert_eq!(
+        out[0].verdict,
+        crate::stats::Verdict::Regressed,
+        "{:?}",
+        out[0]
+    );
+    assert_eq!(out[0].void_pairs, 0);
+    assert_eq!(
+        out[0].timed_out,
+        Some(crate::report::TimedOut { base: 0, head: 10 })
+    );
+    assert_eq!(out[1].timed_out, None);
+}
+
+/// Only a timed benchmark's timeout is evidence: both sides timing out, or a memory
+/// benchmark timing out, still void the pair.
+#[test]
+fn timeouts_on_both_sides_or_of_a_memory_benchmark_void_the_pair() {
+    let runner = Scripted::new(|cmd, side, n| {
+        Some(match (cmd, side) {
+            ("both", _) if n >= 4 => 30.0,
+            ("memory", "head") => 30.0,
+            _ => 0.2,
+        })
+    });
+    let mut planned = benches(&["both"]);
+    planned.push(Benchmark::new(
+        Layer::Memory,
+        "memory",
+        Metric::PeakRss,
+        "bytes",
+        vec!["memory".into()],
+    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = Probe {
+        runner: &runner,
+        scratch: scratch.path(),
+        timeout: Duration::from_secs(5),
+        servers: None,
+    };
+    let (b, h) = (side(Side::Base), side(Side::Head));
+    let s = sample(
+        &planned,
+        [&b, &h],
+        &probe,
+        &sampling(6),
+        2,
+        &mut |_| vec![],
+        &mut |_| {},
+    );
+    assert!(s.pairs.iter().all(|p| p.censored.is_none()));
+    let dropped: Vec<_> = s.dropped.iter().map(|d| d.benchmark.as_str()).collect();
+    assert!(dropped.contains(&"startup/both"), "{:?}", s.dropped);
+    assert!(dropped.contains(&"memory/memory"), "{:?}", s.dropped);
 }
