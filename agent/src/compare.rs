@@ -24,6 +24,9 @@ use crate::spans::{Cache, Timeline};
 /// How many `python -X importtime` runs per side feed the per-module medians.
 const IMPORTTIME_RUNS: u32 = 5;
 
+/// `compare --calibrate` samples up to this many times `max_rounds` (and the time budget).
+const CALIBRATION_ROUNDS: u32 = 4;
+
 /// What to compare and where to put the results.
 #[derive(Debug, Clone)]
 pub struct CompareArgs {
@@ -88,6 +91,11 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
     if let Some(rounds) = args.rounds {
         config.sampling.min_rounds = rounds;
         config.sampling.max_rounds = rounds;
+    } else if args.calibrate {
+        // A floor bounds a bias that more rounds of a comparison cannot remove: the calibration
+        // buys a tight bound once, with four times the rounds (settled benchmarks still stop).
+        config.sampling.max_rounds *= CALIBRATION_ROUNDS;
+        config.sampling.time_budget *= CALIBRATION_ROUNDS;
     }
 
     let installer = Installer::find(&config, &args.cache)?;
@@ -115,6 +123,8 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
             let root = asv_cache_root(&work.path, side.side);
             side.env
                 .push((asv::CACHE_VAR.into(), root.display().to_string()));
+            side.env
+                .push((asv::REPEAT_VAR.into(), config.sampling.repeat.to_string()));
         }
     }
     let (base, head) = (&sides[0], &sides[1]);
@@ -695,6 +705,7 @@ mod blind_spot_tests {
             timeout: std::time::Duration::from_secs(60),
             seed: None,
             fork: true,
+            repeat: 5,
         };
         let thresholds = Thresholds {
             min_effect_percent: 2.0,

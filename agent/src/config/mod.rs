@@ -80,6 +80,16 @@ pub struct Sampling {
     /// (measure/server.rs); `false`: every sample in a fresh interpreter.
     #[serde(default = "forking")]
     pub fork: bool,
+    /// Timed repeats per asv `time_*` sample (the sample is their median), unless the
+    /// benchmark sets its own `repeat`. Default 1: more repeats in one process did not make
+    /// the A/A noise smaller, and each costs a sample's time (docs/perf/repeats.md).
+    #[serde(default = "five")]
+    pub repeat: u32,
+}
+
+/// What reports written before `repeat` existed used.
+fn five() -> u32 {
+    5
 }
 
 fn forking() -> bool {
@@ -239,6 +249,12 @@ impl Config {
                 ),
             ));
         }
+        if s.repeat == 0 {
+            return Err(invalid(
+                "sampling.repeat",
+                "must be at least 1 (got 0)".into(),
+            ));
+        }
         let seconds = |key: &str, value: f64| {
             if value.is_finite() && value > 0.0 && value < 86_400.0 {
                 Ok(Duration::from_secs_f64(value))
@@ -257,6 +273,7 @@ impl Config {
             timeout: seconds("sampling.timeout_s", s.timeout_s)?,
             seed: s.seed,
             fork: s.fork,
+            repeat: s.repeat,
         };
 
         let t = raw.thresholds;

@@ -61,6 +61,7 @@ pub(super) struct RawSampling {
     pub timeout_s: f64,
     pub seed: Option<u64>,
     pub fork: bool,
+    pub repeat: u32,
 }
 
 impl Default for RawSampling {
@@ -73,6 +74,7 @@ impl Default for RawSampling {
             timeout_s: 120.0,
             seed: None,
             fork: true,
+            repeat: 1,
         }
     }
 }

@@ -32,6 +32,11 @@ fn parses_a_complete_file_with_defaults() {
     assert_eq!(c.sampling.warmups, 1);
     assert_eq!(c.sampling.max_rounds, 5);
     assert_eq!(c.thresholds.min_effect_percent, 2.0);
+    assert_eq!(c.sampling.repeat, 1);
+    assert_eq!(
+        c.thresholds.calibration,
+        crate::config::CalibrationMode::Auto
+    );
     assert!(!c.fail_on_regression);
 }
 
@@ -72,6 +77,11 @@ fn bad_values_name_their_key() {
             "thresholds.min_effect_percent",
         ),
         ("thresholds:\n  alpha: 1.5\n", "thresholds.alpha"),
+        ("sampling:\n  repeat: 0\n", "sampling.repeat"),
+        (
+            "thresholds:\n  calibration: sometimes\n",
+            "thresholds.calibration",
+        ),
         ("importtime: 'not a module'\n", "importtime"),
     ];
     for (body, key) in cases {

@@ -27,6 +27,10 @@ pub fn install_harness(dir: &Path) -> Result<PathBuf> {
 /// The variable that points the harness at a side's prepared `setup_cache` results.
 pub const CACHE_VAR: &str = "BENCHVM_ASV_CACHE";
 
+/// The timed repeats of a `time_*` sample when the benchmark does not set `repeat`
+/// (`sampling.repeat`).
+pub const REPEAT_VAR: &str = "BENCHVM_REPEAT";
+
 #[derive(Debug, Deserialize)]
 struct Listing {
     benchmarks: Vec<Listed>,

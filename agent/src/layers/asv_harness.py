@@ -509,7 +509,7 @@ def time_it(bench, call, redo_setup):
         call()
     sample_time = float(bench.attr("sample_time", 0.01))
     number = int(bench.attr("number", 0)) or NUMBER["asked"]
-    low, high, max_time = repeat_plan(bench, 5)
+    low, high, max_time = repeat_plan(bench, int(os.environ.get("BENCHVM_REPEAT") or 5))
     min_run_count = int(bench.attr("min_run_count", 2))
     runs = 0
     if not number:

@@ -170,6 +170,7 @@ pub(crate) fn environment(
         .filter(|(k, _)| {
             k != PAD_VAR
                 && k != crate::layers::asv::WARMUP_VAR
+                && k != crate::layers::asv::REPEAT_VAR
                 && !vars.iter().any(|(s, _)| k == s.as_str())
         })
         .collect();

@@ -249,6 +249,7 @@ mod tests {
                     timeout: std::time::Duration::from_secs(60),
                     seed: None,
                     fork: true,
+                    repeat: 5,
                 },
                 rounds: 14,
                 looks: 1,

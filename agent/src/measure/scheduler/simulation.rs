@@ -131,6 +131,7 @@ fn compare(
         timeout: Duration::from_secs(5),
         seed: None,
         fork: true,
+        repeat: 5,
     };
     let seen = |s: &Sampled| {
         let mut s = s.clone();

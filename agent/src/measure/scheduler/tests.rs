@@ -86,6 +86,7 @@ fn sampling(rounds: u32) -> Sampling {
         timeout: Duration::from_secs(5),
         seed: None,
         fork: true,
+        repeat: 5,
     }
 }
 
