@@ -293,7 +293,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::report::inert::line(&err.to_string()));
             err.process_exit_code()
         }
     }
@@ -346,8 +346,9 @@ fn run(cli: Cli) -> Result<i32> {
             let start = Instant::now();
             let mut progress = |line: String| {
                 crate::heartbeat::line(&format!(
-                    "benchvm-agent [{:>6.1}s] {line}",
-                    start.elapsed().as_secs_f64()
+                    "benchvm-agent [{:>6.1}s] {}",
+                    start.elapsed().as_secs_f64(),
+                    crate::report::inert::line(&line)
                 ))
             };
             let report = compare::run(&args, &mut progress)?;
@@ -367,7 +368,8 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some(dir) = p.database.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             }
-            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let mut progress =
+                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
             let (survey, reused) = crate::select::local_loop::survey(&p, f.force, &mut progress)?;
             let always = survey
                 .benchmarks
@@ -395,7 +397,8 @@ fn run(cli: Cli) -> Result<i32> {
                     "--hotfile-threshold must be between 0 and 1".into(),
                 ));
             }
-            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let mut progress =
+                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
             let (selection, step, results) = crate::select::local_loop::impacted(
                 &p,
                 &f.changed_files,
@@ -485,7 +488,8 @@ fn run(cli: Cli) -> Result<i32> {
             let p = f.project.project()?;
             // Stopped midway, the edit in progress is reset (validate registers how).
             crate::heartbeat::stop_on_signals();
-            let mut progress = |line: String| eprintln!("benchvm-agent: {line}");
+            let mut progress =
+                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
             let results =
                 crate::select::validate::validate(&p, &catalogue, f.timing_factor, &mut progress)?;
             let missed: usize = results.iter().map(|r| r.missed.len()).sum();

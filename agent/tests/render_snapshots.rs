@@ -175,6 +175,7 @@ fn report() -> Report {
                 timeout: std::time::Duration::from_secs(60),
                 seed: None,
                 fork: true,
+                repeat: 5,
             },
             rounds: 12,
             looks: 1,
@@ -525,4 +526,101 @@ fn markdown_noise_floors_and_timeouts() {
         "{md}"
     );
     insta::assert_snapshot!(md);
+}
+
+/// The issue's hostile name, everywhere a name, a reason, a unit or a ref can appear.
+const HOSTILE: &str = "evil` @octo-org/security <!-- hidden --> [click](https://evil.example) <img src=x>\n::error::pwned";
+
+/// What markdown would make live: `text` with its inline code spans (as CommonMark reads
+/// them: a run of backticks closed by a run of the same length) taken out.
+fn outside_code_spans(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('`') {
+        out.push_str(&rest[..start]);
+        let run = rest[start..].chars().take_while(|&c| c == '`').count();
+        let after = &rest[start + run..];
+        let fence = "`".repeat(run);
+        // The closing run: the same length, not part of a longer run.
+        let mut close = None;
+        let mut from = 0;
+        while let Some(i) = after[from..].find(&fence) {
+            let at = from + i;
+            let longer = after[at + run..].starts_with('`');
+            if !longer && (at == 0 || !after[..at].ends_with('`')) {
+                close = Some(at);
+                break;
+            }
+            from = at + after[at..].chars().take_while(|&c| c == '`').count();
+        }
+        match close {
+            Some(at) => rest = &after[at + run..],
+            None => {
+                out.push_str(&rest[start..start + run]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn a_hostile_name_is_inert_in_the_comment_and_the_terminal() {
+    let mut r = report();
+    r.head.reference = HOSTILE.into();
+    for c in &mut r.comparisons {
+        c.name = format!("{HOSTILE} {}", c.name);
+        c.benchmark = format!("{}/{HOSTILE} {}", c.layer.name(), c.name);
+        c.unit = if c.unit == "s" {
+            c.unit.clone()
+        } else {
+            HOSTILE.into()
+        };
+    }
+    for d in &mut r.dropped {
+        d.reason = HOSTILE.into();
+    }
+    r.quality[0].base.insert(HOSTILE.into(), 1.into());
+    if let Some(it) = &mut r.importtime {
+        it.module = HOSTILE.into();
+        it.modules[0].module = HOSTILE.into();
+    }
+    let md = render::markdown(&r);
+    let live = outside_code_spans(&md);
+    for needle in [
+        "@octo",
+        "<!-- hidden",
+        "](https://evil",
+        "<img",
+        "::error::pwned",
+    ] {
+        assert!(!live.contains(needle), "{needle} is live:\n{live}");
+    }
+    for line in md.lines() {
+        assert!(!line.starts_with("::"), "a workflow command line: {line}");
+        if line.starts_with('|') {
+            // Every table row keeps its cells: as many unescaped pipes as the header's.
+            let cells = line.replace("\\|", "").matches('|').count();
+            assert!(
+                cells == 6 || cells == 4 || cells == 7,
+                "{cells} cells: {line}"
+            );
+        }
+    }
+    // The mermaid block: one x-axis line whose labels hold no quote, bracket or newline.
+    let axis = md
+        .lines()
+        .find(|l| l.trim_start().starts_with("x-axis"))
+        .unwrap();
+    let labels = axis
+        .trim()
+        .trim_start_matches("x-axis [")
+        .trim_end_matches(']');
+    assert!(!labels.contains('[') && !labels.contains(']'), "{axis}");
+    assert_eq!(labels.matches('"').count() % 2, 0, "{axis}");
+
+    let term = render::terminal(&r);
+    assert!(!term.contains("\n::error"), "{term}");
+    assert!(!term.contains('\u{1b}'), "{term}");
 }

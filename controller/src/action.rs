@@ -367,7 +367,10 @@ async fn report_failure(
     head: &str,
     err: &Error,
 ) {
-    eprintln!("::error title=benchvm failed::{err}");
+    eprintln!(
+        "::error title=benchvm failed::{}",
+        benchvm_agent::report::inert::command_data(&err.to_string())
+    );
     let text = readout::failure_comment(head, &err.to_string(), actions.run_url.as_deref());
     if let Some(path) = &actions.step_summary {
         let _ = readout::write_summary(path, &text);

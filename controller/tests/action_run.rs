@@ -99,6 +99,7 @@ impl Job {
                 "GITHUB_OUTPUT",
                 self.path("output.txt").display().to_string(),
             ),
+            ("GITHUB_ACTIONS", "true".into()),
             ("BENCHVM_CACHE", cache().display().to_string()),
             ("INPUT_BACKEND", "local".into()),
             ("INPUT_GITHUB-TOKEN", TOKEN.into()),
@@ -162,6 +163,27 @@ fn a_pull_request_run_comments_summarizes_and_sets_outputs() {
             .unwrap();
     assert_eq!(report["base"]["commit"], job.base_sha.as_str());
     assert_eq!(report["head"]["commit"], job.head_sha.as_str());
+
+    // Workflow commands are off while the agent's lines reach the job log, and on again
+    // after (ARCHITECTURE: untrusted output).
+    let lines: Vec<&str> = stderr.lines().collect();
+    let off = lines
+        .iter()
+        .position(|l| l.starts_with("::stop-commands::benchvm-"))
+        .unwrap_or_else(|| panic!("commands are switched off\n{stderr}"));
+    let token = lines[off].trim_start_matches("::stop-commands::");
+    let on = lines
+        .iter()
+        .position(|l| *l == format!("::{token}::"))
+        .unwrap_or_else(|| panic!("and on again\n{stderr}"));
+    let agent: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("benchvm-agent"))
+        .collect();
+    assert!(!agent.is_empty(), "{stderr}");
+    assert!(
+        off < agent[0] && agent[agent.len() - 1] < on,
+        "every agent line lies between: {off} < {agent:?} < {on}"
+    );
 
     let comments = gh.comments_on(7);
     assert_eq!(comments.len(), 1, "{calls:#?}");

@@ -3,6 +3,7 @@
 //! with the rest of the results directory ([`results`]).
 
 pub mod analysis;
+pub mod inert;
 pub mod merge;
 pub mod render;
 pub mod results;

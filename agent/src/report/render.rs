@@ -5,6 +5,7 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{Cell, ContentArrangement, Table};
 
 use crate::bench::Layer;
+use crate::report::inert::{code, html, label, line};
 use crate::report::{Comparison, Report};
 use crate::stats::Verdict;
 
@@ -134,8 +135,9 @@ fn sections(report: &Report, changed_only: bool) -> Vec<Section> {
         format!(" (shard {s}: part of the benchmarks)")
     });
     head.push_str(&format!(
-        "## benchvm: `{}` vs `{}`{shard}\n\n",
-        report.head.reference, report.base.reference
+        "## benchvm: {} vs {}{shard}\n\n",
+        code(&report.head.reference),
+        code(&report.base.reference)
     ));
     head.push_str(&headline(report));
     head.push_str("\n\n");
@@ -188,7 +190,7 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
     table.set_header(["Benchmark", "base", "head", "change (CI)", "verdict"]);
     for c in rows {
         table.add_row([
-            format!("`{}`", c.name.replace('|', "\\|")),
+            code(&c.name),
             value(c.base_median, &c.unit),
             value(c.head_median, &c.unit),
             change(c),
@@ -202,7 +204,7 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
             .find(|b| b.id == d.benchmark)
             .map_or(d.benchmark.as_str(), |b| b.name.as_str());
         table.add_row([
-            format!("`{}`", name.replace('|', "\\|")),
+            code(name),
             "–".into(),
             "–".into(),
             "–".into(),
@@ -222,10 +224,10 @@ fn layer_table(report: &Report, layer: Layer, changed_only: bool) -> String {
     }
     for d in &dropped {
         out.push_str(&format!(
-            "- `{}` {}: {}\n",
-            d.benchmark,
+            "- {} {}: {}\n",
+            code(&d.benchmark),
             if d.skipped { "skipped" } else { "failed" },
-            escape(&d.reason)
+            code(&d.reason)
         ));
     }
     let timed_out: Vec<String> = all.iter().filter_map(|c| timeouts(c)).collect();
@@ -249,10 +251,10 @@ fn noise_floors(report: &Report) -> String {
     if let Some(run) = &report.calibration {
         if run.a_a_run {
             out.push_str(&format!(
-                "🎚️ Calibration: this run is an A/A of `{}` against itself on this host; the noise \
+                "🎚️ Calibration: this run is an A/A of {} against itself on this host; the noise \
                  floors of {} benchmark(s) are stored in the host cache, and later runs judge each \
                  benchmark against the larger of δ = {delta} % and its floor.\n",
-                escape(&report.base.reference),
+                code(&report.base.reference),
                 run.calibrated_now.len()
             ));
         } else {
@@ -267,7 +269,7 @@ fn noise_floors(report: &Report) -> String {
                 "\n⚠️ Noisier here than δ = {delta} %: {}.\n",
                 run.above_delta
                     .iter()
-                    .map(|(id, floor)| format!("`{}` ({})", escape(id), unsigned(*floor)))
+                    .map(|(id, floor)| format!("{} ({})", code(id), unsigned(*floor)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -290,8 +292,8 @@ fn noise_floors(report: &Report) -> String {
             raised
                 .iter()
                 .map(|c| format!(
-                    "`{}` ({})",
-                    escape(&c.name),
+                    "{} ({})",
+                    code(&c.name),
                     unsigned(c.min_effect_percent.unwrap_or(delta))
                 ))
                 .collect::<Vec<_>>()
@@ -315,8 +317,8 @@ fn timeouts(c: &Comparison) -> Option<String> {
         .flatten()
         .collect();
     Some(format!(
-        "`{}`: {}; each counts as at least its time limit (a lower bound), not as a void pair",
-        c.name.replace('`', "'"),
+        "{}: {}; each counts as at least its time limit (a lower bound), not as a void pair",
+        code(&c.name),
         parts.join(", ")
     ))
 }
@@ -333,7 +335,7 @@ fn selection(report: &Report) -> String {
     if let Some(why) = &sel.fallback {
         return format!(
             "**Selective run not possible**, so every benchmark ran: {}\n\n",
-            escape(why)
+            code(why)
         );
     }
     let total = sel.ran as usize + sel.skipped.len();
@@ -343,11 +345,7 @@ fn selection(report: &Report) -> String {
         sel.skipped.len()
     );
     if !sel.hotfiles_changed.is_empty() {
-        let files: Vec<String> = sel
-            .hotfiles_changed
-            .iter()
-            .map(|f| format!("`{f}`"))
-            .collect();
+        let files: Vec<String> = sel.hotfiles_changed.iter().map(|f| code(f)).collect();
         out.push_str(&format!(
             "Hotfiles changed (every benchmark that covers them ran): {}\n",
             files.join(", ")
@@ -366,7 +364,7 @@ fn skipped(report: &Report) -> String {
         sel.skipped.len()
     );
     for s in &sel.skipped {
-        out.push_str(&format!("- `{}`: {}\n", s.benchmark, escape(&s.reason)));
+        out.push_str(&format!("- {}: {}\n", code(&s.benchmark), code(&s.reason)));
     }
     out.push_str("\n</details>\n\n");
     if !sel.ran_because.is_empty() {
@@ -375,7 +373,7 @@ fn skipped(report: &Report) -> String {
             sel.ran_because.len()
         ));
         for s in &sel.ran_because {
-            out.push_str(&format!("- `{}`: {}\n", s.benchmark, escape(&s.reason)));
+            out.push_str(&format!("- {}: {}\n", code(&s.benchmark), code(&s.reason)));
         }
         out.push_str("\n</details>\n\n");
     }
@@ -428,7 +426,7 @@ fn chart(report: &Report) -> String {
     let pad = ((high - low) * 0.05).max(1.0);
     let labels = rows
         .iter()
-        .map(|(c, _)| format!("\"{}\"", c.benchmark.replace('"', "'")))
+        .map(|(c, _)| format!("\"{}\"", label(&c.benchmark)))
         .collect::<Vec<_>>()
         .join(", ");
     let shown = if total > CHART_BARS {
@@ -561,7 +559,7 @@ pub fn value(v: Option<f64>, unit: &str) -> String {
                 format!("{} KiB", sig(v / 1024.0))
             }
         }
-        other => format!("{} {other}", sig(v)),
+        other => format!("{} {}", sig(v), label(other)),
     }
 }
 
@@ -632,9 +630,9 @@ fn quality(report: &Report) -> String {
     for q in &report.quality {
         if let Some(e) = &q.error {
             out.push_str(&format!(
-                "- output quality of `{}`: {}\n",
-                q.benchmark,
-                escape(e)
+                "- output quality of {}: {}\n",
+                code(&q.benchmark),
+                code(e)
             ));
             continue;
         }
@@ -651,11 +649,11 @@ fn quality(report: &Report) -> String {
             let cell = |m: &serde_json::Map<String, serde_json::Value>| {
                 m.get(k).map_or("–".into(), |v| v.to_string())
             };
-            table.add_row([format!("`{k}`"), cell(&q.base), cell(&q.head)]);
+            table.add_row([code(k), cell(&q.base), cell(&q.head)]);
         }
         out.push_str(&format!(
-            "Output quality of `{}`:\n\n{table}\n\n",
-            q.benchmark
+            "Output quality of {}:\n\n{table}\n\n",
+            code(&q.benchmark)
         ));
     }
     out
@@ -678,7 +676,7 @@ fn importtime(report: &Report) -> String {
     let us = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0} µs"));
     for m in it.modules.iter().take(IMPORT_ROWS) {
         table.add_row([
-            format!("`{}`", m.module),
+            code(&m.module),
             us(m.base_self_us),
             us(m.base_cumulative_us),
             us(m.head_self_us),
@@ -688,7 +686,7 @@ fn importtime(report: &Report) -> String {
     }
     format!(
         "<details><summary>Per-module import time of <code>{}</code> (median of {} runs per side, top {})</summary>\n\n{table}\n\n</details>\n\n",
-        it.module,
+        html(&it.module),
         it.runs_per_side,
         IMPORT_ROWS.min(it.modules.len())
     )
@@ -759,12 +757,6 @@ fn machine(report: &Report) -> String {
     )
 }
 
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// A terminal table for people at a TTY.
 pub fn terminal(report: &Report) -> String {
     let mut table = Table::new();
@@ -782,7 +774,7 @@ pub fn terminal(report: &Report) -> String {
     for c in &report.comparisons {
         table.add_row([
             Cell::new(c.layer.name()),
-            Cell::new(&c.name),
+            Cell::new(line(&c.name)),
             Cell::new(value(c.base_median, &c.unit)),
             Cell::new(value(c.head_median, &c.unit)),
             Cell::new(change(c)),
@@ -792,17 +784,17 @@ pub fn terminal(report: &Report) -> String {
     for d in &report.dropped {
         table.add_row([
             Cell::new("–"),
-            Cell::new(&d.benchmark),
+            Cell::new(line(&d.benchmark)),
             Cell::new("–"),
             Cell::new("–"),
-            Cell::new(&d.reason),
+            Cell::new(line(&d.reason)),
             Cell::new(if d.skipped { "skipped" } else { "failed" }),
         ]);
     }
     format!(
         "benchvm: {} vs {}\n{}\n{}{table}\n",
-        report.head.reference,
-        report.base.reference,
+        line(&report.head.reference),
+        line(&report.base.reference),
         headline(report).replace("**", "").replace('`', ""),
         noise_floors(report).replace('`', "")
     )

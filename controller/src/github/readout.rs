@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use benchvm_agent::report::render;
+use benchvm_agent::report::{inert, render};
 
 use super::api::{ApiError, Client, Comment};
 use super::context::{Actions, Trigger};
@@ -100,8 +100,9 @@ pub async fn post(
 pub fn failure_comment(head: &str, error: &str, run_url: Option<&str>) -> String {
     let link = run_url.map_or(String::new(), |u| format!(" ([workflow run]({u}))"));
     format!(
-        "{}\n## benchvm: `{head}`\n\n❌ The benchmark run failed{link}: {}\n\nNo result is shown for this commit; the previous one was replaced so it cannot be mistaken for this one.\n",
+        "{}\n## benchvm: {}\n\n❌ The benchmark run failed{link}: {}\n\nNo result is shown for this commit; the previous one was replaced so it cannot be mistaken for this one.\n",
         render::MARKER,
-        error.replace('<', "&lt;").replace('>', "&gt;")
+        inert::code(head),
+        inert::code(error)
     )
 }

@@ -317,12 +317,54 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
     Ok(Arc::new(ssh))
 }
 
+/// In a GitHub Actions job (`GITHUB_ACTIONS=true`), workflow commands are off from `start` to
+/// drop (`::stop-commands::TOKEN` … `::TOKEN::`, the runner's documented switch): a line the
+/// agent forwards from the host, however it got there, cannot be `::error::`,
+/// `::add-mask::` or `::set-output::`. The token is unguessable by the host.
+struct WorkflowCommandsOff {
+    token: Option<String>,
+}
+
+impl WorkflowCommandsOff {
+    fn start() -> Self {
+        Self::start_if(std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true"))
+    }
+
+    fn start_if(in_actions: bool) -> Self {
+        let token = in_actions.then(|| {
+            use sha2::Digest;
+            let seed = format!(
+                "{:?} {} {:p}",
+                std::time::SystemTime::now(),
+                std::process::id(),
+                &in_actions
+            );
+            format!("benchvm-{:x}", sha2::Sha256::digest(seed.as_bytes()))
+        });
+        if let Some(t) = &token {
+            eprintln!("::stop-commands::{t}");
+        }
+        Self { token }
+    }
+}
+
+impl Drop for WorkflowCommandsOff {
+    fn drop(&mut self) {
+        if let Some(t) = &self.token {
+            eprintln!("::{t}::");
+        }
+    }
+}
+
 /// Runs `job` on `host` and tears the host down on every path out: success, agent
 /// failure, a panic in the job (it runs in a task of its own, so a panic arrives here
 /// as a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
 /// started: GitHub's grace period is short). Returns when the agent's clock started,
 /// in seconds since `timings` began.
 pub async fn run_on(host: Arc<dyn Host>, job: &AgentJob, timings: &Timings) -> Result<f64> {
+    // What the agent and the benchmark host print reaches the job log, and none of it may
+    // act as a workflow command.
+    let _inert = WorkflowCommandsOff::start();
     let mut work = {
         let (host, job, timings) = (host.clone(), job.clone(), timings.clone());
         tokio::spawn(async move {

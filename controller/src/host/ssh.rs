@@ -153,7 +153,7 @@ impl SshHost {
             session.exec_beating(&command, self.timeout, &mut |stream, line| match stream {
                 // The agent's progress goes to stderr; show it live in the job log.
                 Stream::Stderr if line == benchvm_agent::heartbeat::TAG => {}
-                Stream::Stderr => eprintln!("{line}"),
+                Stream::Stderr => eprintln!("{}", benchvm_agent::report::inert::line(line)),
                 Stream::Stdout => {}
             })?;
         if status > 128 {
