@@ -91,6 +91,11 @@ fn sampling(rounds: u32) -> Sampling {
 }
 
 fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
+    sample_with(runner, &benches(names), &sampling(rounds), seed)
+}
+
+/// Samples `planned` through `runner` with a 5 s limit and no settling.
+fn sample_with(runner: &Scripted, planned: &[Benchmark], plan: &Sampling, seed: u64) -> Sampled {
     let scratch = tempfile::tempdir().unwrap();
     let probe = Probe {
         runner,
@@ -100,10 +105,10 @@ fn run(runner: &Scripted, names: &[&str], rounds: u32, seed: u64) -> Sampled {
     };
     let (b, h) = (side(Side::Base), side(Side::Head));
     sample(
-        &benches(names),
+        planned,
         [&b, &h],
         &probe,
-        &sampling(rounds),
+        plan,
         seed,
         &mut |_| vec![],
         &mut |_| {},
@@ -217,26 +222,10 @@ fn a_benchmark_that_keeps_failing_is_dropped_after_three_void_pairs() {
 #[test]
 fn the_time_budget_cuts_rounds_only_after_the_minimum() {
     let runner = Scripted::new(|_, _, _| Some(0.1));
-    let scratch = tempfile::tempdir().unwrap();
-    let probe = Probe {
-        runner: &runner,
-        scratch: scratch.path(),
-        timeout: Duration::from_secs(5),
-        servers: None,
-    };
-    let (b, h) = (side(Side::Base), side(Side::Head));
     let mut s = sampling(4);
     s.max_rounds = 50;
     s.time_budget = Duration::from_nanos(1);
-    let out = sample(
-        &benches(&["a"]),
-        [&b, &h],
-        &probe,
-        &s,
-        1,
-        &mut |_| vec![],
-        &mut |_| {},
-    );
+    let out = sample_with(&runner, &benches(&["a"]), &s, 1);
     assert_eq!(out.rounds, 4);
     assert_eq!(out.stopped_by, StopReason::TimeBudget);
 }
@@ -334,23 +323,7 @@ fn timeouts_on_both_sides_or_of_a_memory_benchmark_void_the_pair() {
         "bytes",
         vec!["memory".into()],
     ));
-    let scratch = tempfile::tempdir().unwrap();
-    let probe = Probe {
-        runner: &runner,
-        scratch: scratch.path(),
-        timeout: Duration::from_secs(5),
-        servers: None,
-    };
-    let (b, h) = (side(Side::Base), side(Side::Head));
-    let s = sample(
-        &planned,
-        [&b, &h],
-        &probe,
-        &sampling(6),
-        2,
-        &mut |_| vec![],
-        &mut |_| {},
-    );
+    let s = sample_with(&runner, &planned, &sampling(6), 2);
     assert!(s.pairs.iter().all(|p| p.censored.is_none()));
     let dropped: Vec<_> = s.dropped.iter().map(|d| d.benchmark.as_str()).collect();
     assert!(dropped.contains(&"startup/both"), "{:?}", s.dropped);
