@@ -233,7 +233,10 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         // The agent printed its own error already.
         Err(err @ Error::Agent { .. }) => err.process_exit_code(),
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!(
+                "error: {}",
+                benchvm_agent::report::inert::line(&err.to_string())
+            );
             err.process_exit_code()
         }
     }

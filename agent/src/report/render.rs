@@ -747,7 +747,7 @@ fn machine(report: &Report) -> String {
         gib,
         m.kernel.as_deref().unwrap_or("?"),
         m.governor.as_deref().unwrap_or("not exposed"),
-        report.python.as_deref().unwrap_or("?"),
+        code(report.python.as_deref().unwrap_or("?")),
         report.sampling.rounds,
         report.sampling.config.warmups,
         report.seed,
