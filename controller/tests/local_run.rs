@@ -395,9 +395,10 @@ fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
             .by_ref()
             .take(100)
             .map_while(Result::ok)
-            .any(|l| l.contains("measuring:"))
+            .any(|l| l.contains("measuring:") || l.contains("calibrating:"))
     );
-    // The benchmark is running: wait (bounded) until its process exists.
+    // The benchmark is running (the host's first run calibrates first: an A/A of the same
+    // benchmark, which must stop the same way): wait (bounded) until its process exists.
     let running = || {
         !Command::new("pgrep")
             .args(["-f", &marker])
