@@ -17,15 +17,18 @@ pub struct Mirror {
 }
 
 /// Clones `repo` (a URL or a local path) into the cache, or fetches into the existing
-/// mirror.
-pub fn mirror(cache: &Path, repo: &str) -> Result<Mirror> {
+/// mirror. The mirror (and the calibration and survey kept beside it) is named by `name`
+/// when given, else by the source: a controller that ships each run's commits as a bundle
+/// of its own names the repository, so runs share one warm mirror but never one bundle.
+pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
     let source = match Path::new(repo).canonicalize() {
         Ok(path) if path.exists() => path.display().to_string(),
         _ => repo.to_owned(),
     };
-    let digest = Sha1::digest(source.as_bytes());
+    let key = name.unwrap_or(&source);
+    let digest = Sha1::digest(key.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    let stem: String = source
+    let stem: String = key
         .trim_end_matches('/')
         .trim_end_matches(".git")
         .rsplit(['/', ':'])
@@ -45,6 +48,12 @@ pub fn mirror(cache: &Path, repo: &str) -> Result<Mirror> {
     let path = dir.join(format!("{stem}-{hex}.git"));
     let warm = path.join("HEAD").exists();
     if warm {
+        // From this run's source: under a name, the last run's bundle is gone.
+        git(
+            &path,
+            &["remote", "set-url", "origin", &source],
+            "point the mirror at this run's source",
+        )?;
         git(
             &path,
             &["fetch", "--prune", "--quiet", "origin"],
@@ -165,7 +174,7 @@ mod tests {
             "git checkout -qb perf/x && echo 2 > f && git commit -qam two",
         );
         let cache = tmp.path().join("cache");
-        let m = mirror(&cache, repo.to_str().unwrap()).unwrap();
+        let m = mirror(&cache, repo.to_str().unwrap(), None).unwrap();
         assert!(!m.warm);
         let base = resolve(&m, "main").unwrap();
         let head = resolve(&m, "perf/x").unwrap();
@@ -182,7 +191,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(wt.join("head/f")).unwrap(), "2\n");
 
         sh(&repo, "echo 3 > f && git commit -qam three");
-        let m2 = mirror(&cache, repo.to_str().unwrap()).unwrap();
+        let m2 = mirror(&cache, repo.to_str().unwrap(), None).unwrap();
         assert!(m2.warm);
         assert_eq!(m2.path, m.path);
         assert_ne!(
@@ -193,9 +202,40 @@ mod tests {
     }
 
     #[test]
+    fn a_named_mirror_stays_warm_when_each_run_brings_its_own_bundle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        sh(
+            &repo,
+            "git init -q -b main && echo 1 > f && git add f && git commit -qm one && git bundle create -q ../one.bundle main",
+        );
+        sh(
+            &repo,
+            "echo 2 > f && git commit -qam two && git bundle create -q ../two.bundle main",
+        );
+        let cache = tmp.path().join("cache");
+        let one = tmp.path().join("one.bundle");
+        let m = mirror(&cache, one.to_str().unwrap(), Some("repo-1")).unwrap();
+        let first = resolve(&m, "main").unwrap();
+        std::fs::remove_file(&one).unwrap();
+        let two = tmp.path().join("two.bundle");
+        let m2 = mirror(&cache, two.to_str().unwrap(), Some("repo-1")).unwrap();
+        assert!(m2.warm);
+        assert_eq!(m2.path, m.path);
+        assert_ne!(
+            resolve(&m2, "main").unwrap(),
+            first,
+            "fetched the new bundle"
+        );
+        let other = mirror(&cache, two.to_str().unwrap(), Some("repo-2")).unwrap();
+        assert_ne!(other.path, m.path);
+    }
+
+    #[test]
     fn a_missing_repository_is_a_usage_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = mirror(tmp.path(), "/nonexistent/repo").unwrap_err();
+        let err = mirror(tmp.path(), "/nonexistent/repo", None).unwrap_err();
         assert_eq!(err.process_exit_code(), crate::exit::USAGE);
         assert!(!tmp.path().join("mirrors").read_dir().unwrap().any(|_| true));
     }

@@ -209,6 +209,10 @@ struct CompareFlags {
     /// Persistent cache for git mirrors and uv [default: $BENCHVM_CACHE or ~/.cache/benchvm].
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Keep the repository's mirror under this name instead of one derived from --repo
+    /// (a controller's per-run bundle).
+    #[arg(long)]
+    mirror_name: Option<String>,
     /// RNG seed for the pair order and shuffles (overrides sampling.seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -309,6 +313,7 @@ fn run(cli: Cli) -> Result<i32> {
                 base: f.base,
                 head,
                 calibrate: f.calibrate,
+                mirror_name: f.mirror_name,
                 config: f.config,
                 results: results.clone(),
                 cache: f.cache.unwrap_or_else(crate::cache::default_dir),

@@ -50,6 +50,8 @@ pub struct CompareArgs {
     pub shard_weights: std::collections::BTreeMap<String, f64>,
     /// The run is this host's A/A calibration (`head` is `base`): its floors are stored.
     pub calibrate: bool,
+    /// Names the repository's mirror in the cache instead of `repo` (a per-run bundle).
+    pub mirror_name: Option<String>,
 }
 
 /// Runs the comparison and writes the results directory; returns the report.
@@ -72,7 +74,7 @@ pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Repor
         "checking out {} and {} from {}",
         args.base, args.head, args.repo
     ));
-    let mirror = checkout::mirror(&args.cache, &args.repo)?;
+    let mirror = checkout::mirror(&args.cache, &args.repo, args.mirror_name.as_deref())?;
     let base_commit = checkout::resolve(&mirror, &args.base)?;
     let head_commit = checkout::resolve(&mirror, &args.head)?;
     let checkouts = [work.path.join("base"), work.path.join("head")];

@@ -207,6 +207,7 @@ async fn run_or_merge(
             shard: None,
             shard_weights: None,
             calibrate: false,
+            mirror_name: None,
         };
         return Ok(readout(flags, actions, client, &job, &report).await);
     }
@@ -238,6 +239,7 @@ async fn run_or_merge(
         shard: flags.shard,
         shard_weights: None,
         calibrate: false,
+        mirror_name: None,
     };
     crate::cli::shard_weights(&mut job, flags.shard_weights.as_deref())?;
     eprintln!(

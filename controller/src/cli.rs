@@ -386,6 +386,7 @@ fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Co
         shard: c.shard,
         shard_weights: None,
         calibrate: false,
+        mirror_name: None,
     }
 }
 

@@ -580,6 +580,7 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         shard: None,
         shard_weights: None,
         calibrate: false,
+        mirror_name: None,
     };
     let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
         .await

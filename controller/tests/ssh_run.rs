@@ -16,7 +16,17 @@ fn run(
     results: &std::path::Path,
     host_key: &str,
 ) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_benchvm"))
+    command(sshd, repo, results, host_key).output().unwrap()
+}
+
+fn command(
+    sshd: &Sshd,
+    repo: &std::path::Path,
+    results: &std::path::Path,
+    host_key: &str,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+    command
         .args([
             "run",
             "--ssh",
@@ -47,9 +57,8 @@ fn run(
             "--rounds",
             "3",
         ])
-        .args(["--results", results.to_str().unwrap(), "--markdown"])
-        .output()
-        .unwrap()
+        .args(["--results", results.to_str().unwrap(), "--markdown"]);
+    command
 }
 
 #[test]
@@ -146,4 +155,118 @@ fn a_wrong_pinned_host_key_stops_the_run_with_exit_code_3() {
     assert!(stderr.contains("refusing to connect"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(!results.exists());
+}
+
+/// Two runs from checkouts of the same name, both uploaded while a third holds the host:
+/// each must measure its own commits (a shared bundle path let the second upload replace the
+/// first one's before its agent read it).
+#[test]
+fn two_runs_waiting_for_one_host_each_measure_their_own_commits() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let sshd = Sshd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let repos = [tmp.path().join("a/tinyrepo"), tmp.path().join("b/tinyrepo")];
+    for (i, repo) in repos.iter().enumerate() {
+        tiny_repo(repo);
+        support::tiny::sh(
+            repo,
+            &format!(
+                "git checkout -q perf/slow && echo {i} > own && git add own && git commit -qm own{i}"
+            ),
+        );
+    }
+    let commit = |repo: &std::path::Path| {
+        let out = Command::new("git")
+            .args(["rev-parse", "perf/slow"])
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_ne!(commit(&repos[0]), commit(&repos[1]));
+
+    // Hold the host (the agent's default cache on the ssh user's side) until both wait.
+    let home = std::env::var("HOME").unwrap();
+    let lock = std::path::Path::new(&home).join(".cache/benchvm/host.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+        ])
+        .arg(&lock)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = holder.stdout.take().unwrap();
+    let held = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = held.send(("holder".to_owned(), line));
+        }
+    });
+    // Other tests use this host too: the lock may take a while to get.
+    let deadline = Duration::from_secs(900);
+    let wait_for = |who: &str, needle: &str| {
+        let t = std::time::Instant::now();
+        loop {
+            let left = deadline.saturating_sub(t.elapsed());
+            match rx.recv_timeout(left) {
+                Ok((w, line)) if w == who && line.contains(needle) => return,
+                Ok(_) => {}
+                Err(e) => panic!("{who} never said {needle:?}: {e}"),
+            }
+        }
+    };
+    wait_for("holder", "held");
+
+    let mut runs = Vec::new();
+    for (i, repo) in repos.iter().enumerate() {
+        let results = tmp.path().join(format!("results{i}"));
+        let mut child = command(&sshd, repo, &results, &sshd.host_key())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let tx = tx.clone();
+        let who = format!("run{i}");
+        let log = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send((who.clone(), line));
+            }
+            all
+        });
+        wait_for(&format!("run{i}"), "waiting for the host lock");
+        runs.push((child, log, results));
+    }
+    holder.stdin.take().unwrap().flush().unwrap();
+    holder.wait().unwrap();
+
+    for ((mut child, log, results), repo) in runs.into_iter().zip(&repos) {
+        let t = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if t.elapsed() > deadline {
+                let _ = child.kill();
+                panic!("the run did not end");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let log = log.join().unwrap();
+        assert_eq!(status.code(), Some(0), "{log}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["head"]["commit"], commit(repo), "{log}");
+    }
 }

@@ -39,6 +39,9 @@ pub struct AgentJob {
     /// An A/A calibration of `base` (`head` is ignored): the agent stores the host's noise
     /// floors.
     pub calibrate: bool,
+    /// The name the host keeps the repository's mirror under (a repository that travels as
+    /// a per-run bundle).
+    pub mirror_name: Option<String>,
 }
 
 impl AgentJob {
@@ -78,6 +81,9 @@ impl AgentJob {
         }
         if let Some(w) = &self.shard_weights {
             args.extend(["--shard-weights".into(), w.display().to_string()]);
+        }
+        if let Some(n) = &self.mirror_name {
+            args.extend(["--mirror-name".into(), n.clone()]);
         }
         args
     }

@@ -79,10 +79,7 @@ impl SshHost {
         let home = capture(&session, "printf %s \"$HOME\"")?;
         let run_id = format!("{}-{}", std::process::id(), unix_now());
         let run_dir = format!("{home}/.benchvm/runs/{run_id}");
-        run_checked(
-            &session,
-            &format!("mkdir -p {run_dir} {home}/.benchvm/bin {home}/.benchvm/bundles"),
-        )?;
+        run_checked(&session, &format!("mkdir -p {run_dir} {home}/.benchvm/bin"))?;
 
         // The agent, once per version: its name carries its hash.
         let t = Instant::now();
@@ -107,12 +104,12 @@ impl SshHost {
                 .tempfile()
                 .map_err(|e| Error::infra("create a temporary file", e))?;
             let b = bundle::create(Path::new(&job.repo), &job.base, &job.head, local.path())?;
-            let name = Path::new(&job.repo)
-                .file_name()
-                .map_or("repo".into(), |n| n.to_string_lossy().into_owned());
-            let remote_bundle = format!("{home}/.benchvm/bundles/{name}.bundle");
+            // The run's own bundle (a shared one is overwritten by a run that starts while
+            // this one waits for the host); the mirror stays one per repository by name.
+            let remote_bundle = format!("{run_dir}/repo.bundle");
             session.upload(local.path(), &remote_bundle, 0o644)?;
             remote_job.repo = remote_bundle;
+            remote_job.mirror_name = Some(mirror_name(Path::new(&job.repo)));
             remote_job.base = b.base;
             remote_job.head = b.head;
             timings.record("upload code", t, None);
@@ -177,6 +174,18 @@ impl SshHost {
         run_checked(&session, &format!("rm -rf {run_dir}"))?;
         Ok(())
     }
+}
+
+/// The name a local repository's mirror has on the host: its directory name and a digest of
+/// its path here, so two checkouts of the same name stay apart.
+fn mirror_name(repo: &Path) -> String {
+    let path = repo.canonicalize().unwrap_or_else(|_| repo.to_owned());
+    let name = path
+        .file_name()
+        .map_or("repo".into(), |n| n.to_string_lossy().into_owned());
+    let digest = Sha256::digest(path.display().to_string().as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{hex}")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
