@@ -326,13 +326,6 @@ fn run(cli: Cli) -> Result<i32> {
                     None => Default::default(),
                 },
             };
-            let _dead_man = match &f.dead_man_dir {
-                Some(dir) => Some(
-                    crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
-                        .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?,
-                ),
-                None => None,
-            };
             crate::heartbeat::stop_on_signals();
             if let Some(secs) = f.controller_silence {
                 crate::heartbeat::watch_controller(
@@ -356,7 +349,17 @@ fn run(cli: Cli) -> Result<i32> {
                     crate::report::inert::line(&line)
                 ))
             };
-            let report = compare::run(&args, &mut progress)?;
+            // The switch is armed only by the run that holds the host: a run waiting for it
+            // would overwrite the holder's files, and the holder's exit would disarm it.
+            let host = compare::hold_host(&args, &mut progress)?;
+            let _dead_man = match &f.dead_man_dir {
+                Some(dir) => Some(
+                    crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
+                        .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?,
+                ),
+                None => None,
+            };
+            let report = compare::run(&args, host, &mut progress)?;
             let s = &report.summary;
             progress(format!(
                 "done: {} regressed, {} improved, {} no change, {} inconclusive, {} failed",

@@ -54,19 +54,40 @@ pub struct CompareArgs {
     pub mirror_name: Option<String>,
 }
 
-/// Runs the comparison and writes the results directory; returns the report.
-pub fn run(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<Report> {
+/// The host, held for one comparison. Everything a run leaves on the host that another run
+/// could overwrite (the dead-man switch's files above all) is written only once it is held.
+#[derive(Debug)]
+pub struct HeldHost {
+    _lock: crate::lock::HostLock,
+    /// Starts before the wait, so the wait is the run's first span.
+    timeline: Timeline,
+}
+
+/// Waits (up to `lock_timeout`) until this run has the host to itself.
+pub fn hold_host(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<HeldHost> {
     let mut timeline = Timeline::new();
-    let runner = SystemRunner;
     let t = Instant::now();
     let holder = format!("{} vs {} from {}", args.base, args.head, args.repo);
-    let _lock = crate::lock::acquire(
+    let lock = crate::lock::acquire(
         &args.cache.join("host.lock"),
         &holder,
         args.lock_timeout,
         progress,
     )?;
     timeline.record("host lock", t, None);
+    Ok(HeldHost {
+        _lock: lock,
+        timeline,
+    })
+}
+
+/// Runs the comparison on the held host and writes the results directory; returns the report.
+pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String)) -> Result<Report> {
+    let HeldHost {
+        _lock,
+        mut timeline,
+    } = host;
+    let runner = SystemRunner;
     let work = Workdir::create(&args.cache)?;
 
     let t = Instant::now();

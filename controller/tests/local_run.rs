@@ -437,6 +437,97 @@ fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
     assert!(lock.success(), "host lock still held");
 }
 
+/// Issue 14: a run waiting for the host must not touch the dead-man switch of the run that
+/// holds it (it overwrote `agent.pid` and `armed`, and the holder's exit then disarmed it).
+#[test]
+fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let switch = tmp.path().join("switch");
+    // Another run holds the host until its stdin closes.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+        ])
+        .arg(cache.join("host.lock"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut held)
+        .unwrap();
+    assert_eq!(held.trim(), "held");
+
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        "startup:\n  - name: sleeps\n    command: python -c 'import time; time.sleep(1)'\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 60\nthresholds:\n  calibration: off\n",
+    )
+    .unwrap();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
+        .args(["--base", "main", "--head", "perf/slow"])
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--cache", cache.to_str().unwrap()])
+        .args(["--results", tmp.path().join("r").to_str().unwrap()])
+        .args(["--heartbeat-secs", "1", "--dead-man-dir"])
+        .arg(&switch)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = agent.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => {}
+            Err(e) => panic!("the agent never said {needle:?}: {e}"),
+        }
+    };
+    wait_for("waiting for the host lock");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !switch.join("armed").exists() && !switch.join("agent.pid").exists(),
+        "a waiting run armed the switch"
+    );
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    wait_for("checking out");
+    assert_eq!(
+        std::fs::read_to_string(switch.join("agent.pid")).unwrap(),
+        agent.id().to_string()
+    );
+    assert!(switch.join("armed").exists());
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > Duration::from_secs(300) {
+            let _ = agent.kill();
+            panic!("the run did not end");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!switch.join("armed").exists(), "a finished run disarms");
+}
+
 /// Issue 16: a run in which every benchmark failed said "Inconclusive" and exited 0.
 #[test]
 fn a_run_in_which_every_benchmark_failed_says_so_and_exits_3() {
