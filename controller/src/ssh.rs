@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::{Digest, Sha256};
-use ssh2::{Channel, OpenFlags, OpenType, Session, Sftp};
+use ssh2::{Channel, MethodType, OpenFlags, OpenType, Session, Sftp};
 
 /// Where and as whom to connect, and the one host key to accept.
 #[derive(Debug, Clone)]
@@ -96,6 +96,20 @@ pub fn fingerprint(public_key_line: &str) -> Result<String, SshError> {
 }
 
 fn key_blob(line: &str) -> Result<Vec<u8>, SshError> {
+    Ok(pinned_key(line)?.1)
+}
+
+/// The host-key algorithms that yield a key of this type: the server must be asked for
+/// the pinned key's own type, or it sends whichever it prefers and the pin never matches.
+fn host_key_methods(kind: &str) -> &str {
+    match kind {
+        "ssh-rsa" => "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+        other => other,
+    }
+}
+
+/// A public key line's type and key blob.
+fn pinned_key(line: &str) -> Result<(&str, Vec<u8>), SshError> {
     let mut parts = line.split_whitespace();
     let (Some(kind), Some(b64)) = (parts.next(), parts.next()) else {
         return Err(SshError::BadHostKey(
@@ -105,9 +119,10 @@ fn key_blob(line: &str) -> Result<Vec<u8>, SshError> {
     if !kind.starts_with("ssh-") && !kind.starts_with("ecdsa-") {
         return Err(SshError::BadHostKey(format!("unknown key type {kind:?}")));
     }
-    STANDARD
+    let blob = STANDARD
         .decode(b64)
-        .map_err(|e| SshError::BadHostKey(format!("the key is not base64: {e}")))
+        .map_err(|e| SshError::BadHostKey(format!("the key is not base64: {e}")))?;
+    Ok((kind, blob))
 }
 
 fn fingerprint_of(blob: &[u8]) -> String {
@@ -141,7 +156,7 @@ impl SshSession {
     /// Connects, checks the host key against the pinned one before authenticating, then
     /// authenticates with the key file.
     pub fn connect(target: &SshTarget) -> Result<Self, SshError> {
-        let pinned = key_blob(&target.host_key)?;
+        let (kind, pinned) = pinned_key(&target.host_key)?;
         let addr = format!("{}:{}", target.host, target.port);
         let connect_err = |source| SshError::Connect {
             addr: addr.clone(),
@@ -157,6 +172,7 @@ impl SshSession {
         let mut session = Session::new()?;
         session.set_tcp_stream(tcp.try_clone()?);
         session.set_timeout(target.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+        session.method_pref(MethodType::HostKey, host_key_methods(kind))?;
         session.handshake()?;
         let (got, _) = session
             .host_key()

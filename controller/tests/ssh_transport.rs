@@ -33,6 +33,24 @@ fn exec_streams_lines_in_order_and_returns_the_status() {
     );
 }
 
+/// Issue 14: the server offers ECDSA, ed25519 and RSA host keys; a pin of any of them must
+/// match (libssh2 picked its own preference, so only one type of pin ever worked).
+#[test]
+fn a_pin_of_any_host_key_type_is_the_key_the_server_is_asked_for() {
+    let sshd = Sshd::start();
+    for pin in [
+        sshd.host_key(),
+        sshd.host_key_of("ecdsa"),
+        sshd.host_key_of("rsa"),
+    ] {
+        let mut target = sshd.target();
+        target.host_key = pin.clone();
+        let session =
+            SshSession::connect(&target).unwrap_or_else(|e| panic!("pin {}: {e}", &pin[..20]));
+        assert_eq!(session.capture("echo ok").unwrap().trim(), "ok");
+    }
+}
+
 #[test]
 fn a_different_host_key_is_refused_with_both_fingerprints() {
     let sshd = Sshd::start();
@@ -80,6 +98,29 @@ fn a_wrong_user_key_is_an_authentication_error() {
     target.key = other.user_key();
     let err = SshSession::connect(&target).unwrap_err();
     assert!(matches!(err, SshError::Auth { .. }), "{err}");
+}
+
+/// Issue 14: waiting for a VM's sshd retried a refused login until the start deadline (ten
+/// minutes of a billed VM); it fails at once.
+#[test]
+fn waiting_for_a_host_gives_up_at_once_on_a_refused_login() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let mut target = sshd.target();
+    target.key = other.user_key();
+    let host = benchvm::host::ssh::SshHost {
+        target,
+        agent: "unused".into(),
+        timeout: Duration::from_secs(60),
+        dead_man: false,
+    };
+    let t = std::time::Instant::now();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let err = runtime
+        .block_on(host.wait_ready(Duration::from_secs(120)))
+        .unwrap_err();
+    assert!(err.to_string().contains("failed to authenticate"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
 }
 
 #[test]

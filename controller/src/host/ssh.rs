@@ -34,7 +34,9 @@ impl From<SshError> for Error {
 
 impl SshHost {
     /// Connects, retrying until `deadline` (a VM's sshd answers a little after the VM
-    /// reports running). A wrong host key fails at once: waiting will not fix it.
+    /// reports running). A wrong or unreadable host key pin and a refused login fail at
+    /// once: waiting will not fix them, and the VM bills while we wait (the login key is in
+    /// place before sshd accepts connections: cloud-init writes it first).
     pub async fn wait_ready(&self, deadline: Duration) -> Result<()> {
         let target = self.target.clone();
         blocking(move || {
@@ -42,7 +44,11 @@ impl SshHost {
             loop {
                 match SshSession::connect(&target) {
                     Ok(_) => return Ok(()),
-                    Err(e @ SshError::HostKeyMismatch { .. }) => return Err(e.into()),
+                    Err(
+                        e @ (SshError::HostKeyMismatch { .. }
+                        | SshError::BadHostKey(_)
+                        | SshError::Auth { .. }),
+                    ) => return Err(e.into()),
                     Err(e) if start.elapsed() >= deadline => {
                         return Err(Error::infra(
                             format!(

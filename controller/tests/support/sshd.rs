@@ -15,8 +15,12 @@ pub struct Sshd {
 }
 
 fn keygen(path: &Path) {
+    keygen_of("ed25519", path);
+}
+
+fn keygen_of(kind: &str, path: &Path) {
     let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "benchvm-test", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", "benchvm-test", "-f"])
         .arg(path)
         .status()
         .expect("ssh-keygen is installed (openssh-client)")
@@ -29,6 +33,10 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         keygen(&d.join("host_key"));
+        // Host keys of every type, as a real server has: the client must ask for the type it
+        // pinned (libssh2 prefers ECDSA, so an ed25519 pin failed against such a server).
+        keygen_of("ecdsa", &d.join("host_key_ecdsa"));
+        keygen_of("rsa", &d.join("host_key_rsa"));
         keygen(&d.join("user_key"));
         std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
         // Bind port 0 to learn a free port, then hand it to sshd.
@@ -39,7 +47,7 @@ impl Sshd {
             .port();
         let user = whoami();
         let config = format!(
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key_ecdsa\nHostKey {d}/host_key\nHostKey {d}/host_key_rsa\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nClientAliveInterval 2\nClientAliveCountMax 3\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nAllowUsers {user}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
             d = d.display()
@@ -92,6 +100,14 @@ impl Sshd {
 
     pub fn host_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("host_key.pub"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// The server's public host key of another type: `ecdsa` or `rsa`.
+    pub fn host_key_of(&self, kind: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("host_key_{kind}.pub")))
             .unwrap()
             .trim()
             .to_owned()
