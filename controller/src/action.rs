@@ -77,9 +77,9 @@ pub struct ActionFlags {
     /// Minutes the comparison may take on the host before it is stopped.
     #[arg(long, default_value_t = 180.0)]
     pub timeout_minutes: f64,
-    /// The results directory (report.json, comment.md, logs) for actions/upload-artifact.
-    #[arg(long, default_value = "benchvm-results")]
-    pub results: PathBuf,
+    /// The results directory (report.json, comment.md, logs) for actions/upload-artifact; the step's `results` output names it. Default: `benchvm-results` under `RUNNER_TEMP`, outside the checkout. A path through a symbolic link is refused.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
     /// Measure only share I of N of the benchmarks, e.g. `2/3` (one matrix job per VM); a shard writes its summary and outputs but never comments.
     #[arg(long)]
     pub shard: Option<benchvm_agent::shard::Shard>,
@@ -182,12 +182,42 @@ async fn run_job(mut flags: ActionFlags, actions: Actions) -> Result<i32> {
 }
 
 /// Everything after the client: a run (or a merge) and its readout.
+/// Where the results go: the given directory, or `benchvm-results` under the runner's
+/// temporary directory (the checkout is the head's: a path in it can be a link the pull
+/// request planted, and a later step may run what is written there). A path with a symbolic
+/// link in it is refused: files written into it must land in it.
+fn results_dir(given: Option<&Path>) -> Result<PathBuf> {
+    let path = match given {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
+        None => std::env::var_os("RUNNER_TEMP")
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+            .join("benchvm-results"),
+    };
+    let mut prefix = PathBuf::new();
+    for part in path.components() {
+        prefix.push(part);
+        if std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Usage(format!(
+                "results: {} is a symbolic link; give a results directory without one",
+                prefix.display()
+            )));
+        }
+    }
+    Ok(path)
+}
+
 async fn run_or_merge(
     flags: &ActionFlags,
     actions: &Actions,
     client: Option<&Client>,
 ) -> Result<i32> {
-    let results = std::path::absolute(&flags.results).unwrap_or_else(|_| flags.results.clone());
+    let results = results_dir(flags.results.as_deref())?;
+    // Named at once, so that an upload step finds the logs of a run that fails.
+    if let Some(path) = &actions.output
+        && let Err(e) = readout::write_outputs(path, &[("results", results.display().to_string())])
+    {
+        eprintln!("benchvm: could not write the step outputs: {e}");
+    }
     if let Some(list) = &flags.merge {
         let inputs: Vec<PathBuf> = list.split_whitespace().map(PathBuf::from).collect();
         if inputs.is_empty() {
@@ -323,7 +353,6 @@ async fn readout(
                 "report",
                 job.results.join("report.json").display().to_string(),
             ),
-            ("results", job.results.display().to_string()),
             ("comment-url", comment_url),
         ];
         if let Err(e) = readout::write_outputs(path, &outputs) {

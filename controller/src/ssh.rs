@@ -84,6 +84,12 @@ pub enum SshError {
         silent_secs: u64,
         keepalives: u32,
     },
+    #[error("refusing to download {path}: the tree is over {files} files or {bytes} bytes")]
+    TooLarge {
+        path: String,
+        files: u64,
+        bytes: u64,
+    },
     #[error("the remote command was killed by signal {signal}")]
     Signal { signal: String },
     #[error("remote command {command:?} failed with exit status {status}")]
@@ -450,42 +456,107 @@ impl SshSession {
             file.write_all(&bytes)?;
         }
         drop(sftp);
-        // SFTP v3 (OpenSSH) cannot rename over an existing file; the shell's mv can, atomically.
-        self.capture(&format!(
-            "mv -f {} {}",
-            crate::host::quote(&tmp),
-            crate::host::quote(remote_path)
-        ))?;
+        // Checked under its own name, before it takes the real one: a file that arrived
+        // corrupted never replaces a good one.
         let local_sha: String = Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let remote = self.capture(&format!("sha256sum {}", crate::host::quote(remote_path)))?;
+        let remote = self.capture(&format!("sha256sum {}", crate::host::quote(&tmp)))?;
         let remote_sha = remote
             .split_whitespace()
             .next()
             .unwrap_or_default()
             .to_owned();
         if remote_sha != local_sha {
+            let _ = self.capture(&format!("rm -f {}", crate::host::quote(&tmp)));
             return Err(SshError::ChecksumMismatch {
                 path: remote_path.to_owned(),
                 local: local_sha,
                 remote: remote_sha,
             });
         }
+        // SFTP v3 (OpenSSH) cannot rename over an existing file; the shell's mv can, atomically.
+        self.capture(&format!(
+            "mv -f {} {}",
+            crate::host::quote(&tmp),
+            crate::host::quote(remote_path)
+        ))?;
         Ok(())
     }
 
     /// Downloads one file, written locally under a temporary name and renamed.
     pub fn download_file(&self, remote_path: &str, local: &Path) -> Result<(), SshError> {
         let sftp = self.sftp()?;
-        download(&sftp, Path::new(remote_path), local)
+        download(
+            &sftp,
+            Path::new(remote_path),
+            local,
+            &mut Budget::new(Limits::RESULTS),
+        )
     }
 
-    /// Downloads a remote directory tree into `local_dir`; returns the number of files.
-    pub fn download_dir(&self, remote_dir: &str, local_dir: &Path) -> Result<u64, SshError> {
+    /// Downloads a remote directory tree into `local_dir` within `limits`; returns the
+    /// number of files. What the host wrote there is the head's to shape: only regular
+    /// files and directories come back, each file is created new here (never through a
+    /// link), and a tree over the limits is refused before its bytes are fetched.
+    pub fn download_dir(
+        &self,
+        remote_dir: &str,
+        local_dir: &Path,
+        limits: Limits,
+    ) -> Result<u64, SshError> {
         let sftp = self.sftp()?;
-        download_tree(&sftp, Path::new(remote_dir), local_dir)
+        download_tree(
+            &sftp,
+            Path::new(remote_dir),
+            local_dir,
+            &mut Budget::new(limits),
+        )
+    }
+}
+
+/// How much a download may bring back.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl Limits {
+    /// A results directory: a report, logs, a survey database; far below these.
+    pub const RESULTS: Limits = Limits {
+        files: 10_000,
+        bytes: 1 << 30,
+    };
+}
+
+struct Budget {
+    limits: Limits,
+    files: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    fn new(limits: Limits) -> Self {
+        Budget {
+            limits,
+            files: 0,
+            bytes: 0,
+        }
+    }
+
+    fn take(&mut self, remote: &Path, size: u64) -> Result<(), SshError> {
+        self.files += 1;
+        self.bytes += size;
+        if self.files > self.limits.files || self.bytes > self.limits.bytes {
+            return Err(SshError::TooLarge {
+                path: remote.display().to_string(),
+                files: self.limits.files,
+                bytes: self.limits.bytes,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -508,31 +579,73 @@ fn emit_lines(
     }
 }
 
-fn download(sftp: &Sftp, remote: &Path, local: &Path) -> Result<(), SshError> {
+fn download(sftp: &Sftp, remote: &Path, local: &Path, budget: &mut Budget) -> Result<(), SshError> {
+    let size = sftp.stat(remote)?.size.unwrap_or(0);
+    budget.take(remote, size)?;
     let mut bytes = Vec::new();
-    sftp.open(remote)?.read_to_end(&mut bytes)?;
+    // The size may grow while we read: read no more than the budget has left, plus one
+    // byte to notice.
+    let left = budget.limits.bytes.saturating_sub(budget.bytes - size);
+    sftp.open(remote)?
+        .take(left.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > left {
+        return Err(SshError::TooLarge {
+            path: remote.display().to_string(),
+            files: budget.limits.files,
+            bytes: budget.limits.bytes,
+        });
+    }
+    budget.bytes = budget.bytes - size + bytes.len() as u64;
     if let Some(parent) = local.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let tmp = local.with_extension("partial");
-    std::fs::write(&tmp, &bytes)?;
+    // A new file: an existing one, or a link planted under this name, is refused (and a
+    // stale temporary file of ours is removed first; remove_file never follows a link).
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    file.write_all(&bytes)?;
+    drop(file);
+    // rename(2) replaces a link at `local` itself, never its target.
     std::fs::rename(&tmp, local)?;
     Ok(())
 }
 
-fn download_tree(sftp: &Sftp, remote: &Path, local: &Path) -> Result<u64, SshError> {
-    std::fs::create_dir_all(local)?;
+fn download_tree(
+    sftp: &Sftp,
+    remote: &Path,
+    local: &Path,
+    budget: &mut Budget,
+) -> Result<u64, SshError> {
+    make_dir(local)?;
     let mut files = 0;
     for (path, stat) in sftp.readdir(remote)? {
         let Some(name) = path.file_name() else {
             continue;
         };
         if stat.is_dir() {
-            files += download_tree(sftp, &path, &local.join(name))?;
+            files += download_tree(sftp, &path, &local.join(name), budget)?;
         } else if stat.is_file() {
-            download(sftp, &path, &local.join(name))?;
+            download(sftp, &path, &local.join(name), budget)?;
             files += 1;
         }
     }
     Ok(files)
+}
+
+/// Creates `dir` (and its parents) and refuses a symbolic link in its place: files written
+/// into it must land in it.
+fn make_dir(dir: &Path) -> Result<(), SshError> {
+    std::fs::create_dir_all(dir)?;
+    if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+        return Err(SshError::Io(io::Error::other(format!(
+            "{} is a symbolic link; refusing to write through it",
+            dir.display()
+        ))));
+    }
+    Ok(())
 }

@@ -33,6 +33,8 @@ struct Job {
     repo: PathBuf,
     base_sha: String,
     head_sha: String,
+    /// More of the runner's variables (RUNNER_TEMP, say).
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Job {
@@ -47,6 +49,7 @@ impl Job {
             repo,
             base_sha,
             head_sha,
+            env: Default::default(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Job {
         .into_iter()
         .collect();
         cmd.envs(vars);
+        cmd.envs(self.env.borrow().iter().cloned());
         for (k, v) in inputs {
             cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
         }
@@ -240,6 +244,54 @@ fn a_comment_that_cannot_be_posted_keeps_the_report_and_exits_3() {
     assert_eq!(job.outputs()["verdict"], "regressed");
     // Explicit refs: no merge-base lookup was needed.
     assert!(!gh.calls().iter().any(|c| c.contains("/compare/")));
+}
+
+/// Issue 15: the checkout is the head's. Results default to the runner's temporary
+/// directory, and a results path through a symbolic link (one the pull request committed,
+/// pointing at another action's files) is refused before anything is written.
+#[test]
+fn results_go_outside_the_checkout_and_never_through_a_link() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(9, "perf/slow");
+    let event = job.pull_request_event(9, &format!("{OWNER}/{REPO}"));
+    let elsewhere = job.path("another-action");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let link = job.repo.join("benchvm-results");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let out = job.run(&gh, &event, &[("results", link.to_str().unwrap())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // No results input: the runner's temporary directory, named in the outputs even when
+    // the run fails early (here: a config that is not there).
+    let temp = job.path("runner-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    job.env
+        .borrow_mut()
+        .push(("RUNNER_TEMP".into(), temp.display().to_string()));
+    let out = job.run(
+        &gh,
+        &event,
+        &[
+            ("results", ""),
+            ("base", "main"),
+            ("head", "perf/slow"),
+            ("config", "missing.yml"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        job.outputs()["results"],
+        temp.join("benchvm-results").display().to_string()
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use benchvm::ssh::{SshError, SshSession, Stream, fingerprint};
+use benchvm::ssh::{Limits, SshError, SshSession, Stream, fingerprint};
 use support::sshd::Sshd;
 
 #[test]
@@ -276,7 +276,9 @@ fn upload_checks_the_hash_and_keeps_the_mode_and_download_mirrors_a_tree() {
     std::fs::write(tree.join("top.json"), "{}").unwrap();
     std::fs::write(tree.join("a/b/deep.tsv"), "x\ty\n").unwrap();
     let dest = sshd.dir.path().join("copy");
-    let n = s.download_dir(tree.to_str().unwrap(), &dest).unwrap();
+    let n = s
+        .download_dir(tree.to_str().unwrap(), &dest, Limits::RESULTS)
+        .unwrap();
     assert_eq!(n, 2);
     assert_eq!(
         std::fs::read_to_string(dest.join("a/b/deep.tsv")).unwrap(),
@@ -286,6 +288,85 @@ fn upload_checks_the_hash_and_keeps_the_mode_and_download_mirrors_a_tree() {
         std::fs::read_to_string(dest.join("top.json")).unwrap(),
         "{}"
     );
+}
+
+/// Issue 15: the results tree is the head's to shape. A link on the host is not followed, a
+/// link planted in the destination is replaced (its target untouched), a destination that is
+/// a link is refused, and a tree over the limits is refused before its bytes are fetched.
+#[test]
+fn a_download_writes_only_new_files_within_its_limits() {
+    use std::os::unix::fs::symlink;
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let d = sshd.dir.path();
+    let tree = d.join("hostile");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("report.json"), "{}").unwrap();
+    std::fs::write(d.join("secret"), "host secret").unwrap();
+    symlink(d.join("secret"), tree.join("leak")).unwrap();
+
+    let precious = d.join("precious");
+    std::fs::write(&precious, "keep me").unwrap();
+    let dest = d.join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    symlink(&precious, dest.join("report.json")).unwrap();
+    symlink(&precious, dest.join("report.partial")).unwrap();
+    let n = s
+        .download_dir(tree.to_str().unwrap(), &dest, Limits::RESULTS)
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    assert!(
+        !std::fs::symlink_metadata(dest.join("report.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("report.json")).unwrap(),
+        "{}"
+    );
+    assert!(!dest.join("leak").exists(), "a link on the host came back");
+
+    let linked = d.join("linked");
+    symlink(d.join("elsewhere"), &linked).unwrap();
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    assert!(
+        s.download_dir(tree.to_str().unwrap(), &linked, Limits::RESULTS)
+            .is_err()
+    );
+    assert!(!d.join("elsewhere/report.json").exists());
+
+    for (limits, what) in [
+        (
+            Limits {
+                files: 2,
+                bytes: 1 << 20,
+            },
+            "files",
+        ),
+        (
+            Limits {
+                files: 100,
+                bytes: 1000,
+            },
+            "bytes",
+        ),
+    ] {
+        let big = d.join(format!("big-{what}"));
+        std::fs::create_dir_all(&big).unwrap();
+        for i in 0..3 {
+            std::fs::write(big.join(format!("f{i}")), vec![b'x'; 600]).unwrap();
+        }
+        let err = s
+            .download_dir(
+                big.to_str().unwrap(),
+                &d.join(format!("out-{what}")),
+                limits,
+            )
+            .unwrap_err();
+        assert!(matches!(err, SshError::TooLarge { .. }), "{what}: {err}");
+    }
 }
 
 /// Two runs starting on one host upload the same agent to the same path at once (the

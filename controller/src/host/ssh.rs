@@ -175,7 +175,7 @@ impl SshHost {
             return Err(Error::Agent { code: status });
         }
         let t = Instant::now();
-        session.download_dir(&remote_results, &job.results)?;
+        session.download_dir(&remote_results, &job.results, crate::ssh::Limits::RESULTS)?;
         timings.record("download results", t, None);
         run_checked(&session, &format!("rm -rf {run_dir}"))?;
         Ok(())
