@@ -11,15 +11,38 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm-deadman.sh")
 }
 
+/// One tick of the switch. Root's state directory and the uptime it reads are the test's
+/// (beside the run directory): the uptime is 100 s unless the test wrote another.
 async fn run_switch(fake: &FakeArm, run_dir: &Path) -> std::process::Output {
-    tokio::process::Command::new("bash")
+    let uptime = run_dir.join(".uptime");
+    if !uptime.exists() {
+        std::fs::write(&uptime, "100.00 80.00\n").unwrap();
+    }
+    let child = tokio::process::Command::new("bash")
         .arg(script())
         .env("BENCHVM_RUN_DIR", run_dir)
+        .env("BENCHVM_STATE_DIR", run_dir.join(".root-state"))
+        .env("BENCHVM_UPTIME_FILE", &uptime)
+        .env("BENCHVM_MAX_UPTIME", "18000")
+        .env("BENCHVM_RETRY_DELAY", "1")
         .env("BENCHVM_IMDS", fake.base())
         .env("BENCHVM_ARM", fake.base())
-        .output()
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(std::time::Duration::from_secs(120), child)
         .await
+        .expect("the switch finished within two minutes")
         .unwrap()
+}
+
+fn stale(path: &Path, ago: &str) {
+    let ok = std::process::Command::new("touch")
+        .args(["-d", ago])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
 }
 
 fn deallocations(fake: &FakeArm) -> Vec<support::fake_arm::Recorded> {
@@ -139,6 +162,112 @@ async fn an_untrusted_pid_is_not_signalled_but_the_vm_is_still_deallocated() {
     }
 }
 
+/// Issue 14: the run directory is the benchmark's to write. A FIFO in place of agent.pid
+/// or armed (which hung the root script's read) and a link do not stop the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_a_link_in_the_run_directory_cannot_hang_or_steer_the_switch() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    std::fs::write(run.join("armed"), "600").unwrap();
+    std::fs::write(run.join("heartbeat"), "").unwrap();
+    stale(&run.join("heartbeat"), "20 minutes ago");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(run.join("agent.pid"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let out = run_switch(&fake, run).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("malformed agent.pid"), "{stderr}");
+    assert_eq!(deallocations(&fake).len(), 1, "deallocated all the same");
+
+    // armed as a FIFO, or as a link to root's files: not armed, nothing read, no hang.
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(run.join("armed"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let out = run_switch(&fake, run).await;
+    assert!(out.status.success());
+    std::fs::remove_file(run.join("armed")).unwrap();
+    std::os::unix::fs::symlink("/proc/uptime", run.join("armed")).unwrap();
+    let out = run_switch(&fake, run).await;
+    assert!(out.status.success());
+    assert!(fake.requests().is_empty());
+}
+
+/// Issue 14: the switch disarmed before deallocating, so one IMDS outage ended every later
+/// attempt. It stays armed until a deallocation was requested, counting attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_retried_every_tick_until_the_deallocation_is_requested() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    std::fs::write(run.join("armed"), "600").unwrap();
+    std::fs::write(run.join("heartbeat"), "").unwrap();
+    stale(&run.join("heartbeat"), "20 minutes ago");
+    // Every try of one tick (the first and curl's two retries) meets a 503.
+    for _ in 0..3 {
+        fake.fault(support::fake_arm::Fault {
+            path_contains: "/metadata/identity/oauth2/token",
+            status: 503,
+            headers: vec![],
+            body: "{}".into(),
+        });
+    }
+    let out = run_switch(&fake, run).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("attempt 1"), "{stderr}");
+    assert!(deallocations(&fake).is_empty());
+    assert!(
+        run.join("armed").exists(),
+        "still armed after a failed attempt"
+    );
+
+    let out = run_switch(&fake, run).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("attempt 2"), "{stderr}");
+    assert_eq!(deallocations(&fake).len(), 1);
+    assert!(!run.join("armed").exists());
+}
+
+/// Issue 14: nothing covered boot → arming or a run's end → deallocation, and a benchmark
+/// can keep the heartbeat fresh itself. A root-owned cap on uptime deallocates regardless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_up_past_the_hard_cap_is_deallocated_armed_or_not() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    std::fs::write(run.join(".uptime"), "17000.00 100.00\n").unwrap();
+    assert!(run_switch(&fake, run).await.status.success());
+    assert!(fake.requests().is_empty(), "under the cap");
+
+    // Over it, with a heartbeat the benchmark keeps in the future: deallocated, once.
+    std::fs::write(run.join(".uptime"), "18061.52 100.00\n").unwrap();
+    std::fs::write(run.join("armed"), "600").unwrap();
+    std::fs::write(run.join("heartbeat"), "").unwrap();
+    stale(&run.join("heartbeat"), "next year");
+    let out = run_switch(&fake, run).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("over the hard cap"), "{stderr}");
+    assert_eq!(deallocations(&fake).len(), 1);
+    let out = run_switch(&fake, run).await;
+    assert!(out.status.success());
+    assert_eq!(
+        deallocations(&fake).len(),
+        1,
+        "not asked again within ten minutes"
+    );
+}
+
 #[test]
 fn the_cloud_config_embeds_the_same_script() {
     let yaml = std::fs::read_to_string(
@@ -156,4 +285,21 @@ fn the_cloud_config_embeds_the_same_script() {
         .unwrap()
         .to_owned();
     assert_eq!(embedded, std::fs::read_to_string(script()).unwrap());
+    let file = |path: &str| {
+        config["write_files"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("{path} is written"))["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(file("/etc/systemd/system/benchvm-deadman.service").contains("TimeoutStartSec="));
+    let cap: u64 = file("/etc/benchvm/max-uptime-s").trim().parse().unwrap();
+    assert!(
+        cap >= (180 + 60) * 60,
+        "the cap leaves room for a run and its lock wait"
+    );
 }
