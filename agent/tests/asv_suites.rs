@@ -480,8 +480,9 @@ fn a_suite_configured_by_asv_conf_json_alone_compares_everything_but_its_broken_
     );
     let summary = std::fs::read_to_string(results.join("summary.md")).unwrap();
     assert!(
-        summary
-            .contains("- `micro/bench_broken` failed: `head: cannot import it: ModuleNotFoundError"),
+        summary.contains(
+            "- `micro/bench_broken` failed: `head: cannot import it: ModuleNotFoundError"
+        ),
         "{summary}"
     );
     assert!(summary.contains("⏭️ skipped"), "{summary}");

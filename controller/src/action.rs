@@ -74,6 +74,9 @@ pub struct ActionFlags {
     /// Benchmark pull requests from forks too: their code then runs on your machine.
     #[arg(long, default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_forks: bool,
+    /// Accept `backend: local` on pull request events: the head's code then runs on the runner itself, beside the job's token and secrets.
+    #[arg(long, default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_local_pull_requests: bool,
     /// Minutes the comparison may take on the host before it is stopped.
     #[arg(long, default_value_t = 180.0)]
     pub timeout_minutes: f64,
@@ -128,9 +131,7 @@ pub fn input_variable(name: &str) -> String {
 /// Runs the action step; returns the exit code.
 pub fn run(flags: ActionFlags) -> Result<i32> {
     let actions = Actions::from_env()?;
-    if let Trigger::PullRequest {
-        fork: Some(fork), ..
-    } = &actions.trigger
+    if let Some(fork) = &actions.foreign_head
         && !flags.allow_forks
     {
         let message = fork_refusal(fork);
@@ -142,6 +143,19 @@ pub fn run(flags: ActionFlags) -> Result<i32> {
             let _ = readout::write_outputs(path, &[("verdict", "refused".into())]);
         }
         return Ok(exit::USAGE);
+    }
+    // A merge runs none of the head's code (the sharded workflow's merge job is local).
+    if flags.backend == Backend::Local
+        && flags.merge.is_none()
+        && matches!(actions.trigger, Trigger::PullRequest { .. })
+        && !flags.allow_local_pull_requests
+    {
+        return Err(Error::Usage(
+            "backend: local runs the pull request's code on this runner, beside the job's \
+             token, secrets and the action's own files; use azure or ssh, or set \
+             allow-local-pull-requests: true if you accept that"
+                .into(),
+        ));
     }
     crate::cli::block_on(run_job(flags, actions))
 }

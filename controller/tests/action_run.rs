@@ -74,6 +74,16 @@ impl Job {
     }
 
     fn run(&self, gh: &FakeGithub, event: &Path, inputs: &[(&str, &str)]) -> Output {
+        self.run_as(gh, "pull_request", event, inputs)
+    }
+
+    fn run_as(
+        &self,
+        gh: &FakeGithub,
+        event_name: &str,
+        event: &Path,
+        inputs: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchvm"));
         cmd.arg("action");
         // Nothing of a surrounding CI job may leak in.
@@ -84,7 +94,7 @@ impl Job {
         }
         let vars: HashMap<&str, String> = [
             ("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}")),
-            ("GITHUB_EVENT_NAME", "pull_request".into()),
+            ("GITHUB_EVENT_NAME", event_name.into()),
             ("GITHUB_EVENT_PATH", event.display().to_string()),
             (
                 "GITHUB_SHA",
@@ -105,6 +115,7 @@ impl Job {
             ("GITHUB_ACTIONS", "true".into()),
             ("BENCHVM_CACHE", cache().display().to_string()),
             ("INPUT_BACKEND", "local".into()),
+            ("INPUT_ALLOW-LOCAL-PULL-REQUESTS", "true".into()),
             ("INPUT_GITHUB-TOKEN", TOKEN.into()),
             ("INPUT_RESULTS", self.path("results").display().to_string()),
             ("INPUT_COMMENT", "always".into()),
@@ -294,6 +305,51 @@ fn results_go_outside_the_checkout_and_never_through_a_link() {
     );
 }
 
+/// Issue 15: `backend: local` on a pull request runs the head's code beside the job's token;
+/// refused unless the workflow opts in.
+#[test]
+fn the_local_backend_on_a_pull_request_needs_an_opt_in() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    gh.add_pull(9, "perf/slow");
+    let event = job.pull_request_event(9, &format!("{OWNER}/{REPO}"));
+    let out = job.run(&gh, &event, &[("allow-local-pull-requests", "false")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("allow-local-pull-requests"), "{stderr}");
+    assert!(gh.calls().is_empty(), "{:?}", gh.calls());
+    assert!(!job.path("results").exists());
+}
+
+/// Issue 15: a `workflow_run` started by a fork's pull request carries the fork's code just
+/// the same; refused like the pull request itself.
+#[test]
+fn a_workflow_run_from_a_fork_is_refused() {
+    let job = Job::new();
+    let gh = FakeGithub::start_in_thread();
+    let event = serde_json::json!({
+        "workflow_run": {
+            "head_branch": "perf/slow",
+            "head_sha": job.head_sha,
+            "head_repository": {"full_name": "mallory/textkit"}
+        },
+        "repository": {"full_name": format!("{OWNER}/{REPO}"), "default_branch": "main"}
+    });
+    let path = job.path("event.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let out = job.run_as(
+        &gh,
+        "workflow_run",
+        &path,
+        &[("base", "main"), ("head", "perf/slow")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mallory/textkit"), "{stderr}");
+    assert_eq!(job.outputs()["verdict"], "refused");
+    assert!(!job.path("results").exists());
+}
+
 #[test]
 fn a_fork_pull_request_is_refused_with_the_reason() {
     let job = Job::new();
@@ -463,6 +519,7 @@ fn run_with_secrets(job: &Job, gh: &FakeGithub, event: &Path, inputs: &[(&str, &
         .env("GITHUB_WORKSPACE", &job.repo)
         .env("BENCHVM_CACHE", cache())
         .env("INPUT_BACKEND", "local")
+        .env("INPUT_ALLOW-LOCAL-PULL-REQUESTS", "true")
         .env("INPUT_GITHUB-TOKEN", TOKEN)
         .env("INPUT_RESULTS", job.path("results"))
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-secret")

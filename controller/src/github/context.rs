@@ -22,6 +22,9 @@ pub struct Actions {
     pub output: Option<PathBuf>,
     /// The workflow run's page, for links.
     pub run_url: Option<String>,
+    /// `owner/name` of the repository the code under test comes from when it is not this
+    /// one, whatever the trigger: a fork's pull request, or a `workflow_run` started by one.
+    pub foreign_head: Option<String>,
 }
 
 /// Why the job runs.
@@ -54,6 +57,14 @@ struct Event {
     pull_request: Option<PullRequest>,
     #[serde(default)]
     repository: Option<Repository>,
+    #[serde(default)]
+    workflow_run: Option<WorkflowRun>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRun {
+    #[serde(default)]
+    head_repository: Option<Repository>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +140,17 @@ impl Actions {
             "workflow_dispatch" => Trigger::Dispatch { default_branch },
             other => Trigger::Other { name: other.into() },
         };
+        let foreign_head = match &trigger {
+            Trigger::PullRequest { fork, .. } => fork.clone(),
+            _ => event
+                .workflow_run
+                .as_ref()
+                .and_then(|run| match &run.head_repository {
+                    Some(r) if r.full_name.eq_ignore_ascii_case(&repository.to_string()) => None,
+                    Some(r) => Some(r.full_name.clone()),
+                    None => Some("(deleted fork)".into()),
+                }),
+        };
         let server_url = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
         let run_url =
             var("GITHUB_RUN_ID").map(|id| format!("{server_url}/{repository}/actions/runs/{id}"));
@@ -143,6 +165,7 @@ impl Actions {
             output: path("GITHUB_OUTPUT"),
             run_url,
             repository,
+            foreign_head,
         })
     }
 
