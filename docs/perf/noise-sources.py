@@ -83,6 +83,8 @@ def main():
         "pinned": (["taskset", "-c", last_cpu, python], {}),
         "hashseed": ([python], {"PYTHONHASHSEED": "0"}),
         "noaslr": (["setarch", "-R", python], {}),
+        "malloc": ([python], {"PYTHONMALLOC": "malloc"}),
+        "thp": ([python], {"PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}),
     }
     resetup = {"resetup": [python]}
     servers = {
