@@ -146,9 +146,24 @@ pub struct Probe<'a, R: ProcessRunner> {
     pub timeout: std::time::Duration,
     /// Where `served` benchmarks are sampled; `None`: in a fresh process, as all others.
     pub servers: Option<&'a crate::measure::server::Servers>,
+    /// The CPU every sample runs on (`sampling.pin_cpu`), the served ones included.
+    pub cpu: Option<usize>,
 }
 
 impl<R: ProcessRunner> Probe<'_, R> {
+    /// Runs `bench` once on each side of `runs`, in lockstep when its samples are served
+    /// and the servers take turns ([`crate::measure::server::Servers::measure_pair`]); `None`
+    /// when they cannot: then the caller runs the pair one sample after the other.
+    pub fn measure_pair(
+        &self,
+        bench: &Benchmark,
+        runs: [(&SideEnv, usize); 2],
+    ) -> Option<[Result<Measurement, String>; 2]> {
+        let servers = self.servers.filter(|_| bench.served)?;
+        let blocks = servers.lockstep()?;
+        servers.measure_pair(bench, runs, bench.timeout.unwrap_or(self.timeout), blocks)
+    }
+
     /// Runs `bench` once on `side`; `Err` carries a one-line reason for the failure.
     pub fn measure(
         &self,
@@ -169,6 +184,7 @@ impl<R: ProcessRunner> Probe<'_, R> {
             stdout: (bench.metric == Metric::Reported).then(|| stdout.clone()),
             stderr: Some(stderr.clone()),
             pad,
+            cpu: self.cpu,
         };
         let outcome = self
             .runner

@@ -601,6 +601,7 @@ fn time_command(argv: &[String], warmup: u32, runs: u32) -> Result<Vec<f64>> {
             stdout: None,
             stderr: None,
             pad: rand::random_range(0..=MAX_PAD),
+            cpu: None,
         };
         let out = SystemRunner
             .run(&spec)

@@ -310,12 +310,23 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
     } else {
         calibration.floors()
     };
-    let servers = crate::measure::server::Servers::new(&work.path);
+    let cpu = config
+        .sampling
+        .pin_cpu
+        .then(crate::measure::runner::sample_cpu)
+        .flatten();
+    let servers = crate::measure::server::Servers::new(&work.path, cpu).with_lockstep(
+        config
+            .sampling
+            .lockstep
+            .then_some(crate::measure::server::LOCKSTEP_BLOCKS),
+    );
     let probe = crate::bench::Probe {
         runner: &runner,
         scratch: &work.path,
         timeout: config.sampling.timeout,
         servers: config.sampling.fork.then_some(&servers),
+        cpu,
     };
     let t = Instant::now();
     let looks = scheduler::looks(&config.sampling);
@@ -478,12 +489,23 @@ fn a_a(
         side: Side::Head,
         ..base.clone()
     };
-    let servers = crate::measure::server::Servers::new(work);
+    let cpu = config
+        .sampling
+        .pin_cpu
+        .then(crate::measure::runner::sample_cpu)
+        .flatten();
+    let servers = crate::measure::server::Servers::new(work, cpu).with_lockstep(
+        config
+            .sampling
+            .lockstep
+            .then_some(crate::measure::server::LOCKSTEP_BLOCKS),
+    );
     let probe = crate::bench::Probe {
         runner,
         scratch: work,
         timeout: config.sampling.timeout,
         servers: config.sampling.fork.then_some(&servers),
+        cpu,
     };
     let none = Default::default();
     scheduler::sample(
@@ -609,6 +631,7 @@ fn importtime_breakdown<R: ProcessRunner>(
                 stdout: None,
                 stderr: Some(stderr.clone()),
                 pad: 0,
+                cpu: None,
             };
             let outcome = runner
                 .run(&spec)
@@ -667,6 +690,7 @@ fn python_version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) 
         stdout: Some(out.clone()),
         stderr: None,
         pad: 0,
+        cpu: None,
     };
     runner.run(&spec).ok().filter(|o| o.success())?;
     std::fs::read_to_string(out)
@@ -729,6 +753,8 @@ mod blind_spot_tests {
             seed: None,
             fork: true,
             repeat: 5,
+            pin_cpu: false,
+            lockstep: false,
         };
         let thresholds = Thresholds {
             min_effect_percent: 2.0,

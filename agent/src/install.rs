@@ -89,6 +89,7 @@ impl Installer {
                 stdout: Some(log.to_owned()),
                 stderr: Some(log.to_owned()),
                 pad: 0,
+                cpu: None,
             };
             let action = format!("{what} for {side}");
             let outcome = runner

@@ -285,6 +285,7 @@ fn asv_s_own_test_benchmarks_run_as_asv_s_tests_expect() {
         scratch: &scratch,
         timeout,
         servers: None,
+        cpu: None,
     };
     let measure = |id: &str| {
         let bench = suite
@@ -511,12 +512,13 @@ fn served_time_samples_end_as_fresh_ones_do_on_asv_s_test_suite() {
         &mut |_| {},
     )
     .unwrap();
-    let servers = Servers::new(&scratch);
+    let servers = Servers::new(&scratch, None);
     let probe = |servers| Probe {
         runner: &SystemRunner,
         scratch: &scratch,
         timeout,
         servers,
+        cpu: None,
     };
     let (fresh, served) = (probe(None), probe(Some(&servers)));
     // time_fail_second_run fails on its second run by design (asv tests its `processes`
@@ -605,12 +607,13 @@ fn hostile_samples_cannot_disturb_the_sample_server() {
         timeout,
     )
     .unwrap();
-    let servers = Servers::new(&scratch);
+    let servers = Servers::new(&scratch, None);
     let probe = Probe {
         runner: &SystemRunner,
         scratch: &scratch,
         timeout,
         servers: Some(&servers),
+        cpu: None,
     };
     let bench = |name: &str| {
         suite
@@ -638,5 +641,228 @@ fn hostile_samples_cannot_disturb_the_sample_server() {
         // And the next sample of the same server still answers for itself.
         let plain = probe.measure(bench("bench_h.time_plain"), &base, 0);
         assert!(plain.is_ok_and(|m| m.value < 0.01), "after {name}");
+    }
+}
+
+/// `sampling.pin_cpu`: every sample, forked from a server or in a fresh process, runs on the
+/// one CPU the agent chose, and without it on any the agent may use.
+#[test]
+fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
+    let Some(cpu) = benchvm_agent::measure::runner::sample_cpu() else {
+        // Only one CPU to run on: then there is nothing to choose, and nothing is pinned.
+        assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    let seen = tmp.path().join("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    support::write(
+        &checkout,
+        "benchmarks/bench_cpu.py",
+        "import os\n\
+         def where(kind):\n    \
+             with open(os.path.join(os.environ['SEEN'], kind), 'w') as f:\n        \
+                 f.write(' '.join(map(str, sorted(os.sched_getaffinity(0)))))\n\
+         def time_where():\n    where('served')\n\
+         def track_where():\n    where('fresh')\n    return 1\n",
+    );
+    support::write(&checkout, "benchmarks/__init__.py", "");
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let harness = asv::install_harness(&scratch).unwrap();
+    let base = side(
+        &checkout,
+        vec![("SEEN".into(), seen.to_str().unwrap().into())],
+    );
+    let timeout = Duration::from_secs(30);
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmarks"),
+        &base,
+        &scratch,
+        timeout,
+    )
+    .unwrap();
+    let bench = |name: &str| {
+        suite
+            .benchmarks
+            .iter()
+            .find(|b| b.name == name)
+            .unwrap_or_else(|| panic!("{name} discovered"))
+    };
+    assert!(bench("bench_cpu.time_where").served && !bench("bench_cpu.track_where").served);
+    let read = |kind: &str| std::fs::read_to_string(seen.join(kind)).unwrap();
+    for pinned in [Some(cpu), None] {
+        let servers = Servers::new(&scratch, pinned);
+        let probe = Probe {
+            runner: &SystemRunner,
+            scratch: &scratch,
+            timeout,
+            servers: Some(&servers),
+            cpu: pinned,
+        };
+        for name in ["bench_cpu.time_where", "bench_cpu.track_where"] {
+            probe
+                .measure(bench(name), &base, 0)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let (served, fresh) = (read("served"), read("fresh"));
+        match pinned {
+            Some(cpu) => {
+                assert_eq!(served, cpu.to_string());
+                assert_eq!(fresh, cpu.to_string());
+            }
+            None => {
+                assert!(served.split(' ').count() > 1, "unpinned served: {served}");
+                assert!(fresh.split(' ').count() > 1, "unpinned fresh: {fresh}");
+            }
+        }
+    }
+}
+
+/// A suite of one benchmark module, `bench_turns.py`, discovered on a base side whose
+/// environment also carries `env`; returns (scratch, base, head, suite).
+fn turns_suite(
+    dir: &Path,
+    module: &str,
+    env: Vec<(String, String)>,
+) -> (PathBuf, SideEnv, SideEnv, asv::Suite) {
+    let checkout = dir.join("checkout");
+    support::write(&checkout, "benchmarks/__init__.py", "");
+    support::write(&checkout, "benchmarks/bench_turns.py", module);
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let harness = asv::install_harness(&scratch).unwrap();
+    let with = |name: &str| {
+        let mut env = env.clone();
+        env.push(("SIDE".into(), name.into()));
+        env
+    };
+    let base = side(&checkout, with("base"));
+    let head = SideEnv {
+        side: Side::Head,
+        ..side(&checkout, with("head"))
+    };
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmarks"),
+        &base,
+        &scratch,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    (scratch, base, head, suite)
+}
+
+/// `sampling.lockstep`: both children of a pair are alive at once and take turns, block by
+/// block, in ABBA order: the calls they log alternate between the sides about twice per
+/// block, where a sequential pair switches once; each side's value is its own.
+#[test]
+fn a_lockstep_pair_takes_turns_block_by_block_and_measures_each_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.log");
+    let (scratch, base, head, suite) = turns_suite(
+        tmp.path(),
+        "import os, time\n\
+         def time_turns():\n    \
+             with open(os.environ['LOG'], 'a') as f:\n        \
+                 f.write(os.environ['SIDE'][0])\n    \
+             if os.environ['SIDE'] == 'head':\n        \
+                 time.sleep(0.0002)\n",
+        vec![("LOG".into(), log.to_str().unwrap().into())],
+    );
+    let bench = &suite.benchmarks[0];
+    assert!(bench.served, "{bench:?}");
+    let timeout = Duration::from_secs(30);
+    let servers = Servers::new(&scratch, None).with_lockstep(Some(20));
+    // No calibrated `number` yet: not in lockstep, the warm-up calibrates it.
+    assert!(
+        servers
+            .measure_pair(bench, [(&base, 0), (&head, 0)], timeout, 20)
+            .is_none()
+    );
+    servers.measure(bench, &base, 0, timeout).unwrap();
+    let switches = |servers: &Servers, lockstep: bool| {
+        std::fs::write(&log, "").unwrap();
+        let [b, h] = if lockstep {
+            servers
+                .measure_pair(bench, [(&base, 0), (&head, 0)], timeout, 20)
+                .expect("calibrated")
+        } else {
+            [
+                servers.measure(bench, &base, 0, timeout),
+                servers.measure(bench, &head, 0, timeout),
+            ]
+        };
+        let (b, h) = (b.unwrap().value, h.unwrap().value);
+        // Head sleeps 0.2 ms more per call.
+        assert!(h > b + 0.00015, "base {b}, head {h}");
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let runs = calls.as_bytes().windows(2).filter(|w| w[0] != w[1]).count();
+        (runs, calls.len())
+    };
+    let (sequential, _) = switches(&servers, false);
+    assert_eq!(sequential, 1);
+    let (lockstep, calls) = switches(&servers, true);
+    // `number` calls a side in min(20, number) blocks, in turns A B, B A, A B, ...: a switch
+    // within each turn and none between, so one per block; children running at once without
+    // turns switch at random.
+    assert_eq!(calls % 2, 0, "{calls} calls");
+    assert_eq!(lockstep, (calls / 2).min(20), "{calls} calls");
+}
+
+/// A lockstep side that fails in setup, or times out in its blocks, ends the pair: the
+/// other side is sampled alone and keeps its value; the failure reads as it would in a
+/// sequential pair (a timeout as a timeout, so the pair can be censored); nothing hangs,
+/// and the servers go on serving.
+#[test]
+fn a_failing_or_hanging_lockstep_side_ends_the_pair_and_the_other_is_sampled_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mode = tmp.path().join("mode");
+    let (scratch, base, head, suite) = turns_suite(
+        tmp.path(),
+        "import os, time\n\
+         def mode():\n    \
+             with open(os.environ['MODE']) as f:\n        \
+                 return f.read() if os.environ['SIDE'] == 'head' else ''\n\
+         class Turns:\n    \
+             def setup(self):\n        \
+                 if mode() == 'fail':\n            \
+                     raise ValueError('head setup broke')\n    \
+             def time_turns(self):\n        \
+                 if mode() == 'hang':\n            \
+                     time.sleep(3600)\n        \
+                 sum(range(100))\n",
+        vec![("MODE".into(), mode.to_str().unwrap().into())],
+    );
+    let bench = &suite.benchmarks[0];
+    let timeout = Duration::from_secs(3);
+    let servers = Servers::new(&scratch, None).with_lockstep(Some(20));
+    std::fs::write(&mode, "").unwrap();
+    servers.measure(bench, &base, 0, timeout).unwrap();
+    for (kind, expected) in [
+        ("fail", "head setup broke"),
+        ("hang", benchvm_agent::bench::TIMED_OUT),
+        ("", ""),
+    ] {
+        std::fs::write(&mode, kind).unwrap();
+        let started = Instant::now();
+        let [h, b] = servers
+            .measure_pair(bench, [(&head, 0), (&base, 0)], timeout, 20)
+            .expect("calibrated");
+        assert!(
+            started.elapsed() < 4 * timeout,
+            "{kind}: {:?}",
+            started.elapsed()
+        );
+        let b = b.unwrap_or_else(|e| panic!("{kind}: base {e}"));
+        assert!(b.value > 0.0 && b.value < 0.01, "{kind}: {b:?}");
+        match h {
+            Err(e) => assert!(!expected.is_empty() && e.contains(expected), "{kind}: {e}"),
+            Ok(m) => assert!(expected.is_empty(), "{kind}: head {m:?}"),
+        }
     }
 }

@@ -176,6 +176,8 @@ fn report() -> Report {
                 seed: None,
                 fork: true,
                 repeat: 5,
+                pin_cpu: false,
+                lockstep: false,
             },
             rounds: 12,
             looks: 1,

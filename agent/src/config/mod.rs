@@ -85,6 +85,15 @@ pub struct Sampling {
     /// the A/A noise smaller, and each costs a sample's time (docs/perf/repeats.md).
     #[serde(default = "five")]
     pub repeat: u32,
+    /// Every micro-benchmark sample of both sides runs on one CPU (the last the agent may
+    /// use), so the two runs of a pair share that CPU's speed of the moment
+    /// (docs/perf/noise-sources.md). Reports from before it existed: not pinned.
+    #[serde(default)]
+    pub pin_cpu: bool,
+    /// The two samples of a pair of a served benchmark take turns, block by block, both
+    /// children alive at once (docs/perf/noise-sources.md). Reports from before: not.
+    #[serde(default)]
+    pub lockstep: bool,
 }
 
 /// What reports written before `repeat` existed used.
@@ -274,6 +283,8 @@ impl Config {
             seed: s.seed,
             fork: s.fork,
             repeat: s.repeat,
+            pin_cpu: s.pin_cpu,
+            lockstep: s.lockstep,
         };
 
         let t = raw.thresholds;

@@ -62,6 +62,8 @@ pub(super) struct RawSampling {
     pub seed: Option<u64>,
     pub fork: bool,
     pub repeat: u32,
+    pub pin_cpu: bool,
+    pub lockstep: bool,
 }
 
 impl Default for RawSampling {
@@ -75,6 +77,8 @@ impl Default for RawSampling {
             seed: None,
             fork: true,
             repeat: 1,
+            pin_cpu: true,
+            lockstep: true,
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn discover<R: ProcessRunner>(
         stdout: Some(stdout.clone()),
         stderr: Some(stderr.clone()),
         pad: 0,
+        cpu: None,
     };
     let action = format!("list the ASV suite {} on {}", suite.display(), side.side);
     let outcome = runner
@@ -227,6 +228,7 @@ pub fn prepare_caches<R: ProcessRunner>(
             stdout: None,
             stderr: Some(stderr.clone()),
             pad: 0,
+            cpu: None,
         };
         progress(format!("setup_cache {} on {}", cache.key, side.side));
         let outcome = runner
@@ -370,6 +372,7 @@ class Skips:
             scratch: dir.path(),
             timeout,
             servers: None,
+            cpu: None,
         };
         let value =
             |id: &str| probe.measure(found.iter().find(|b| b.name == id).unwrap(), &side, 0);
@@ -431,6 +434,7 @@ class Skips:
             scratch: dir.path(),
             timeout: Duration::from_secs(60),
             servers: None,
+            cpu: None,
         };
         let count = |env: Vec<(String, String)>| {
             let _ = std::fs::remove_file(&calls);

@@ -19,6 +19,13 @@ which is killed when it runs longer. The answer is a JSON line: {"value", "unit"
 "wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or {"timed_out"}. Whatever the
 benchmarks print goes to stderr, so stdout carries only answers.
 
+Lockstep: a request with "lockstep": N (and a "number") lets the agent interleave this
+sample with the other side's, both children alive at once on one CPU. After setup and any
+warm-up the child answers {"id", "ready": B} (B = min(N, number) blocks), then times one block
+of the `number` calls for each "go" line it reads from the request stream, answering
+{"id", "done": k} after each; a "stop" line ends it early with an error. The final answer is
+as above, the value being the blocks' total time per call (asv's `repeat` does not apply).
+
 Discovery follows asv's: the suite directory is imported as a package (only that name is
 resolved from its parent directory, so nothing else there becomes importable), every module
 and subpackage below it is walked, and every public function and class attribute whose name
@@ -522,6 +529,9 @@ def time_it(bench, call, redo_setup):
             if t >= sample_time:
                 break
             number = max(number + 1, int(number * min(10.0, max(1.1, sample_time / max(t, 1e-9)))))
+    if LOCKSTEP:
+        NUMBER["used"] = number
+        return time_in_lockstep(call, timer, number)
     started = time.perf_counter()
     samples = []
     while len(samples) < high:
@@ -538,6 +548,46 @@ def time_it(bench, call, redo_setup):
     samples.sort()
     NUMBER["used"] = number
     return samples[len(samples) // 2]
+
+
+# Set in a forked child of a lockstep request: its id, the most blocks, and the request and
+# answer streams it talks to the agent through.
+LOCKSTEP = {}
+
+
+class Stopped(Exception):
+    """The agent ended a lockstep sample early (the other side failed)."""
+
+
+def time_in_lockstep(call, timer, number):
+    """Seconds per call over `number` calls timed in blocks, one block per "go" from the
+    agent, so the other side's sample can take turns with this one on the same CPU."""
+    blocks = max(1, min(int(LOCKSTEP["blocks"]), number))
+    sizes = [number // blocks + (k < number % blocks) for k in range(blocks)]
+    tell({"ready": blocks})
+    total = 0.0
+    for k, size in enumerate(sizes):
+        if next_order() != "go":
+            raise Stopped("stopped by the agent")
+        total += timeit.Timer(call, timer=timer).timeit(size)
+        tell({"done": k})
+    return total / number
+
+
+def tell(message):
+    message["id"] = LOCKSTEP["id"]
+    os.write(LOCKSTEP["answers"], (json.dumps(message) + "\n").encode())
+
+
+def next_order():
+    """The agent's next line on the request stream ("go" or "stop"); "stop" at its end."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(LOCKSTEP["requests"], 1)
+        if not byte:
+            return "stop"
+        line += byte
+    return line.decode(errors="replace").strip()
 
 
 RAW_DRIVER = """
@@ -675,6 +725,9 @@ def serve(suite):
     os.dup2(devnull, 0)
     found = {}
     for line in requests:
+        if line.strip() in ("go", "stop"):
+            # Meant for a lockstep child that ended before reading it.
+            continue
         request = json.loads(line)
         key = (request["id"], request.get("module"))
         try:
@@ -704,8 +757,18 @@ def forked_sample(hit, request):
     if pid == 0:
         try:
             os.setpgid(0, 0)
-            for fd in [read] + ANSWERS:
-                os.close(fd)
+            os.close(read)
+            if request.get("lockstep") and request.get("number"):
+                answers_fd, requests_fd = ANSWERS
+                LOCKSTEP.update(
+                    id=request["id"],
+                    blocks=request["lockstep"],
+                    answers=answers_fd,
+                    requests=requests_fd,
+                )
+            else:
+                for fd in ANSWERS:
+                    os.close(fd)
             try:
                 import ctypes
 

@@ -34,6 +34,42 @@ pub struct RunSpec {
     pub stderr: Option<PathBuf>,
     /// Length of the environment padding for this run.
     pub pad: usize,
+    /// The CPU the run is confined to ([`sample_cpu`]); `None`: wherever the kernel puts it.
+    pub cpu: Option<usize>,
+}
+
+/// The CPU micro-benchmark samples run on when `sampling.pin_cpu` is set: the last one this
+/// process may use (the first tends to take more of the interrupts). `None` when it may use
+/// only one, or the set cannot be read: then there is nothing to choose.
+pub fn sample_cpu() -> Option<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it in.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the size is the set's own.
+    let got = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if got != 0 {
+        return None;
+    }
+    // SAFETY: CPU_ISSET reads the set within its size.
+    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    (allowed.len() > 1).then(|| *allowed.last().expect("more than one"))
+}
+
+/// Confines the command's process (and everything it starts) to `cpu`.
+pub(crate) fn pin(command: &mut Command, cpu: usize) {
+    // SAFETY: the hook runs in the forked child before exec and makes one system call,
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// What one run measured.
@@ -131,6 +167,9 @@ impl ProcessRunner for SystemRunner {
             .stdout(sink(spec.stdout.as_ref())?)
             .stderr(sink(spec.stderr.as_ref())?)
             .process_group(0);
+        if let Some(cpu) = spec.cpu {
+            pin(&mut command, cpu);
+        }
 
         let start = Instant::now();
         let child = command.spawn()?;
@@ -330,6 +369,7 @@ mod tests {
             stdout: None,
             stderr: None,
             pad: 0,
+            cpu: None,
         }
     }
 

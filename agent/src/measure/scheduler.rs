@@ -234,10 +234,8 @@ pub fn sample<R: ProcessRunner>(
                 Order::BaseFirst => [base, head],
                 Order::HeadFirst => [head, base],
             };
-            let ran = sides.map(|side| {
-                let pad = rng.random_range(0..=MAX_PAD);
-                (side.side, limits.measure(probe, i, bench, side, pad))
-            });
+            let runs = sides.map(|side| (side, rng.random_range(0..=MAX_PAD)));
+            let ran = limits.measure_pair(probe, i, bench, runs);
             let censored = censor(bench, &ran, &mut limits, i);
             let mut record = PairRecord {
                 benchmark: bench.id.clone(),
@@ -365,6 +363,29 @@ impl Limits {
             self.longest[i] = self.longest[i].max(m.wall_s);
         }
         result
+    }
+
+    /// Both runs of a pair, in lockstep where the probe can ([`Probe::measure_pair`]),
+    /// else one after the other, in the order given.
+    fn measure_pair<R: ProcessRunner>(
+        &mut self,
+        probe: &Probe<'_, R>,
+        i: usize,
+        bench: &Benchmark,
+        runs: [(&SideEnv, usize); 2],
+    ) -> [(Side, Result<Measurement, String>); 2] {
+        let limited = self.tightened[i].map(|limit| Benchmark {
+            timeout: Some(limit),
+            ..bench.clone()
+        });
+        let Some(results) = probe.measure_pair(limited.as_ref().unwrap_or(bench), runs) else {
+            return runs.map(|(side, pad)| (side.side, self.measure(probe, i, bench, side, pad)));
+        };
+        for m in results.iter().flatten() {
+            self.longest[i] = self.longest[i].max(m.wall_s);
+        }
+        let [first, second] = results;
+        [(runs[0].0.side, first), (runs[1].0.side, second)]
     }
 
     fn tighten(&mut self, i: usize) {

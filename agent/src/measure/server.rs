@@ -18,12 +18,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::bench::{Benchmark, Measurement, SKIPPED, Side, SideEnv};
 use crate::measure::runner;
+
+/// The blocks a lockstep sample's calls are timed in (fewer when `number` is smaller).
+pub const LOCKSTEP_BLOCKS: u32 = 20;
 
 /// How much longer than a sample's own timeout the agent waits for the server's answer
 /// before it gives the server up (the server enforces the timeout on its child itself).
@@ -36,6 +39,10 @@ pub struct Servers {
     running: std::cell::RefCell<HashMap<Side, Server>>,
     /// The calibrated calls per repeat, by benchmark id.
     numbers: std::cell::RefCell<HashMap<String, u64>>,
+    /// The CPU the servers (and so every child they fork) run on.
+    cpu: Option<usize>,
+    /// Pairs run in lockstep, in at most this many blocks per sample ([`Servers::measure_pair`]).
+    lockstep: Option<u32>,
 }
 
 impl Servers {
@@ -80,16 +87,82 @@ struct Answer {
     skipped: Option<String>,
     error: Option<String>,
     timed_out: Option<f64>,
+    /// Lockstep: the child is set up and will time this many blocks.
+    ready: Option<u32>,
+    /// Lockstep: the child has timed a block.
+    done: Option<u32>,
+}
+
+/// What a server said about a sample.
+enum Said {
+    Ready(u32),
+    Done,
+    Final(Result<Measurement, String>),
+    /// Nothing within the wait (`timed_out`), or the server is gone; it has been given up.
+    Silent {
+        timed_out: bool,
+        why: String,
+    },
+}
+
+impl Said {
+    /// What a lockstep side that said this, where its turn called for something else, ends
+    /// with: silence within its time is a timeout, anything out of place restarts the server.
+    fn into_final(
+        self,
+        running: &mut HashMap<Side, Server>,
+        side: Side,
+        timeout: Duration,
+    ) -> Result<Measurement, String> {
+        match self {
+            Said::Final(result) => result,
+            Said::Silent {
+                timed_out: true, ..
+            } => Err(format!(
+                "{}{:.1} s",
+                crate::bench::TIMED_OUT,
+                timeout.as_secs_f64()
+            )),
+            Said::Silent { why, .. } => Err(why),
+            Said::Ready(_) | Said::Done => {
+                running.remove(&side);
+                Err("the sample server answered out of turn, so it was restarted".into())
+            }
+        }
+    }
+}
+
+/// Where one side of a lockstep pair is.
+enum Turns {
+    Asked,
+    Active { left: u32, spent: Duration },
+    Ended(Result<Measurement, String>),
 }
 
 impl Servers {
-    /// Servers whose stderr files go to `scratch`.
-    pub fn new(scratch: &Path) -> Self {
+    /// Servers whose stderr files go to `scratch`, confined to `cpu` if given.
+    pub fn new(scratch: &Path, cpu: Option<usize>) -> Self {
         Self {
             scratch: scratch.to_owned(),
             running: Default::default(),
             numbers: Default::default(),
+            cpu,
+            lockstep: None,
         }
+    }
+
+    /// Pairs of samples take turns in at most `blocks` blocks each (`None`: one after the
+    /// other).
+    pub fn with_lockstep(self, blocks: Option<u32>) -> Self {
+        Self {
+            lockstep: blocks,
+            ..self
+        }
+    }
+
+    /// The blocks per sample of a lockstep pair, if pairs run in lockstep.
+    pub fn lockstep(&self) -> Option<u32> {
+        self.lockstep
     }
 
     /// Takes one sample of `bench` (an asv benchmark: `python harness run SUITE ID MODULE`)
@@ -101,10 +174,138 @@ impl Servers {
         pad: usize,
         timeout: Duration,
     ) -> Result<Measurement, String> {
+        let mut running = self.running.borrow_mut();
+        self.ask(&mut running, bench, side, pad, timeout, None)?;
+        match self.hear(&mut running, bench, side.side, timeout + GRACE) {
+            Said::Final(result) => result,
+            Said::Silent { why, .. } => Err(why),
+            Said::Ready(_) | Said::Done => {
+                running.remove(&side.side);
+                Err("the sample server answered out of turn, so it was restarted".into())
+            }
+        }
+    }
+
+    /// One pair of samples of `bench` in lockstep: both sides' children set up, then take
+    /// turns timing blocks of the calibrated `number` calls (first, second, second, first,
+    /// ...), so the two samples share the CPU's speed of the moment (docs/perf/noise-sources.md).
+    /// The results are in the order of `runs`. `None` when the benchmark has no calibrated
+    /// `number` yet (its warm-up calibrates it): then the pair is sampled one after the other.
+    /// A side that fails or runs out of its `timeout` (setup and its blocks) ends the pair;
+    /// the other side is then sampled alone, so the pair reads as a sequential one would.
+    pub fn measure_pair(
+        &self,
+        bench: &Benchmark,
+        runs: [(&SideEnv, usize); 2],
+        timeout: Duration,
+        blocks: u32,
+    ) -> Option<[Result<Measurement, String>; 2]> {
+        self.numbers.borrow().get(&bench.id)?;
+        let mut running = self.running.borrow_mut();
+        let mut state = runs.map(|(side, pad)| {
+            // The child's own limit only backs the agent's up: it also waits for the other.
+            match self.ask(
+                &mut running,
+                bench,
+                side,
+                pad,
+                2 * timeout + GRACE,
+                Some(blocks),
+            ) {
+                Ok(()) => Turns::Asked,
+                Err(e) => Turns::Ended(Err(e)),
+            }
+        });
+        let started = Instant::now();
+        for (j, (side, _)) in runs.iter().enumerate() {
+            if matches!(state[j], Turns::Asked) {
+                let left = timeout.saturating_sub(started.elapsed());
+                state[j] = match self.hear(&mut running, bench, side.side, left) {
+                    Said::Ready(n) => Turns::Active {
+                        left: n,
+                        spent: started.elapsed(),
+                    },
+                    said => Turns::Ended(said.into_final(&mut running, side.side, timeout)),
+                };
+            }
+        }
+        let mut turn = 0;
+        while state.iter().all(|s| matches!(s, Turns::Active { .. }))
+            && state
+                .iter()
+                .any(|s| matches!(s, Turns::Active { left, .. } if *left > 0))
+        {
+            let order = if turn % 2 == 0 { [0, 1] } else { [1, 0] };
+            turn += 1;
+            for j in order {
+                let Turns::Active { left, spent } = state[j] else {
+                    break;
+                };
+                if left == 0 {
+                    continue;
+                }
+                let side = runs[j].0.side;
+                let went = Instant::now();
+                let told = running
+                    .get_mut(&side)
+                    .map(|server| writeln!(server.stdin, "go").and_then(|_| server.stdin.flush()));
+                if !matches!(told, Some(Ok(()))) {
+                    running.remove(&side);
+                    state[j] = Turns::Ended(Err("the sample server stopped answering".into()));
+                    break;
+                }
+                let budget = timeout.saturating_sub(spent);
+                state[j] = match self.hear(&mut running, bench, side, budget) {
+                    Said::Done => Turns::Active {
+                        left: left - 1,
+                        spent: spent + went.elapsed(),
+                    },
+                    said => Turns::Ended(said.into_final(&mut running, side, timeout)),
+                };
+                if matches!(state[j], Turns::Ended(_)) {
+                    break;
+                }
+            }
+        }
+        let finished = state.iter().all(|s| !matches!(s, Turns::Ended(Err(_))));
+        let mut results = Vec::with_capacity(2);
+        for (j, (side, pad)) in runs.iter().enumerate() {
+            let turns = std::mem::replace(&mut state[j], Turns::Asked);
+            let result = match turns {
+                Turns::Ended(result) => result,
+                Turns::Active { left: 0, .. } if finished => {
+                    match self.hear(&mut running, bench, side.side, GRACE) {
+                        Said::Final(result) => result,
+                        said => said.into_final(&mut running, side.side, timeout),
+                    }
+                }
+                Turns::Active { .. } | Turns::Asked => {
+                    // The other side failed: end this one's turns, then sample it alone.
+                    self.stop(&mut running, bench, side.side);
+                    drop(running);
+                    let alone = self.measure(bench, side, *pad, timeout);
+                    running = self.running.borrow_mut();
+                    alone
+                }
+            };
+            results.push(result);
+        }
+        results.try_into().ok()
+    }
+
+    /// Sends `bench`'s request to `side`'s server, starting the server if it is not running.
+    fn ask(
+        &self,
+        running: &mut HashMap<Side, Server>,
+        bench: &Benchmark,
+        side: &SideEnv,
+        pad: usize,
+        timeout: Duration,
+        lockstep: Option<u32>,
+    ) -> Result<(), String> {
         let [python, harness, _run, suite, id, module] = bench.argv.as_slice() else {
             return Err(format!("{} is not an asv benchmark", bench.id));
         };
-        let mut running = self.running.borrow_mut();
         let server = match running.entry(side.side) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
@@ -118,36 +319,98 @@ impl Servers {
             "pad": pad,
             "number": self.numbers.borrow().get(&bench.id),
             "timeout": timeout.as_secs_f64(),
+            "lockstep": lockstep,
         });
         let asked = writeln!(server.stdin, "{request}").and_then(|_| server.stdin.flush());
-        let answer = match asked {
-            Ok(()) => server.answers.recv_timeout(timeout + GRACE).ok(),
-            Err(_) => None,
+        if asked.is_err() {
+            running.remove(&side.side);
+            return Err("the sample server stopped answering".into());
+        }
+        Ok(())
+    }
+
+    /// The next thing `side`'s server says about `bench`'s sample, within `wait`. A server
+    /// that is silent or answers out of turn is given up (the next sample starts a new one).
+    fn hear(
+        &self,
+        running: &mut HashMap<Side, Server>,
+        bench: &Benchmark,
+        side: Side,
+        wait: Duration,
+    ) -> Said {
+        let Some(server) = running.get_mut(&side) else {
+            return Said::Silent {
+                timed_out: false,
+                why: "the sample server stopped answering".into(),
+            };
         };
-        let Some(line) = answer else {
-            // Dead or stuck: its stderr says why; the next sample starts a new one.
-            let server = running.remove(&side.side).expect("present");
-            let tail = last_line(&server.stderr);
-            drop(server);
-            return Err(format!(
-                "the sample server stopped answering{}",
-                tail.map(|t| format!(": {t}")).unwrap_or_default()
-            ));
+        let line = match server.answers.recv_timeout(wait) {
+            Ok(line) => line,
+            Err(e) => {
+                // Dead or stuck: its stderr says why.
+                let server = running.remove(&side).expect("present");
+                let tail = last_line(&server.stderr);
+                drop(server);
+                return Said::Silent {
+                    timed_out: e == mpsc::RecvTimeoutError::Timeout,
+                    why: format!(
+                        "the sample server stopped answering{}",
+                        tail.map(|t| format!(": {t}")).unwrap_or_default()
+                    ),
+                };
+            }
         };
+        let id = &bench.argv[4];
         let answer: Answer = match serde_json::from_str::<Answer>(&line) {
             Ok(answer) if answer.id == *id => answer,
             // Not this request's answer: the stream cannot be trusted any more.
             wrong => {
-                running.remove(&side.side);
-                return Err(format!(
+                running.remove(&side);
+                return Said::Final(Err(format!(
                     "the sample server answered out of turn ({}), so it was restarted",
                     match wrong {
                         Ok(a) => format!("for {}", a.id),
                         Err(e) => e.to_string(),
                     }
-                ));
+                )));
             }
         };
+        if let Some(blocks) = answer.ready {
+            return Said::Ready(blocks);
+        }
+        if answer.done.is_some() {
+            return Said::Done;
+        }
+        Said::Final(self.outcome(bench, answer, &line))
+    }
+
+    /// Ends a lockstep child's turns early and waits for its answer, which is discarded.
+    fn stop(&self, running: &mut HashMap<Side, Server>, bench: &Benchmark, side: Side) {
+        let Some(server) = running.get_mut(&side) else {
+            return;
+        };
+        if writeln!(server.stdin, "stop")
+            .and_then(|_| server.stdin.flush())
+            .is_err()
+        {
+            running.remove(&side);
+            return;
+        }
+        loop {
+            match self.hear(running, bench, side, GRACE) {
+                Said::Ready(_) | Said::Done => continue,
+                Said::Final(_) | Said::Silent { .. } => return,
+            }
+        }
+    }
+
+    /// A final answer as a measurement or a one-line reason; records a calibrated `number`.
+    fn outcome(
+        &self,
+        bench: &Benchmark,
+        answer: Answer,
+        line: &str,
+    ) -> Result<Measurement, String> {
         if let Some(reason) = answer.skipped {
             return Err(format!("{SKIPPED}{reason}"));
         }
@@ -186,7 +449,8 @@ impl Servers {
     ) -> std::io::Result<Server> {
         let (env, program) = runner::environment(python, &side.env, pad, &side.checkout)?;
         let stderr = self.scratch.join(format!("server-{}.stderr", side.side));
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args([harness, "serve", suite])
             .current_dir(&side.checkout)
             .env_clear()
@@ -194,8 +458,11 @@ impl Servers {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        if let Some(cpu) = self.cpu {
+            runner::pin(&mut command, cpu);
+        }
+        let mut child = command.spawn()?;
         runner::track_group(child.id() as libc::pid_t, true);
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");

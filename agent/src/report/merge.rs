@@ -250,6 +250,8 @@ mod tests {
                     seed: None,
                     fork: true,
                     repeat: 5,
+                    pin_cpu: false,
+                    lockstep: false,
                 },
                 rounds: 14,
                 looks: 1,

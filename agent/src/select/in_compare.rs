@@ -236,6 +236,7 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
             stdout: Some(out.clone()),
             stderr: None,
             pad: 0,
+            cpu: None,
         };
         let outcome = runner
             .run(&spec)
@@ -287,6 +288,7 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
         stdout: Some(log.clone()),
         stderr: Some(log.clone()),
         pad: 0,
+        cpu: None,
     };
     let outcome = runner
         .run(&spec)
@@ -321,6 +323,7 @@ fn installed_dirs<R: ProcessRunner>(
         stdout: Some(out.clone()),
         stderr: None,
         pad: 0,
+        cpu: None,
     };
     let outcome = runner
         .run(&spec)

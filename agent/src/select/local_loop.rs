@@ -654,6 +654,7 @@ pub(crate) fn run_captured(
         stdout: Some(stdout.clone()),
         stderr: Some(stderr.clone()),
         pad: 0,
+        cpu: None,
     };
     let stopped = || Error::infra("finish the run", "stopped by a signal");
     if crate::heartbeat::stop_requested() {

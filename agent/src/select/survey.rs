@@ -121,6 +121,7 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         stdout: None,
         stderr: Some(stderr.clone()),
         pad: 0,
+        cpu: None,
     };
     let outcome = runner
         .run(&spec)

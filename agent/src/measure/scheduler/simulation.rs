@@ -117,6 +117,7 @@ fn compare(
         scratch: scratch.path(),
         timeout: Duration::from_secs(5),
         servers: None,
+        cpu: None,
     };
     let sides = [Side::Base, Side::Head].map(|side| SideEnv {
         side,
@@ -132,6 +133,8 @@ fn compare(
         seed: None,
         fork: true,
         repeat: 5,
+        pin_cpu: false,
+        lockstep: false,
     };
     let seen = |s: &Sampled| {
         let mut s = s.clone();

@@ -87,6 +87,8 @@ fn sampling(rounds: u32) -> Sampling {
         seed: None,
         fork: true,
         repeat: 5,
+        pin_cpu: false,
+        lockstep: false,
     }
 }
 
@@ -102,6 +104,7 @@ fn sample_with(runner: &Scripted, planned: &[Benchmark], plan: &Sampling, seed: 
         scratch: scratch.path(),
         timeout: Duration::from_secs(5),
         servers: None,
+        cpu: None,
     };
     let (b, h) = (side(Side::Base), side(Side::Head));
     sample(
