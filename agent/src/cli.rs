@@ -11,6 +11,7 @@ use crate::compare::{self, CompareArgs};
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::measure::runner::{MAX_PAD, ProcessRunner, RunSpec, SystemRunner};
+use crate::report::inert;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -297,7 +298,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", crate::report::inert::line(&err.to_string()));
+            eprintln!("error: {}", inert::line(&err.to_string()));
             err.process_exit_code()
         }
     }
@@ -346,7 +347,7 @@ fn run(cli: Cli) -> Result<i32> {
                 crate::heartbeat::line(&format!(
                     "benchvm-agent [{:>6.1}s] {}",
                     start.elapsed().as_secs_f64(),
-                    crate::report::inert::line(&line)
+                    inert::line(&line)
                 ))
             };
             // The switch is armed only by the run that holds the host: a run waiting for it
@@ -376,8 +377,7 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some(dir) = p.database.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             }
-            let mut progress =
-                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
+            let mut progress = |line: String| eprintln!("benchvm-agent: {}", inert::line(&line));
             let (survey, reused) = crate::select::local_loop::survey(&p, f.force, &mut progress)?;
             let always = survey
                 .benchmarks
@@ -405,8 +405,7 @@ fn run(cli: Cli) -> Result<i32> {
                     "--hotfile-threshold must be between 0 and 1".into(),
                 ));
             }
-            let mut progress =
-                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
+            let mut progress = |line: String| eprintln!("benchvm-agent: {}", inert::line(&line));
             let (selection, step, results) = crate::select::local_loop::impacted(
                 &p,
                 &f.changed_files,
@@ -457,12 +456,16 @@ fn run(cli: Cli) -> Result<i32> {
                 );
                 for r in &failed {
                     println!(
-                        "{} failed: {}",
-                        r.benchmark,
-                        r.failure.as_deref().unwrap_or_default()
+                        "{}",
+                        inert::line(&format!(
+                            "{} failed: {}",
+                            r.benchmark,
+                            r.failure.as_deref().unwrap_or_default()
+                        ))
                     );
                 }
                 for (block, share) in &selection.excluded_blocks {
+                    let block = inert::line(block);
                     println!(
                         "hot code changed, left out: {block} (covered by {:.0} % of the suite; --hotfile-threshold 1 includes it)",
                         share * 100.0
@@ -475,7 +478,14 @@ fn run(cli: Cli) -> Result<i32> {
                         } else {
                             "skipped because"
                         };
-                        println!("{}: {verb} {}", d.benchmark, d.reasons.join("; "));
+                        println!(
+                            "{}",
+                            inert::line(&format!(
+                                "{}: {verb} {}",
+                                d.benchmark,
+                                d.reasons.join("; ")
+                            ))
+                        );
                     }
                 }
             }
@@ -496,8 +506,7 @@ fn run(cli: Cli) -> Result<i32> {
             let p = f.project.project()?;
             // Stopped midway, the edit in progress is reset (validate registers how).
             crate::heartbeat::stop_on_signals();
-            let mut progress =
-                |line: String| eprintln!("benchvm-agent: {}", crate::report::inert::line(&line));
+            let mut progress = |line: String| eprintln!("benchvm-agent: {}", inert::line(&line));
             let results =
                 crate::select::validate::validate(&p, &catalogue, f.timing_factor, &mut progress)?;
             let missed: usize = results.iter().map(|r| r.missed.len()).sum();
@@ -551,7 +560,7 @@ fn step_table(results: &[crate::select::store::StepResult]) -> String {
     ]);
     for r in results {
         t.add_row([
-            r.benchmark.clone(),
+            inert::line(&r.benchmark),
             crate::report::render::value(r.baseline, &r.unit),
             match (r.timing, &r.failure) {
                 (Some(x), _) => crate::report::render::value(Some(x.median), &r.unit),
@@ -571,17 +580,21 @@ fn validation_table(results: &[crate::select::validate::EditResult]) -> String {
     t.set_header(["edit", "selected", "affected", "missed"]);
     for r in results {
         t.add_row([
-            r.name.clone(),
+            inert::line(&r.name),
             format!("{} of {}", r.selected.len(), r.total),
             r.affected
                 .iter()
-                .map(|(b, how)| format!("{b} ({how})"))
+                .map(|(b, how)| inert::line(&format!("{b} ({how})")))
                 .collect::<Vec<_>>()
                 .join("\n"),
             if r.missed.is_empty() {
                 "–".into()
             } else {
-                r.missed.join("\n")
+                r.missed
+                    .iter()
+                    .map(|m| inert::line(m))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             },
         ]);
     }
@@ -675,5 +688,28 @@ mod tests {
         );
         assert!(table.contains("280 items"), "{table}");
         assert!(!table.contains("22867968"), "{table}");
+    }
+
+    /// A suite's own names (a benchmark id, an edit) reach the terminal tables inert: no
+    /// escape sequence, no line of their own.
+    #[test]
+    fn the_local_loop_tables_show_hostile_names_inert() {
+        let hostile = "evil\u{1b}[2J\n::error::pwned";
+        let step_table = step_table(&[step(hostile, "s", 0.1, Some(0.1))]);
+        let validation_table = validation_table(&[crate::select::validate::EditResult {
+            name: hostile.into(),
+            total: 1,
+            selected: vec![],
+            affected: [(hostile.to_owned(), "slower".to_owned())].into(),
+            missed: vec![hostile.into()],
+        }]);
+        for table in [step_table, validation_table] {
+            assert!(!table.contains('\u{1b}'), "{table}");
+            assert!(
+                !table.lines().any(|l| l.starts_with("::error::")),
+                "{table}"
+            );
+            assert!(table.contains("evil\\u{1b}[2J\\n::error::pwned"), "{table}");
+        }
     }
 }
