@@ -21,7 +21,12 @@ function env(name) {
   return v === undefined || v === '' ? undefined : v;
 }
 
-// Lines of a sha256sum file: "<hex>  <name>".
+// How long one download may take, and how large it may be: a stalled or endless response
+// must not hold the job (and a VM) for its whole timeout.
+const DOWNLOAD_TIMEOUT_MS = Number(process.env.BENCHVM_DOWNLOAD_TIMEOUT_MS) || 120000;
+const DOWNLOAD_MAX_BYTES = 256 * 1024 * 1024;
+
+// Lines of a sha256sum file: "<hex>  <name>"; `#` starts a comment.
 function parseSums(text) {
   const sums = {};
   for (const line of text.split('\n')) {
@@ -31,24 +36,47 @@ function parseSums(text) {
   return sums;
 }
 
-async function download(url) {
-  const res = await fetch(url, { redirect: 'follow' });
-  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${res.statusText}`);
-  return Buffer.from(await res.arrayBuffer());
+// The checksums of released binaries kept in this repository (action/release-sums, lines
+// "<sha256>  <tag>/<asset>"), read from the action's own source: a release's assets,
+// its SHA256SUMS included, can be replaced after the fact; the repository's history cannot
+// be, unnoticed.
+function pinnedSums(source) {
+  try {
+    return parseSums(fs.readFileSync(path.join(source, 'action', 'release-sums'), 'utf8'));
+  } catch (_) {
+    return {};
+  }
 }
 
-// The release assets of `tag`, verified against its SHA256SUMS, into `dir`. With
-// `commit`, the release's COMMIT asset must name that commit (the action's own ref).
-async function fromRelease(dir, server, repo, tag, commit) {
+async function download(url) {
+  const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${res.statusText}`);
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.length;
+    if (size > DOWNLOAD_MAX_BYTES) throw new Error(`GET ${url}: larger than ${DOWNLOAD_MAX_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+// The release assets of `tag`, verified against the checksums this repository keeps for
+// that tag (`pinned`), into `dir`. With `commit`, the release's COMMIT asset must name that
+// commit (the action's own ref).
+async function fromRelease(dir, server, repo, tag, commit, pinned) {
   const base = `${server}/${repo}/releases/download/${tag}`;
-  const sums = parseSums((await download(`${base}/SHA256SUMS`)).toString('utf8'));
+  const wanted = [...(commit ? ['COMMIT'] : []), ...Object.values(ASSETS)];
+  const missing = wanted.filter((asset) => !pinned[`${tag}/${asset}`]);
+  if (missing.length) {
+    throw new Error(`action/release-sums of this action has no checksum for ${tag}/${missing[0]}`);
+  }
   const verified = async (asset) => {
-    const expected = sums[asset];
-    if (!expected) throw new Error(`SHA256SUMS of ${tag} lists no ${asset}`);
+    const expected = pinned[`${tag}/${asset}`];
     const bytes = await download(`${base}/${asset}`);
     const actual = crypto.createHash('sha256').update(bytes).digest('hex');
     if (actual !== expected) {
-      const err = new Error(`${asset} of ${tag}: checksum ${actual} is not the published ${expected}; refusing to run it`);
+      const err = new Error(`${asset} of ${tag}: checksum ${actual} is not the ${expected} kept in action/release-sums; refusing to run it`);
       err.fatal = true;
       throw err;
     }
@@ -96,7 +124,8 @@ function fromSource(dir, source) {
 }
 
 // The path of the benchvm binary for this action's ref: BENCHVM_BINARY when set, else the
-// release assets (checksums verified), else a build from the action's source.
+// release assets (checked against action/release-sums), else a build from the action's
+// source.
 async function obtain() {
   const given = env('BENCHVM_BINARY');
   if (given) return given;
@@ -111,8 +140,8 @@ async function obtain() {
   const { tag, commit } = releaseOf(ref, source);
   try {
     if (!tag) throw new Error('no version in the action\'s Cargo.toml');
-    await fromRelease(dir, server, repo, tag, commit);
-    log(`using the ${tag} release of ${repo} (checksums verified${commit ? ', built from this commit' : ''})`);
+    await fromRelease(dir, server, repo, tag, commit, pinnedSums(source));
+    log(`using the ${tag} release of ${repo} (checksums verified against action/release-sums${commit ? ', built from this commit' : ''})`);
   } catch (err) {
     if (err.fatal) throw err;
     log(`no usable release for ${ref} (${err.message}); building from source`);
@@ -142,9 +171,13 @@ function run(binary, args) {
   });
 }
 
+function sha256File(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
 function saveState(name, value) {
   const file = env('GITHUB_STATE');
   if (file) fs.appendFileSync(file, `${name}=${value}\n`);
 }
 
-module.exports = { obtain, run, saveState, parseSums, log };
+module.exports = { obtain, run, saveState, sha256File, parseSums, log };

@@ -1,7 +1,8 @@
 //! The Action's node wrapper (action/*.js) run by a real node: it fetches the release
-//! assets of its ref and checks them against SHA256SUMS (a mismatch is refused, a missing
-//! release falls back to building from source), passes a cancel signal on to benchvm,
-//! and its post step runs `benchvm action-cleanup`.
+//! assets of its ref and checks them against the checksums its own source keeps
+//! (action/release-sums; a mismatch is refused, a release it keeps no checksums for, a
+//! missing or a stalled release fall back to building from source), passes a cancel signal
+//! on to benchvm, and its post step runs `benchvm action-cleanup`.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -74,6 +75,16 @@ fn sums_with_commit(commit: &str) -> String {
     )
 }
 
+/// `sums` (a SHA256SUMS) as the lines action/release-sums keeps for `tag`.
+fn pinned(tag: &str, sums: &str) -> String {
+    sums.lines()
+        .map(|l| {
+            let (hash, asset) = l.split_once("  ").unwrap();
+            format!("{hash}  {tag}/{asset}\n")
+        })
+        .collect()
+}
+
 struct Runner {
     dir: tempfile::TempDir,
 }
@@ -117,6 +128,20 @@ impl Runner {
         cmd
     }
 
+    /// An action source in the runner's directory: a Cargo.toml of `version` and
+    /// action/release-sums holding `sums`.
+    fn source(&self, version: &str, sums: &str) -> String {
+        let source = self.path("action-source");
+        std::fs::create_dir_all(source.join("action")).unwrap();
+        std::fs::write(
+            source.join("Cargo.toml"),
+            format!("[workspace.package]\nversion = \"{version}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(source.join("action/release-sums"), sums).unwrap();
+        source.display().to_string()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.path("log")).unwrap_or_default()
     }
@@ -139,7 +164,15 @@ impl Runner {
 fn the_release_is_verified_cancel_signals_reach_benchvm_and_the_post_step_cleans_up() {
     let runner = Runner::new();
     let server = release_server(Some(good_sums()));
-    let main = runner.node("main.js", &server, &[]).spawn().unwrap();
+    let source = runner.source("9.9.9", &pinned(REF, &good_sums()));
+    let main = runner
+        .node(
+            "main.js",
+            &server,
+            &[("GITHUB_ACTION_PATH", source.clone())],
+        )
+        .spawn()
+        .unwrap();
     runner.wait_started();
     // The runner cancels a job by signalling the step's process: node.
     unsafe { libc::kill(main.id() as i32, libc::SIGTERM) };
@@ -168,12 +201,42 @@ fn the_release_is_verified_cancel_signals_reach_benchvm_and_the_post_step_cleans
     }
     let state = std::fs::read_to_string(runner.path("state")).unwrap();
     let binary = dir.join("benchvm").display().to_string();
-    assert_eq!(state.trim(), format!("binary={binary}"));
+    let hash = sha256(STAND_IN.as_bytes());
+    assert_eq!(
+        state.trim(),
+        format!("binary={binary}\nbinary_sha256={hash}")
+    );
 
-    let post = runner
-        .node("post.js", &server, &[("STATE_binary", binary)])
-        .output()
-        .unwrap();
+    let post = |runner: &Runner| {
+        runner
+            .node(
+                "post.js",
+                &server,
+                &[
+                    ("STATE_binary", binary.clone()),
+                    ("STATE_binary_sha256", hash.clone()),
+                    ("GITHUB_ACTION_PATH", source.clone()),
+                ],
+            )
+            .output()
+            .unwrap()
+    };
+    // Something that ran in between (benchmarked code, on the local backend) replaced the
+    // binary: the post step, which has the job's credentials, does not run it.
+    std::fs::write(
+        &binary,
+        "#!/bin/sh\necho \"tampered $*\" >> \"$WRAPPER_LOG\"\n",
+    )
+    .unwrap();
+    let tampered = post(&runner);
+    let stderr = String::from_utf8_lossy(&tampered.stderr);
+    assert_eq!(tampered.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("changed since the main step") && !runner.log().contains("tampered"),
+        "{stderr}"
+    );
+    std::fs::write(&binary, STAND_IN).unwrap();
+    let post = post(&runner);
     assert_eq!(
         post.status.code(),
         Some(0),
@@ -190,9 +253,15 @@ fn the_release_is_verified_cancel_signals_reach_benchvm_and_the_post_step_cleans
 #[test]
 fn an_asset_that_does_not_match_its_checksum_is_never_run() {
     let runner = Runner::new();
+    // The release's own SHA256SUMS matches its (replaced) assets; the repository's does not.
     let bad = good_sums().replace(&sha256(STAND_IN.as_bytes()), &sha256(b"something else"));
+    let source = runner.source("9.9.9", &pinned(REF, &bad));
     let out = runner
-        .node("main.js", &release_server(Some(bad)), &[])
+        .node(
+            "main.js",
+            &release_server(Some(good_sums())),
+            &[("GITHUB_ACTION_PATH", source)],
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -268,19 +337,19 @@ fn a_post_step_after_a_failed_download_has_nothing_to_clean() {
 #[test]
 fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
     let sha = "3d3c42e5aac5ba805825da76410c181273ba90b1";
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let version = env!("CARGO_PKG_VERSION");
     let tag = format!("v{version}");
 
     let runner = Runner::new();
     let server = release_server_at(&tag, Some(sums_with_commit(sha)), Some(sha));
+    let pinned_source = runner.source(version, &pinned(&tag, &sums_with_commit(sha)));
     let main = runner
         .node(
             "main.js",
             &server,
             &[
                 ("GITHUB_ACTION_REF", sha.to_owned()),
-                ("GITHUB_ACTION_PATH", source.display().to_string()),
+                ("GITHUB_ACTION_PATH", pinned_source),
             ],
         )
         .spawn()
@@ -331,13 +400,14 @@ fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
 
     let runner = Runner::new();
+    let pinned_source = runner.source(version, &pinned(&tag, &sums_with_commit(other)));
     let out = runner
         .node(
             "main.js",
             &server,
             &[
                 ("GITHUB_ACTION_REF", sha.to_owned()),
-                ("GITHUB_ACTION_PATH", source.display().to_string()),
+                ("GITHUB_ACTION_PATH", pinned_source),
                 (
                     "PATH",
                     format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
@@ -352,4 +422,91 @@ fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
             && stderr.contains("building from source"),
         "{stderr}"
     );
+}
+
+/// A `cargo` on PATH that logs its arguments and fails: a build from source is seen, and
+/// ends the step with exit 3.
+fn failing_cargo(runner: &Runner) -> String {
+    let bin = runner.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("cargo"),
+        "#!/bin/sh\necho \"cargo $*\" >> \"$WRAPPER_LOG\"\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// A release whose own SHA256SUMS matches its assets is still not run when the action's
+/// source keeps no checksums for its tag: the release's files are not the authority.
+#[test]
+fn a_release_the_repository_keeps_no_checksums_for_is_never_run() {
+    let runner = Runner::new();
+    let source = runner.source("9.9.9", "# no releases yet\n");
+    let out = runner
+        .node(
+            "main.js",
+            &release_server(Some(good_sums())),
+            &[
+                ("GITHUB_ACTION_PATH", source),
+                ("PATH", failing_cargo(&runner)),
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("action/release-sums of this action has no checksum for v9.9.9/")
+            && stderr.contains("building from source"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let log = runner.log();
+    assert!(
+        log.contains("cargo build") && !log.contains("args:"),
+        "{log}"
+    );
+}
+
+/// A release server that accepts the connection and never answers: the download gives up
+/// at its timeout and the step builds from source, instead of waiting out the job.
+#[test]
+fn a_stalled_download_gives_up_at_its_timeout() {
+    let runner = Runner::new();
+    // The kernel completes the handshake; nothing ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", silent.local_addr().unwrap());
+    let source = runner.source("9.9.9", &pinned(REF, &good_sums()));
+    let started = Instant::now();
+    let mut child = runner
+        .node(
+            "main.js",
+            &server,
+            &[
+                ("GITHUB_ACTION_PATH", source),
+                ("PATH", failing_cargo(&runner)),
+                ("BENCHVM_DOWNLOAD_TIMEOUT_MS", "500".into()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the download never gave up");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("timeout") && stderr.contains("building from source"),
+        "{stderr}"
+    );
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    drop(silent);
 }
