@@ -240,3 +240,29 @@ async fn the_poller_gives_up_at_its_deadline() {
     assert!(err.to_string().contains("PowerState/running"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+/// The power-state read before a deallocation fails (here a 403 that no retry cures): the
+/// deallocation is requested all the same, since the VM bills until it is.
+#[tokio::test]
+async fn a_failed_power_state_read_does_not_stop_the_deallocation() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    fake.fault(Fault {
+        path_contains: "/instanceView",
+        status: 403,
+        headers: vec![],
+        body: "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no read\"}}".into(),
+    });
+    let vm = vm(&fake, "bench-vm", secret());
+    vm.deallocate(false, Duration::from_secs(20)).await.unwrap();
+    let reqs = fake.requests();
+    let read = reqs
+        .iter()
+        .position(|r| r.path.contains("/instanceView"))
+        .expect("the state was read first");
+    assert!(
+        reqs[read..]
+            .iter()
+            .any(|r| r.method == "POST" && r.path.contains("/deallocate?")),
+        "{reqs:?}"
+    );
+}

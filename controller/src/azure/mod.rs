@@ -275,9 +275,11 @@ impl AzureVm {
     }
 
     /// Deallocates the VM; with `wait: false` returns once the request is accepted.
-    /// Deallocating a deallocated VM is success.
+    /// Deallocating a deallocated VM is success. A power state that cannot be read (a role
+    /// that may deallocate but not read, an outage of reads) does not stop the request:
+    /// the VM bills until it is sent.
     pub async fn deallocate(&self, wait: bool, deadline: Duration) -> Result<(), AzureError> {
-        if self.power_state().await? == PowerState::Deallocated {
+        if matches!(self.power_state().await, Ok(PowerState::Deallocated)) {
             return Ok(());
         }
         self.client
