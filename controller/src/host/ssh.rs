@@ -32,6 +32,20 @@ impl From<SshError> for Error {
     }
 }
 
+/// Creates the run's directory and the agents' directory under the remote `home`. Every
+/// remote path is quoted: a home with a space or a `;` stays one path.
+fn mkdir_command(home: &str, run_dir: &str) -> String {
+    format!(
+        "mkdir -p {} {}",
+        super::quote(run_dir),
+        super::quote(&format!("{home}/.benchvm/bin"))
+    )
+}
+
+fn remove_command(run_dir: &str) -> String {
+    format!("rm -rf {}", super::quote(run_dir))
+}
+
 impl SshHost {
     /// Connects, retrying until `deadline` (a VM's sshd answers a little after the VM
     /// reports running). A wrong or unreadable host key pin and a refused login fail at
@@ -85,7 +99,7 @@ impl SshHost {
         let home = capture(&session, "printf %s \"$HOME\"")?;
         let run_id = format!("{}-{}", std::process::id(), unix_now());
         let run_dir = format!("{home}/.benchvm/runs/{run_id}");
-        run_checked(&session, &format!("mkdir -p {run_dir} {home}/.benchvm/bin"))?;
+        run_checked(&session, &mkdir_command(&home, &run_dir))?;
 
         // The agent, once per version: its name carries its hash.
         let t = Instant::now();
@@ -93,7 +107,10 @@ impl SshHost {
         let remote_agent = format!("{home}/.benchvm/bin/benchvm-agent-{}", &sha[..16]);
         let present = capture(
             &session,
-            &format!("sha256sum {remote_agent} 2>/dev/null || true"),
+            &format!(
+                "sha256sum {} 2>/dev/null || true",
+                super::quote(&remote_agent)
+            ),
         )?;
         let warm = present.split_whitespace().next() == Some(sha.as_str());
         if !warm {
@@ -145,7 +162,8 @@ impl SshHost {
         // its stdin tell it when the connection died without closing.
         let silence = 4 * self.target.keepalive.as_secs() + 5;
         let mut command = format!(
-            "{remote_agent} {} --heartbeat-secs 5 --controller-silence {silence}",
+            "{} {} --heartbeat-secs 5 --controller-silence {silence}",
+            super::quote(&remote_agent),
             args.join(" ")
         );
         if self.dead_man {
@@ -168,7 +186,7 @@ impl SshHost {
         }
         if status != 0 {
             let _ = session.exec(
-                &format!("rm -rf {run_dir}"),
+                &remove_command(&run_dir),
                 Duration::from_secs(60),
                 &mut |_, _| {},
             );
@@ -177,7 +195,7 @@ impl SshHost {
         let t = Instant::now();
         session.download_dir(&remote_results, &job.results, crate::ssh::Limits::RESULTS)?;
         timings.record("download results", t, None);
-        run_checked(&session, &format!("rm -rf {run_dir}"))?;
+        run_checked(&session, &remove_command(&run_dir))?;
         Ok(())
     }
 }
@@ -221,4 +239,42 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A remote home with a space and a `;` in it: the commands make and remove exactly the
+    /// run's directories, under that home, and run nothing else.
+    #[test]
+    fn remote_paths_are_quoted_whatever_the_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("a b;touch pwned");
+        std::fs::create_dir_all(&home).unwrap();
+        let home = home.to_str().unwrap();
+        let run_dir = format!("{home}/.benchvm/runs/1-2");
+        let sh = |command: &str| {
+            let status = std::process::Command::new("sh")
+                .args(["-c", command])
+                .current_dir(tmp.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "{command}");
+        };
+        sh(&mkdir_command(home, &run_dir));
+        assert!(Path::new(&run_dir).is_dir());
+        assert!(Path::new(&format!("{home}/.benchvm/bin")).is_dir());
+        sh(&remove_command(&run_dir));
+        assert!(!Path::new(&run_dir).exists());
+        let made: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            made.len(),
+            1,
+            "only the home, nothing split off it: {made:?}"
+        );
+    }
 }
