@@ -866,3 +866,38 @@ fn a_failing_or_hanging_lockstep_side_ends_the_pair_and_the_other_is_sampled_alo
         }
     }
 }
+
+/// A lockstep child keeps the server's answer stream open, so the benchmark's own code can
+/// write to it: an endless line ends that side's pair at once (the agent reads at most
+/// 1 MiB of one line), instead of growing the agent's memory until the sample times out.
+#[test]
+fn a_lockstep_child_flooding_the_answer_stream_only_ends_its_own_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (scratch, base, head, suite) = turns_suite(
+        tmp.path(),
+        "import os, time\n\
+         class Flood:\n    \
+             def setup(self):\n        \
+                 import __main__\n        \
+                 fd = getattr(__main__, 'LOCKSTEP', {}).get('answers')\n        \
+                 if os.environ['SIDE'] == 'head' and fd is not None:\n            \
+                     for _ in range(256):\n                \
+                         os.write(fd, b'x' * (1 << 20))\n            \
+                     time.sleep(3600)\n    \
+             def time_flood(self):\n        \
+                 sum(range(100))\n",
+        vec![],
+    );
+    let bench = &suite.benchmarks[0];
+    let timeout = Duration::from_secs(5);
+    let servers = Servers::new(&scratch, None).with_lockstep(Some(20));
+    servers.measure(bench, &base, 0, timeout).unwrap();
+    let started = Instant::now();
+    let [b, h] = servers
+        .measure_pair(bench, [(&base, 0), (&head, 0)], timeout, 20)
+        .expect("calibrated");
+    let h = h.expect_err("head flooded its stream");
+    assert!(h.contains("longer than 1048576 bytes"), "{h}");
+    assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
+    assert!(b.is_ok_and(|m| m.value < 0.01));
+}

@@ -13,7 +13,7 @@
 //! processes, for the cost of two interpreter starts per round instead of two per benchmark.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -27,6 +27,9 @@ use crate::measure::runner;
 
 /// The blocks a lockstep sample's calls are timed in (fewer when `number` is smaller).
 pub const LOCKSTEP_BLOCKS: u32 = 20;
+
+/// The longest answer line read from a server; anything longer ends it.
+const MAX_LINE: usize = 1 << 20;
 
 /// How much longer than a sample's own timeout the agent waits for the server's answer
 /// before it gives the server up (the server enforces the timeout on its child itself).
@@ -370,7 +373,7 @@ impl Servers {
                     "the sample server answered out of turn ({}), so it was restarted",
                     match wrong {
                         Ok(a) => format!("for {}", a.id),
-                        Err(e) => e.to_string(),
+                        Err(e) => format!("{e}: {:?}", line.chars().take(80).collect::<String>()),
                     }
                 )));
             }
@@ -468,9 +471,26 @@ impl Servers {
         let stdout = child.stdout.take().expect("piped");
         let (send, answers) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                let read = (&mut reader)
+                    .take(MAX_LINE as u64 + 1)
+                    .read_until(b'\n', &mut line);
+                if !matches!(read, Ok(n) if n > 0) {
+                    break;
+                }
+                if line.len() > MAX_LINE {
+                    // A lockstep child (the benchmark's code) can write to this stream: an
+                    // endless line must not grow the agent's memory. It ends the server.
+                    let _ = send.send(format!("an answer line longer than {MAX_LINE} bytes"));
+                    break;
+                }
+                let line = String::from_utf8_lossy(&line);
+                if send
+                    .send(line.trim_end_matches(['\n', '\r']).to_owned())
+                    .is_err()
+                {
                     break;
                 }
             }
