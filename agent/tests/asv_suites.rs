@@ -654,37 +654,19 @@ fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let checkout = tmp.path().join("checkout");
     let seen = tmp.path().join("seen");
     std::fs::create_dir_all(&seen).unwrap();
-    support::write(
-        &checkout,
-        "benchmarks/bench_cpu.py",
+    let (scratch, base, _, suite) = turns_suite(
+        tmp.path(),
         "import os\n\
          def where(kind):\n    \
              with open(os.path.join(os.environ['SEEN'], kind), 'w') as f:\n        \
                  f.write(' '.join(map(str, sorted(os.sched_getaffinity(0)))))\n\
          def time_where():\n    where('served')\n\
          def track_where():\n    where('fresh')\n    return 1\n",
-    );
-    support::write(&checkout, "benchmarks/__init__.py", "");
-    let scratch = tmp.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let harness = asv::install_harness(&scratch).unwrap();
-    let base = side(
-        &checkout,
         vec![("SEEN".into(), seen.to_str().unwrap().into())],
     );
     let timeout = Duration::from_secs(30);
-    let suite = asv::discover(
-        &SystemRunner,
-        &harness,
-        Path::new("benchmarks"),
-        &base,
-        &scratch,
-        timeout,
-    )
-    .unwrap();
     let bench = |name: &str| {
         suite
             .benchmarks
@@ -692,7 +674,7 @@ fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
             .find(|b| b.name == name)
             .unwrap_or_else(|| panic!("{name} discovered"))
     };
-    assert!(bench("bench_cpu.time_where").served && !bench("bench_cpu.track_where").served);
+    assert!(bench("bench_turns.time_where").served && !bench("bench_turns.track_where").served);
     let read = |kind: &str| std::fs::read_to_string(seen.join(kind)).unwrap();
     for pinned in [Some(cpu), None] {
         let servers = Servers::new(&scratch, pinned);
@@ -703,7 +685,7 @@ fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
             servers: Some(&servers),
             cpu: pinned,
         };
-        for name in ["bench_cpu.time_where", "bench_cpu.track_where"] {
+        for name in ["bench_turns.time_where", "bench_turns.track_where"] {
             probe
                 .measure(bench(name), &base, 0)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -368,14 +368,7 @@ fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
     let runner = Runner::new();
     let other = "1111111111111111111111111111111111111111";
     let server = release_server_at(&tag, Some(sums_with_commit(other)), Some(other));
-    let bin = runner.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(
-        bin.join("cargo"),
-        "#!/bin/sh\necho \"cargo $*\" >> \"$WRAPPER_LOG\"\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = failing_cargo(&runner);
     let out = runner
         .node(
             "main.js",
@@ -386,10 +379,7 @@ fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
                     "GITHUB_ACTION_PATH",
                     runner.path("src").display().to_string(),
                 ),
-                (
-                    "PATH",
-                    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-                ),
+                ("PATH", path.clone()),
             ],
         )
         .output()
@@ -408,10 +398,7 @@ fn a_commit_pinned_action_uses_the_release_built_from_that_commit() {
             &[
                 ("GITHUB_ACTION_REF", sha.to_owned()),
                 ("GITHUB_ACTION_PATH", pinned_source),
-                (
-                    "PATH",
-                    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-                ),
+                ("PATH", path.clone()),
             ],
         )
         .output()
