@@ -883,3 +883,427 @@ fn a_lockstep_child_flooding_the_answer_stream_only_ends_its_own_side() {
     assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
     assert!(b.is_ok_and(|m| m.value < 0.01));
 }
+
+// Hostile and unusual lockstep suites (from an independent review).
+
+/// Runs `f` on its own thread; fails the test if it has not returned within `limit`.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, recv) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match recv.recv_timeout(limit) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("the test did not finish within {limit:?}"),
+    }
+}
+
+const REVIEW_SUITE: &str = "import os, time\n\
+def mode():\n    \
+    with open(os.environ['MODE']) as f:\n        \
+        return f.read() if os.environ['SIDE'] == 'head' else ''\n\
+def spin(secs):\n    \
+    if 'spun' in CALLS:\n        \
+        return\n    \
+    CALLS.append('spun')\n    \
+    end = time.process_time() + secs\n    \
+    while time.process_time() < end:\n        \
+        pass\n\
+CALLS = [0]\n\
+class Forty:\n    \
+    number = 40\n    \
+    def setup(self):\n        \
+        self.m = mode()\n        \
+        if self.m == 'skip':\n            \
+            raise NotImplementedError('head skips')\n        \
+        if self.m == 'slowsetup':\n            \
+            time.sleep(10)\n        \
+        if self.m.startswith('spin:'):\n            \
+            spin(float(self.m[5:]))\n        \
+        b = os.environ.get('BASESPIN')\n        \
+        if b and os.path.exists(b) and os.environ['SIDE'] == 'base':\n            \
+            spin(float(open(b).read() or 0))\n    \
+    def teardown(self):\n        \
+        if self.m == 'slowteardown' and not CALLS[1:]:\n            \
+            CALLS.append('torn')\n            \
+            time.sleep(11)\n    \
+    def time_forty(self):\n        \
+        CALLS[0] += 1\n        \
+        if self.m.startswith('raise:') and CALLS[0] == int(self.m[6:]):\n            \
+            raise ValueError('head call %d' % CALLS[0])\n        \
+        sum(range(100))\n\
+class One:\n    \
+    number = 1\n    \
+    def time_one(self):\n        \
+        time.sleep(0.001 if mode() == '' else 0.003)\n\
+class Uneven:\n    \
+    number = 1 if os.environ['SIDE'] == 'head' else 40\n    \
+    def time_uneven(self):\n        \
+        sum(range(100))\n\
+class Waits:\n    \
+    number = 40\n    \
+    repeat = 1\n    \
+    def setup(self):\n        \
+        if mode() == 'sleep':\n            \
+            time.sleep(2)\n    \
+    def time_waits(self):\n        \
+        if os.environ['SIDE'] == 'base':\n            \
+            time.sleep(0.03)\n\
+class Repeat:\n    \
+    repeat = (1, 3, 1.0)\n    \
+    def time_repeat(self):\n        \
+        sum(range(100))\n";
+
+struct Review {
+    _tmp: tempfile::TempDir,
+    scratch: PathBuf,
+    base: SideEnv,
+    head: SideEnv,
+    suite: asv::Suite,
+    mode: PathBuf,
+    basespin: PathBuf,
+}
+
+fn lockstep_suite() -> Review {
+    let tmp = tempfile::tempdir().unwrap();
+    let mode = tmp.path().join("mode");
+    let basespin = tmp.path().join("basespin");
+    std::fs::write(&mode, "").unwrap();
+    let (scratch, base, head, suite) = turns_suite(
+        tmp.path(),
+        REVIEW_SUITE,
+        vec![
+            ("MODE".into(), mode.to_str().unwrap().into()),
+            ("BASESPIN".into(), basespin.to_str().unwrap().into()),
+        ],
+    );
+    Review {
+        _tmp: tmp,
+        scratch,
+        base,
+        head,
+        suite,
+        mode,
+        basespin,
+    }
+}
+
+impl Review {
+    fn bench(&self, name: &str) -> &benchvm_agent::bench::Benchmark {
+        self.suite
+            .benchmarks
+            .iter()
+            .find(|b| b.name == name)
+            .unwrap_or_else(|| panic!("{name} not discovered: {:?}", self.suite.benchmarks))
+    }
+
+    /// The same servers still serve sequential samples and pairs, twice over.
+    fn still_serves(&self, servers: &Servers, name: &str, after: &str) {
+        std::fs::write(&self.mode, "").unwrap();
+        let bench = self.bench(name);
+        let t = Duration::from_secs(10);
+        for round in 0..2 {
+            for side in [&self.base, &self.head] {
+                let m = servers.measure(bench, side, 0, t);
+                assert!(
+                    m.as_ref().is_ok_and(|m| m.value > 0.0 && m.value < 0.01),
+                    "after {after}, round {round}: sequential {}: {m:?}",
+                    side.side
+                );
+            }
+            for runs in [
+                [(&self.base, 0), (&self.head, 0)],
+                [(&self.head, 0), (&self.base, 0)],
+            ] {
+                let pair = servers
+                    .measure_pair(bench, runs, t, 20)
+                    .expect("calibrated");
+                for r in &pair {
+                    assert!(
+                        r.as_ref().is_ok_and(|m| m.value > 0.0 && m.value < 0.01),
+                        "after {after}, round {round}: pair: {pair:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A benchmark's own `number = 1` and `repeat = (1, 3, 1.0)` in lockstep.
+#[test]
+fn lockstep_own_number_and_repeat_in_lockstep() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(10);
+        for name in ["bench_turns.One.time_one", "bench_turns.Repeat.time_repeat"] {
+            let bench = r.bench(name);
+            servers.measure(bench, &r.base, 0, t).unwrap();
+            for mode in ["", "slower"] {
+                std::fs::write(&r.mode, mode).unwrap();
+                let started = Instant::now();
+                let [h, b] = servers
+                    .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
+                    .expect("calibrated");
+                eprintln!(
+                    "{name} {mode:?}: head {h:?} base {b:?} in {:?}",
+                    started.elapsed()
+                );
+                let (h, b) = (h.unwrap().value, b.unwrap().value);
+                assert!(b > 0.0 && b < 0.01, "{name}: base {b}");
+                if name.contains("One") {
+                    // One call of a 1 ms (base) / 1 or 3 ms (head) sleep.
+                    assert!(b > 0.0009, "{name}: base {b}");
+                    if mode == "slower" {
+                        assert!(h > 0.0029, "{name}: head {h}");
+                    }
+                }
+            }
+            r.still_serves(&servers, name, name);
+        }
+    });
+}
+
+/// Head raises inside the timed blocks (3rd call: block 1 of 20; 40th call: the
+/// last block, after base has timed all of its own).
+#[test]
+fn lockstep_head_raises_inside_the_blocks() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Forty.time_forty");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(10);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        for call in [1, 3, 39, 40] {
+            for head_first in [true, false] {
+                std::fs::write(&r.mode, format!("raise:{call}")).unwrap();
+                let runs = if head_first {
+                    [(&r.head, 0), (&r.base, 0)]
+                } else {
+                    [(&r.base, 0), (&r.head, 0)]
+                };
+                let started = Instant::now();
+                let pair = servers
+                    .measure_pair(bench, runs, t, 20)
+                    .expect("calibrated");
+                let [h, b] = if head_first {
+                    pair
+                } else {
+                    let [b, h] = pair;
+                    [h, b]
+                };
+                eprintln!(
+                    "raise:{call} head_first {head_first}: head {h:?} base {b:?} in {:?}",
+                    started.elapsed()
+                );
+                let e = h.expect_err("head raised");
+                assert!(e.contains(&format!("head call {call}")), "{e}");
+                assert!(b.is_ok_and(|m| m.value < 0.01));
+                r.still_serves(
+                    &servers,
+                    "bench_turns.Forty.time_forty",
+                    &format!("raise:{call}"),
+                );
+            }
+        }
+    });
+}
+
+/// Head skips in setup (NotImplementedError): the skip reads as in a sequential sample.
+#[test]
+fn lockstep_head_skips_in_setup() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Forty.time_forty");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(10);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        std::fs::write(&r.mode, "skip").unwrap();
+        let seq = servers.measure(bench, &r.head, 0, t);
+        eprintln!("sequential head: {seq:?}");
+        for head_first in [true, false] {
+            std::fs::write(&r.mode, "skip").unwrap();
+            let runs = if head_first {
+                [(&r.head, 0), (&r.base, 0)]
+            } else {
+                [(&r.base, 0), (&r.head, 0)]
+            };
+            let pair = servers
+                .measure_pair(bench, runs, t, 20)
+                .expect("calibrated");
+            let [h, b] = if head_first {
+                pair
+            } else {
+                let [b, h] = pair;
+                [h, b]
+            };
+            eprintln!("skip head_first {head_first}: head {h:?} base {b:?}");
+            assert_eq!(h, seq, "lockstep head reads as the sequential one");
+            assert!(h.unwrap_err().starts_with(SKIPPED));
+            assert!(b.is_ok_and(|m| m.value < 0.01));
+            r.still_serves(&servers, "bench_turns.Forty.time_forty", "skip");
+        }
+    });
+}
+
+/// Head's setup (a 10 s sleep) outlives twice the 2 s timeout: head times out, base is
+/// sampled alone, and the pair does not wait out the sleep.
+#[test]
+fn lockstep_head_setup_outlives_the_timeout() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Forty.time_forty");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(2);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        for head_first in [true, false] {
+            std::fs::write(&r.mode, "slowsetup").unwrap();
+            let runs = if head_first {
+                [(&r.head, 0), (&r.base, 0)]
+            } else {
+                [(&r.base, 0), (&r.head, 0)]
+            };
+            let started = Instant::now();
+            let pair = servers
+                .measure_pair(bench, runs, t, 20)
+                .expect("calibrated");
+            let took = started.elapsed();
+            let [h, b] = if head_first {
+                pair
+            } else {
+                let [b, h] = pair;
+                [h, b]
+            };
+            eprintln!("slowsetup head_first {head_first}: head {h:?} base {b:?} in {took:?}");
+            assert!(h.unwrap_err().starts_with(benchvm_agent::bench::TIMED_OUT));
+            assert!(b.is_ok_and(|m| m.value < 0.01));
+            // Setup may take twice the timeout (both sides set up at once); not the whole 10 s.
+            assert!(took < Duration::from_secs(8), "{took:?}");
+            r.still_serves(&servers, "bench_turns.Forty.time_forty", "slowsetup");
+        }
+    });
+}
+
+/// The same on one pinned CPU with CPU-bound setups that share it: both spinning 0.5 s of
+/// CPU fit a 4 s timeout in lockstep as they do alone; head spinning 9 s times out (its
+/// setup has twice the timeout) and base, slowed by it, is still sampled alone, not judged.
+#[test]
+fn lockstep_cpu_bound_setups_on_a_pinned_cpu() {
+    let Some(cpu) = benchvm_agent::measure::runner::sample_cpu() else {
+        return;
+    };
+    within(Duration::from_secs(60), move || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Forty.time_forty");
+        let servers = Servers::new(&r.scratch, Some(cpu)).with_lockstep(Some(20));
+        let t = Duration::from_secs(4);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        std::fs::write(&r.basespin, "0.5").unwrap();
+        std::fs::write(&r.mode, "spin:0.5").unwrap();
+        let b = servers.measure(bench, &r.base, 0, t);
+        let h = servers.measure(bench, &r.head, 0, t);
+        eprintln!("sequential, both spin 0.5 s: base {b:?} head {h:?}");
+        let seq_ok = b.is_ok() && h.is_ok();
+        let [h, b] = servers
+            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
+            .expect("calibrated");
+        eprintln!("lockstep, both spin 0.5 s: head {h:?} base {b:?}");
+        std::fs::write(&r.mode, "spin:9").unwrap();
+        let alone = servers.measure(bench, &r.base, 0, t);
+        let [h5, b5] = servers
+            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
+            .expect("calibrated");
+        eprintln!("base alone {alone:?}; lockstep, head spins 9 s: head {h5:?} base {b5:?}");
+        std::fs::write(&r.basespin, "").unwrap();
+        r.still_serves(&servers, "bench_turns.Forty.time_forty", "spin");
+        assert!(seq_ok, "sequential samples within the timeout");
+        assert!(alone.is_ok(), "base alone: {alone:?}");
+        assert!(
+            h.is_ok() && b.is_ok(),
+            "lockstep pair: head {h:?} base {b:?}"
+        );
+        assert!(b5.is_ok(), "lockstep, head timed out: base {b5:?}");
+    });
+}
+
+/// A teardown after the last block longer than the 10 s grace, within the 30 s timeout:
+/// the sample is kept (it was read as a timeout, a false ×1000 regression once censored).
+#[test]
+fn lockstep_slow_teardown_after_the_blocks() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Forty.time_forty");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(30);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        std::fs::write(&r.mode, "slowteardown").unwrap();
+        let started = Instant::now();
+        let seq = servers.measure(bench, &r.head, 0, t);
+        eprintln!("sequential head: {seq:?} in {:?}", started.elapsed());
+        let started = Instant::now();
+        let [h, b] = servers
+            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
+            .expect("calibrated");
+        eprintln!("lockstep: head {h:?} base {b:?} in {:?}", started.elapsed());
+        r.still_serves(&servers, "bench_turns.Forty.time_forty", "slowteardown");
+        assert!(seq.is_ok(), "sequential head {seq:?}");
+        assert!(h.is_ok(), "lockstep head {h:?} (sequential: {seq:?})");
+    });
+}
+
+/// The sides' own `number` differ (head 1, base 40): head times 1 block, base 20.
+#[test]
+fn lockstep_uneven_numbers() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Uneven.time_uneven");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs(10);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        for runs in [[(&r.head, 0), (&r.base, 0)], [(&r.base, 0), (&r.head, 0)]] {
+            let started = Instant::now();
+            let pair = servers
+                .measure_pair(bench, runs, t, 20)
+                .expect("calibrated");
+            eprintln!("uneven: {pair:?} in {:?}", started.elapsed());
+            for p in &pair {
+                assert!(
+                    p.as_ref().is_ok_and(|m| m.value > 0.0 && m.value < 0.01),
+                    "{pair:?}"
+                );
+            }
+        }
+        for side in [&r.base, &r.head] {
+            let m = servers.measure(bench, side, 0, t);
+            assert!(m.is_ok(), "{m:?}");
+        }
+    });
+}
+
+/// A side's time for its blocks does not include the other side's setup: head sets up in
+/// 2 s, base times 40 calls of 30 ms (1.2 s), timeout 2.5 s; base alone fits, and so it
+/// must in lockstep.
+#[test]
+fn lockstep_the_second_side_does_not_pay_for_the_first_sides_setup() {
+    within(Duration::from_secs(60), || {
+        let r = lockstep_suite();
+        let bench = r.bench("bench_turns.Waits.time_waits");
+        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
+        let t = Duration::from_secs_f64(2.5);
+        servers.measure(bench, &r.base, 0, t).unwrap();
+        std::fs::write(&r.mode, "sleep").unwrap();
+        let alone = [
+            servers.measure(bench, &r.head, 0, t),
+            servers.measure(bench, &r.base, 0, t),
+        ];
+        eprintln!("sequential: head {:?} base {:?}", alone[0], alone[1]);
+        let started = Instant::now();
+        let [h, b] = servers
+            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
+            .expect("calibrated");
+        eprintln!("lockstep: head {h:?} base {b:?} in {:?}", started.elapsed());
+        assert!(alone.iter().all(|a| a.is_ok()), "{alone:?}");
+        assert!(h.is_ok() && b.is_ok(), "lockstep: head {h:?} base {b:?}");
+    });
+}

@@ -194,8 +194,10 @@ impl Servers {
     /// ...), so the two samples share the CPU's speed of the moment (docs/perf/noise-sources.md).
     /// The results are in the order of `runs`. `None` when the benchmark has no calibrated
     /// `number` yet (its warm-up calibrates it): then the pair is sampled one after the other.
-    /// A side that fails or runs out of its `timeout` (setup and its blocks) ends the pair;
-    /// the other side is then sampled alone, so the pair reads as a sequential one would.
+    /// A side that fails, or runs out of time, ends the pair; the other side is then sampled
+    /// alone, so the pair reads as a sequential one would. A side's time: twice `timeout` for
+    /// its setup (both sides set up at once, on one CPU when pinned), `timeout` for its own
+    /// blocks (the other side's turns do not count), and `timeout` for its teardown.
     pub fn measure_pair(
         &self,
         bench: &Benchmark,
@@ -206,27 +208,30 @@ impl Servers {
         self.numbers.borrow().get(&bench.id)?;
         let mut running = self.running.borrow_mut();
         let mut state = runs.map(|(side, pad)| {
-            // The child's own limit only backs the agent's up: it also waits for the other.
+            // The child's own limit only backs the agent's up: setup, its blocks, the other
+            // side's blocks and teardown.
             match self.ask(
                 &mut running,
                 bench,
                 side,
                 pad,
-                2 * timeout + GRACE,
+                5 * timeout + GRACE,
                 Some(blocks),
             ) {
                 Ok(()) => Turns::Asked,
                 Err(e) => Turns::Ended(Err(e)),
             }
         });
-        let started = Instant::now();
+        let setup_by = Instant::now() + 2 * timeout;
         for (j, (side, _)) in runs.iter().enumerate() {
-            if matches!(state[j], Turns::Asked) {
-                let left = timeout.saturating_sub(started.elapsed());
+            // Once the first side has failed, the second is not judged: it is sampled alone.
+            let other_failed = j == 1 && matches!(state[0], Turns::Ended(Err(_)));
+            if matches!(state[j], Turns::Asked) && !other_failed {
+                let left = setup_by.saturating_duration_since(Instant::now());
                 state[j] = match self.hear(&mut running, bench, side.side, left) {
                     Said::Ready(n) => Turns::Active {
                         left: n,
-                        spent: started.elapsed(),
+                        spent: Duration::ZERO,
                     },
                     said => Turns::Ended(said.into_final(&mut running, side.side, timeout)),
                 };
@@ -277,7 +282,7 @@ impl Servers {
             let result = match turns {
                 Turns::Ended(result) => result,
                 Turns::Active { left: 0, .. } if finished => {
-                    match self.hear(&mut running, bench, side.side, GRACE) {
+                    match self.hear(&mut running, bench, side.side, timeout + GRACE) {
                         Said::Final(result) => result,
                         said => said.into_final(&mut running, side.side, timeout),
                     }
