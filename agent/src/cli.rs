@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use crate::compare::{self, CompareArgs};
+use crate::compare;
 use crate::error::{Error, Result};
 use crate::exit;
+use crate::job::Job;
 use crate::measure::runner::{MAX_PAD, ProcessRunner, RunSpec, SystemRunner};
 use crate::report::inert;
 
@@ -184,51 +185,8 @@ impl LoopFlags {
 
 #[derive(Debug, clap::Args)]
 struct CompareFlags {
-    /// The repository: a git URL or a local path.
-    #[arg(long)]
-    repo: String,
-    /// The ref to compare against (branch, tag or commit).
-    #[arg(long)]
-    base: String,
-    /// The ref under test.
-    #[arg(
-        long,
-        required_unless_present = "calibrate",
-        conflicts_with = "calibrate"
-    )]
-    head: Option<String>,
-    /// Measure this host's noise floor instead: an A/A comparison of --base against itself,
-    /// whose floors are stored in the cache and raise δ for noisy benchmarks in later runs.
-    #[arg(long)]
-    calibrate: bool,
-    /// bench.yml to use [default: the head checkout's bench.yml].
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// The results directory [default: results/<head>-<unix time>].
-    #[arg(long)]
-    results: Option<PathBuf>,
-    /// Persistent cache for git mirrors and uv [default: $BENCHVM_CACHE or ~/.cache/benchvm].
-    #[arg(long)]
-    cache: Option<PathBuf>,
-    /// Keep the repository's mirror under this name instead of one derived from --repo
-    /// (a controller's per-run bundle).
-    #[arg(long)]
-    mirror_name: Option<String>,
-    /// RNG seed for the pair order and shuffles (overrides sampling.seed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Run exactly this many rounds (overrides sampling.min_rounds and max_rounds).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
-    rounds: Option<u32>,
-    /// Seconds to wait for another run on this host to release it.
-    #[arg(long, default_value_t = 3600)]
-    lock_timeout: u64,
-    /// Measure only share I of N of the benchmarks (`benchvm merge` joins the shards).
-    #[arg(long)]
-    shard: Option<crate::shard::Shard>,
-    /// Balance the shards by these durations: a JSON object of benchmark id → seconds.
-    #[arg(long, requires = "shard")]
-    shard_weights: Option<PathBuf>,
+    #[command(flatten)]
+    job: Job,
     /// Write a heartbeat line to stderr every N seconds and stop the run when that fails
     /// (the controller is gone). Used by remote hosts.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -256,22 +214,6 @@ struct TimeFlags {
     /// The command, without a shell.
     #[arg(required = true, last = true)]
     command: Vec<String>,
-}
-
-/// `--shard-weights`: benchmark id → seconds.
-fn read_weights(path: &std::path::Path) -> Result<std::collections::BTreeMap<String, f64>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Usage(format!(
-            "--shard-weights: cannot read {}: {e}",
-            path.display()
-        ))
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "--shard-weights: {} is not a JSON object of benchmark id to seconds: {e}",
-            path.display()
-        ))
-    })
 }
 
 /// Parses flags the way both binaries do: `Err` holds the exit code once clap has printed
@@ -307,26 +249,9 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Compare(f) => {
-            let head = f.head.unwrap_or_else(|| f.base.clone());
-            let results = f.results.unwrap_or_else(|| default_results(&head));
-            let args = CompareArgs {
-                repo: f.repo,
-                base: f.base,
-                head,
-                calibrate: f.calibrate,
-                mirror_name: f.mirror_name,
-                config: f.config,
-                results: results.clone(),
-                cache: f.cache.unwrap_or_else(crate::cache::default_dir),
-                seed: f.seed,
-                rounds: f.rounds,
-                lock_timeout: Duration::from_secs(f.lock_timeout),
-                shard: f.shard,
-                shard_weights: match &f.shard_weights {
-                    Some(path) => read_weights(path)?,
-                    None => Default::default(),
-                },
-            };
+            let job = f.job;
+            let results = job.results();
+            let weights = job.shard_weights()?;
             crate::heartbeat::stop_on_signals();
             if let Some(secs) = f.controller_silence {
                 crate::heartbeat::watch_controller(
@@ -352,7 +277,7 @@ fn run(cli: Cli) -> Result<i32> {
             };
             // The switch is armed only by the run that holds the host: a run waiting for it
             // would overwrite the holder's files, and the holder's exit would disarm it.
-            let host = compare::hold_host(&args, &mut progress)?;
+            let host = compare::hold_host(&job, &mut progress)?;
             let _dead_man = match &f.dead_man_dir {
                 Some(dir) => Some(
                     crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
@@ -360,7 +285,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ),
                 None => None,
             };
-            let report = compare::run(&args, host, &mut progress)?;
+            let report = compare::run(&job, &results, &weights, host, &mut progress)?;
             let s = &report.summary;
             progress(format!(
                 "done: {} regressed, {} improved, {} no change, {} inconclusive, {} failed",
@@ -629,23 +554,7 @@ fn time_command(argv: &[String], warmup: u32, runs: u32) -> Result<Vec<f64>> {
     Ok(times)
 }
 
-/// `results/<head>-<unix time>`, the seed's layout.
-pub fn default_results(head: &str) -> PathBuf {
-    let slug: String = head
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    PathBuf::from("results").join(format!("{slug}-{now}"))
-}
+pub use crate::job::default_results;
 
 #[cfg(test)]
 mod tests {

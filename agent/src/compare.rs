@@ -1,6 +1,7 @@
 //! `benchvm-agent compare`: the whole agent pipeline of ARCHITECTURE §1 (steps a–f), each phase
 //! a timed span in the report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use crate::checkout;
 use crate::config::{CalibrationMode, Config, Sampling, Thresholds};
 use crate::error::{Error, Result};
 use crate::install::Installer;
+use crate::job::Job;
 use crate::layers::{self, asv, importtime};
 use crate::machine::Machine;
 use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
@@ -27,33 +29,6 @@ const IMPORTTIME_RUNS: u32 = 5;
 /// `compare --calibrate` samples up to this many times `max_rounds` (and the time budget).
 const CALIBRATION_ROUNDS: u32 = 4;
 
-/// What to compare and where to put the results.
-#[derive(Debug, Clone)]
-pub struct CompareArgs {
-    /// A git URL or a local repository path.
-    pub repo: String,
-    pub base: String,
-    pub head: String,
-    /// `bench.yml` to use; by default the head checkout's.
-    pub config: Option<PathBuf>,
-    pub results: PathBuf,
-    pub cache: PathBuf,
-    /// Overrides `sampling.seed`.
-    pub seed: Option<u64>,
-    /// Overrides `sampling.min_rounds`/`max_rounds` (for quick runs and tests).
-    pub rounds: Option<u32>,
-    /// How long to wait for another run on this host to finish.
-    pub lock_timeout: std::time::Duration,
-    /// Measure only this share of the benchmarks.
-    pub shard: Option<crate::shard::Shard>,
-    /// Seconds per benchmark from an earlier run, to balance the shards.
-    pub shard_weights: std::collections::BTreeMap<String, f64>,
-    /// The run is this host's A/A calibration (`head` is `base`): its floors are stored.
-    pub calibrate: bool,
-    /// Names the repository's mirror in the cache instead of `repo` (a per-run bundle).
-    pub mirror_name: Option<String>,
-}
-
 /// The host, held for one comparison. Everything a run leaves on the host that another run
 /// could overwrite (the dead-man switch's files above all) is written only once it is held.
 #[derive(Debug)]
@@ -64,14 +39,14 @@ pub struct HeldHost {
 }
 
 /// Waits (up to `lock_timeout`) until this run has the host to itself.
-pub fn hold_host(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result<HeldHost> {
+pub fn hold_host(job: &Job, progress: &mut dyn FnMut(String)) -> Result<HeldHost> {
     let mut timeline = Timeline::new();
     let t = Instant::now();
-    let holder = format!("{} vs {} from {}", args.base, args.head, args.repo);
+    let holder = format!("{} vs {} from {}", job.base, job.head(), job.repo);
     let lock = crate::lock::acquire(
-        &args.cache.join("host.lock"),
+        &job.cache().join("host.lock"),
         &holder,
-        args.lock_timeout,
+        job.lock_timeout(),
         progress,
     )?;
     timeline.record("host lock", t, None);
@@ -82,48 +57,57 @@ pub fn hold_host(args: &CompareArgs, progress: &mut dyn FnMut(String)) -> Result
 }
 
 /// Runs the comparison on the held host and writes the results directory; returns the report.
-pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String)) -> Result<Report> {
+/// `weights` are the job's shard weights, read (and checked) before the host was held.
+pub fn run(
+    job: &Job,
+    results_dir: &Path,
+    weights: &BTreeMap<String, f64>,
+    host: HeldHost,
+    progress: &mut dyn FnMut(String),
+) -> Result<Report> {
     let HeldHost {
         _lock,
         mut timeline,
     } = host;
+    let cache_dir = job.cache();
+    let head_ref = job.head();
     let runner = SystemRunner;
-    let work = Workdir::create(&args.cache)?;
+    let work = Workdir::create(&cache_dir)?;
 
     let t = Instant::now();
     progress(format!(
         "checking out {} and {} from {}",
-        args.base, args.head, args.repo
+        job.base, head_ref, job.repo
     ));
-    let mirror = checkout::mirror(&args.cache, &args.repo, args.mirror_name.as_deref())?;
-    let base_commit = checkout::resolve(&mirror, &args.base)?;
-    let head_commit = checkout::resolve(&mirror, &args.head)?;
+    let mirror = checkout::mirror(&cache_dir, &job.repo, job.mirror_name.as_deref())?;
+    let base_commit = checkout::resolve(&mirror, &job.base)?;
+    let head_commit = checkout::resolve(&mirror, head_ref)?;
     let checkouts = [work.path.join("base"), work.path.join("head")];
     checkout::worktree(&mirror, &base_commit, &checkouts[0])?;
     checkout::worktree(&mirror, &head_commit, &checkouts[1])?;
     work.track_worktrees(&mirror.path);
     timeline.record("checkout", t, Some(Cache::from_warm(mirror.warm)));
 
-    let mut config = match &args.config {
+    let mut config = match &job.config {
         Some(path) => Config::load(path)?,
-        None => head_config(&checkouts[1], &args.head, progress)?,
+        None => head_config(&checkouts[1], head_ref, progress)?,
     };
-    if let Some(seed) = args.seed {
+    if let Some(seed) = job.options.seed {
         config.sampling.seed = Some(seed);
     }
-    if let Some(rounds) = args.rounds {
+    if let Some(rounds) = job.options.rounds {
         config.sampling.min_rounds = rounds;
         config.sampling.max_rounds = rounds;
-    } else if args.calibrate {
+    } else if job.calibrate {
         // A floor bounds a bias that more rounds of a comparison cannot remove: the calibration
         // buys a tight bound once, with four times the rounds (settled benchmarks still stop).
         config.sampling.max_rounds *= CALIBRATION_ROUNDS;
         config.sampling.time_budget *= CALIBRATION_ROUNDS;
     }
 
-    let installer = Installer::find(&config, &args.cache)?;
+    let installer = Installer::find(&config, &cache_dir)?;
     let cache = Cache::from_warm(installer.cache_warm());
-    let logs = args.results.join("logs");
+    let logs = results_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::io("create", &logs, e))?;
     let mut sides = Vec::new();
     for (side, checkout) in Side::BOTH.into_iter().zip(&checkouts) {
@@ -189,9 +173,9 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
     // The whole suite's size, shards included: `benchvm merge` runs Benjamini–Hochberg over
     // all shards, so settling and the blind-spot warning count every benchmark.
     let suite_size = benchmarks.len();
-    if let Some(shard) = args.shard {
+    if let Some(shard) = job.options.shard {
         let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
-        let of = crate::shard::assign(&ids, &args.shard_weights, shard.count);
+        let of = crate::shard::assign(&ids, weights, shard.count);
         let total = benchmarks.len();
         let mut of = of.into_iter();
         benchmarks.retain(|_| of.next() == Some(shard.index));
@@ -205,7 +189,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
 
     let selection = if config.selective {
         let t = Instant::now();
-        let database = args.cache.join("selection").join(format!(
+        let database = cache_dir.join("selection").join(format!(
             "{}.sqlite",
             mirror
                 .path
@@ -223,7 +207,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
             head,
             database: &database,
             scratch: &work.path,
-            cache: &args.cache,
+            cache: &cache_dir,
             logs: &logs,
             uv: installer.uv.as_deref(),
             timeout: config.sampling.timeout,
@@ -249,7 +233,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
         };
         // The database goes back with the results, for SQL (`survey`, `dependencies`).
         if let Ok(store) = crate::select::store::Store::open(&database) {
-            let _ = store.export(&args.results.join("selection.sqlite"));
+            let _ = store.export(&results_dir.join("selection.sqlite"));
         }
         Some(selection)
     } else {
@@ -275,12 +259,12 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
     }
 
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
-    let calibration_file = calibration::path(&args.cache, &mirror.path);
+    let calibration_file = calibration::path(&cache_dir, &mirror.path);
     let mut calibration = Calibration::load(&calibration_file, &mut |w| {
         progress(format!("warning: {w}"));
     });
     let mut calibrated_now = Vec::new();
-    if !args.calibrate && config.thresholds.calibration == CalibrationMode::Auto {
+    if !job.calibrate && config.thresholds.calibration == CalibrationMode::Auto {
         let missing = calibration.missing(benchmarks.iter().map(|b| b.id.as_str()));
         if !missing.is_empty() {
             let t = Instant::now();
@@ -305,7 +289,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
         }
     }
     // A calibration run measures the floors; it is not judged against them.
-    let floors = if args.calibrate {
+    let floors = if job.calibrate {
         Default::default()
     } else {
         calibration.floors()
@@ -366,7 +350,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
     if let Some((_, broken)) = &asv_suite {
         // A module that cannot be imported is named where its benchmarks would have been;
         // with shards, by the first shard alone.
-        if args.shard.is_none_or(|s| s.index == 1) {
+        if job.options.shard.is_none_or(|s| s.index == 1) {
             for (side, broken) in broken {
                 let planned = asv::broken_benchmark(broken);
                 sampled.dropped.push(crate::measure::scheduler::Dropped {
@@ -383,7 +367,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
 
     // The import-time breakdown is not a benchmark: the first shard alone takes it.
     let import = match &config.importtime {
-        Some(module) if args.shard.is_none_or(|s| s.index == 1) => {
+        Some(module) if job.options.shard.is_none_or(|s| s.index == 1) => {
             let t = Instant::now();
             let it = importtime_breakdown(&runner, module, [base, head], &work.path)?;
             timeline.record("importtime", t, None);
@@ -406,7 +390,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
 
     let t = Instant::now();
     let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds, &floors);
-    if args.calibrate {
+    if job.calibrate {
         calibration.record(
             analysis::floors(&benchmarks, &sampled, config.thresholds.alpha),
             &base_commit,
@@ -428,13 +412,13 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
     let report = Report {
         schema_version: report::SCHEMA_VERSION.into(),
         tool: Tool::this(),
-        repository: args.repo.clone(),
+        repository: job.repo.clone(),
         base: Revision {
-            reference: args.base.clone(),
+            reference: job.base.clone(),
             commit: base_commit,
         },
         head: Revision {
-            reference: args.head.clone(),
+            reference: head_ref.to_owned(),
             commit: head_commit,
         },
         machine: Machine::read(),
@@ -457,9 +441,9 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
         spans: timeline.spans,
         summary,
         selection,
-        shard: args.shard,
-        calibration: (args.calibrate || !calibrated_now.is_empty()).then(|| CalibrationRun {
-            a_a_run: args.calibrate,
+        shard: job.options.shard,
+        calibration: (job.calibrate || !calibrated_now.is_empty()).then(|| CalibrationRun {
+            a_a_run: job.calibrate,
             above_delta: calibrated_now
                 .iter()
                 .filter_map(|id| {
@@ -470,7 +454,7 @@ pub fn run(args: &CompareArgs, host: HeldHost, progress: &mut dyn FnMut(String))
             calibrated_now,
         }),
     };
-    results::write(&args.results, &report)?;
+    results::write(results_dir, &report)?;
     Ok(report)
 }
 

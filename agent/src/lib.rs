@@ -11,6 +11,7 @@ pub mod error;
 pub mod exit;
 pub mod heartbeat;
 pub mod install;
+pub mod job;
 pub mod layers;
 pub mod lock;
 pub mod machine;

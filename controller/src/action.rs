@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 use crate::github::api::Client;
 use crate::github::context::{Actions, Trigger, fork_refusal};
 use crate::github::readout::{self, CommentMode, Posted};
-use crate::host::{self, AgentJob, AzureFlags, HostChoice, HostFlags};
+use crate::host::{self, AzureFlags, HostChoice, HostFlags};
 use crate::timings::Timings;
+use benchvm_agent::job::{Job, JobOptions};
 
 /// Where the benchmarks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -238,21 +239,12 @@ async fn run_or_merge(
             return Err(Error::Usage("merge: no report given".into()));
         }
         let report = crate::cli::merge_reports(&inputs, &results)?;
-        let job = AgentJob {
-            repo: report.repository.clone(),
-            base: report.base.reference.clone(),
-            head: report.head.reference.clone(),
-            config: None,
-            results,
-            cache: None,
-            seed: None,
-            rounds: None,
-            lock_timeout_secs: None,
-            shard: None,
-            shard_weights: None,
-            calibrate: false,
-            mirror_name: None,
-        };
+        let mut job = Job::new(
+            report.repository.clone(),
+            report.base.reference.clone(),
+            report.head.reference.clone(),
+        );
+        job.options.results = Some(results);
         return Ok(readout(flags, actions, client, &job, &report).await);
     }
     let repo = repository(flags, actions);
@@ -270,25 +262,22 @@ async fn run_or_merge(
         Some(c) => Some(std::path::absolute(c).unwrap_or_else(|_| c.clone())),
         None => None,
     };
-    let mut job = AgentJob {
-        repo,
-        base,
-        head,
+    let mut job = Job {
         config,
-        results,
-        cache: None,
-        seed: None,
-        rounds: None,
-        lock_timeout_secs: None,
-        shard: flags.shard,
-        shard_weights: None,
-        calibrate: false,
-        mirror_name: None,
+        options: JobOptions {
+            results: Some(results),
+            shard: flags.shard,
+            shard_weights: flags.shard_weights.clone(),
+            ..JobOptions::default()
+        },
+        ..Job::new(repo, base, head)
     };
-    crate::cli::shard_weights(&mut job, flags.shard_weights.as_deref())?;
+    crate::cli::prepare(&mut job)?;
     eprintln!(
         "benchvm: comparing {} (head) with {} (base) on the {:?} backend",
-        job.head, job.base, flags.backend
+        job.head(),
+        job.base,
+        flags.backend
     );
     let timings = Timings::new();
     if flags.backend == Backend::Azure {
@@ -312,7 +301,7 @@ async fn readout(
     flags: &ActionFlags,
     actions: &Actions,
     client: Option<&Client>,
-    job: &AgentJob,
+    job: &Job,
     report: &Report,
 ) -> i32 {
     let footer = actions.run_url.as_ref().map_or(String::new(), |u| {
@@ -352,7 +341,7 @@ async fn readout(
                     comment_failed = true;
                     eprintln!(
                         "::error title=benchvm: the comment failed::{e} (the report is in the job summary and in {})",
-                        job.results.display()
+                        job.results().display()
                     );
                 }
             }
@@ -365,7 +354,7 @@ async fn readout(
             ("improved", s.improved.to_string()),
             (
                 "report",
-                job.results.join("report.json").display().to_string(),
+                job.results().join("report.json").display().to_string(),
             ),
             ("comment-url", comment_url),
         ];
@@ -374,7 +363,7 @@ async fn readout(
             comment_failed = true;
         }
     }
-    eprintln!("benchvm: results in {}", job.results.display());
+    eprintln!("benchvm: results in {}", job.results().display());
     let fail = flags.fail_on_regression || report.fail_on_regression;
     if comment_failed || report.nothing_measured() {
         exit::INFRA

@@ -1,5 +1,5 @@
 //! The `benchvm` command line: flags are parsed here once and turned into an
-//! [`AgentJob`] and output choices; nothing downstream re-validates them.
+//! [`Job`] and output choices; nothing downstream re-validates them.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -12,8 +12,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::fixture;
-use crate::host::{self, AgentJob, Host};
+use crate::host::{self, Host};
 use crate::timings::{self, Timings};
+use benchvm_agent::job::{Job, JobOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,55 +64,25 @@ enum Command {
     },
 }
 
+/// What to do with the outcome.
 #[derive(Debug, clap::Args)]
-struct Common {
-    /// The results directory [default: results/<head>-<unix time>].
-    #[arg(long)]
-    results: Option<PathBuf>,
-    /// Persistent cache for git mirrors and uv [default: $BENCHVM_CACHE or ~/.cache/benchvm].
-    #[arg(long)]
-    cache: Option<PathBuf>,
-    /// RNG seed for the pair order and shuffles.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Run exactly this many rounds (overrides bench.yml's min_rounds and max_rounds).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
-    rounds: Option<u32>,
+struct Output {
     /// Exit with 1 when a benchmark regressed (also set by bench.yml's fail_on_regression).
     #[arg(long)]
     fail_on_regression: bool,
     /// Print the markdown comment even when stdout is a terminal.
     #[arg(long)]
     markdown: bool,
-    /// Minutes to wait for another run to release the host before failing (exit 3).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    lock_timeout_minutes: u64,
-    /// Measure only share I of N of the benchmarks, e.g. 2/3 (join them with `benchvm merge`).
-    #[arg(long)]
-    shard: Option<benchvm_agent::shard::Shard>,
-    /// A previous report.json (a merged one, say): its durations balance the shards.
-    #[arg(long, requires = "shard")]
-    shard_weights: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 struct RunFlags {
     #[command(flatten)]
     host: crate::host::HostFlags,
-    /// The repository: a git URL or a local path.
-    #[arg(long, default_value = ".")]
-    repo: String,
-    /// The ref to compare against.
-    #[arg(long)]
-    base: String,
-    /// The ref under test.
-    #[arg(long)]
-    head: String,
-    /// bench.yml to use [default: the head ref's bench.yml].
-    #[arg(long)]
-    config: Option<PathBuf>,
     #[command(flatten)]
-    common: Common,
+    job: Job,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,7 +99,9 @@ struct CalibrateFlags {
     #[arg(long)]
     config: Option<PathBuf>,
     #[command(flatten)]
-    common: Common,
+    options: JobOptions,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,7 +132,9 @@ struct CleanupFlags {
 #[derive(Debug, clap::Args)]
 struct DemoFlags {
     #[command(flatten)]
-    common: Common,
+    options: JobOptions,
+    #[command(flatten)]
+    output: Output,
 }
 
 /// The command line's definition (for checks that keep action.yml in step with it).
@@ -254,27 +229,26 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Run(f) => {
-            if let Some(config) = &f.config {
-                // Fail fast, before any host starts: the same validation the agent applies.
-                benchvm_agent::config::Config::load(config)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-            }
-            let host = host::from_flags(&f.host)?;
-            let repo = absolute_repo(&f.repo);
-            let mut job = job(repo, f.base, f.head, f.config, &f.common);
-            shard_weights(&mut job, f.common.shard_weights.as_deref())?;
-            block_on(compare(host, job, &f.common))
+            let RunFlags { host, job, output } = *f;
+            block_on(compare(host::from_flags(&host)?, job, &output))
         }
         Command::Calibrate(f) => {
-            if let Some(config) = &f.config {
-                benchvm_agent::config::Config::load(config)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-            }
-            let host = host::from_flags(&f.host)?;
-            let repo = absolute_repo(&f.repo);
-            let mut job = job(repo, f.base.clone(), f.base, f.config, &f.common);
-            job.calibrate = true;
-            block_on(compare(host, job, &f.common))
+            let CalibrateFlags {
+                host,
+                repo,
+                base,
+                config,
+                options,
+                output,
+            } = *f;
+            let job = Job {
+                head: None,
+                calibrate: true,
+                config,
+                options,
+                ..Job::new(repo, base, "")
+            };
+            block_on(compare(host::from_flags(&host)?, job, &output))
         }
         Command::Merge(f) => {
             let results = f
@@ -312,7 +286,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Demo(f) => {
             let cache = f
-                .common
+                .options
                 .cache
                 .clone()
                 .unwrap_or_else(benchvm_agent::cache::default_dir);
@@ -322,18 +296,18 @@ fn run(cli: Cli) -> Result<i32> {
                 repo.display()
             );
             fixture::build(&repo)?;
-            let mut job = job(
-                repo.display().to_string(),
-                fixture::BASE_BRANCH.into(),
-                fixture::HEAD_BRANCH.into(),
-                None,
-                &f.common,
-            );
-            shard_weights(&mut job, f.common.shard_weights.as_deref())?;
+            let job = Job {
+                options: f.options,
+                ..Job::new(
+                    repo.display().to_string(),
+                    fixture::BASE_BRANCH,
+                    fixture::HEAD_BRANCH,
+                )
+            };
             block_on(compare(
                 std::sync::Arc::new(host::local::LocalHost),
                 job,
-                &f.common,
+                &f.output,
             ))
         }
     }
@@ -369,42 +343,37 @@ fn timings_table(rows: &[timings::ParetoRow]) -> String {
     format!("{table}\n")
 }
 
-fn job(repo: String, base: String, head: String, config: Option<PathBuf>, c: &Common) -> AgentJob {
-    AgentJob {
-        results: c
-            .results
-            .clone()
-            .unwrap_or_else(|| benchvm_agent::cli::default_results(&head)),
-        repo,
-        base,
-        head,
-        config: config.map(|p| std::path::absolute(&p).unwrap_or(p)),
-        cache: c.cache.clone(),
-        seed: c.seed,
-        rounds: c.rounds,
-        lock_timeout_secs: Some(c.lock_timeout_minutes * 60),
-        shard: c.shard,
-        shard_weights: None,
-        calibrate: false,
-        mirror_name: None,
+/// Settles what the controller decides for the agent: the repository and config as
+/// absolute paths (the agent runs elsewhere), the results directory fixed, the config
+/// checked before any host starts (the agent applies the same validation), and shard
+/// weights taken from an earlier report.
+pub(crate) fn prepare(job: &mut Job) -> Result<()> {
+    job.repo = absolute_repo(&job.repo);
+    if let Some(config) = &job.config {
+        benchvm_agent::config::Config::load(config).map_err(|e| Error::Usage(e.to_string()))?;
+        job.config = Some(std::path::absolute(config).unwrap_or_else(|_| config.clone()));
     }
+    job.fix_results();
+    shard_weights(job)
 }
 
 /// `--shard-weights REPORT`: the durations of an earlier report, written beside the
-/// results as the agent's `--shard-weights` file.
-pub(crate) fn shard_weights(job: &mut AgentJob, previous: Option<&Path>) -> Result<()> {
-    let Some(previous) = previous else {
+/// results as the agent's `--shard-weights` file (a report may be large; the host needs
+/// only the durations, and the results keep the split's weights).
+fn shard_weights(job: &mut Job) -> Result<()> {
+    if job.options.shard_weights.is_none() {
         return Ok(());
-    };
-    let report =
-        Report::read(previous).map_err(|e| Error::Usage(format!("--shard-weights: {e}")))?;
-    let weights = benchvm_agent::shard::weights_from(&report);
-    std::fs::create_dir_all(&job.results)
-        .map_err(|e| Error::infra(format!("create {}", job.results.display()), e))?;
-    let path = job.results.join("shard-weights.json");
+    }
+    let weights = job
+        .shard_weights()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let results = job.results();
+    std::fs::create_dir_all(&results)
+        .map_err(|e| Error::infra(format!("create {}", results.display()), e))?;
+    let path = results.join("shard-weights.json");
     let json = serde_json::to_string_pretty(&weights).expect("serializable");
     write_atomic(&path, &json).map_err(|e| Error::infra("write shard-weights.json", e))?;
-    job.shard_weights = Some(path);
+    job.options.shard_weights = Some(path);
     Ok(())
 }
 
@@ -473,17 +442,18 @@ fn absolute_repo(repo: &str) -> String {
 
 /// Runs the job on `host` (torn down on every path out, see [`host::run_on`]), then
 /// writes the outputs.
-async fn compare(host: std::sync::Arc<dyn Host>, job: AgentJob, common: &Common) -> Result<i32> {
+async fn compare(host: std::sync::Arc<dyn Host>, mut job: Job, output: &Output) -> Result<i32> {
+    prepare(&mut job)?;
     let timings = Timings::new();
     let agent_offset = host::run_on(host, &job, &timings).await?;
-    finish(&job, &timings, agent_offset, common)
+    finish(&job, &timings, agent_offset, output)
 }
 
 /// Merges the controller's spans into the report, renders and writes the outputs.
-fn finish(job: &AgentJob, timings: &Timings, agent_offset: f64, common: &Common) -> Result<i32> {
+fn finish(job: &Job, timings: &Timings, agent_offset: f64, output: &Output) -> Result<i32> {
     let report = finalize(job, timings, agent_offset)?;
-    print_outcome(&report, &job.results, common.markdown);
-    Ok(exit_code(&report, common.fail_on_regression))
+    print_outcome(&report, &job.results(), output.markdown);
+    Ok(exit_code(&report, output.fail_on_regression))
 }
 
 /// The table (at a terminal) or the comment, and where the results are.
@@ -514,8 +484,9 @@ fn exit_code(report: &Report, fail_on_regression: bool) -> i32 {
 
 /// Completes the results directory the agent left: the controller's spans and the
 /// names people gave join `report.json`, and `comment.md` is rendered.
-pub(crate) fn finalize(job: &AgentJob, timings: &Timings, agent_offset: f64) -> Result<Report> {
-    let path = job.results.join("report.json");
+pub(crate) fn finalize(job: &Job, timings: &Timings, agent_offset: f64) -> Result<Report> {
+    let results = job.results();
+    let path = results.join("report.json");
     let mut report = Report::read(&path)?;
     for span in &mut report.spans {
         span.start_s += agent_offset;
@@ -524,11 +495,11 @@ pub(crate) fn finalize(job: &AgentJob, timings: &Timings, agent_offset: f64) -> 
     report.spans.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     // A bundled repository reached the agent as commit ids; keep the names people gave.
     report.base.reference = job.base.clone();
-    report.head.reference = job.head.clone();
+    report.head.reference = job.head().to_owned();
     let json = serde_json::to_string_pretty(&report).expect("serializable");
     write_atomic(&path, &json).map_err(|e| Error::infra("rewrite report.json", e))?;
     let comment = render::markdown(&report);
-    let comment_path = job.results.join("comment.md");
+    let comment_path = results.join("comment.md");
     write_atomic(&comment_path, &comment).map_err(|e| Error::infra("write the comment", e))?;
     Ok(report)
 }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use benchvm::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use benchvm::error::Result as BenchResult;
-use benchvm::host::{AgentJob, Host};
+use benchvm::host::Host;
 use benchvm::timings::Timings;
+use benchvm_agent::job::Job;
 use support::agent::static_agent;
 use support::fake_arm::FakeArm;
 use support::relay::Relay;
@@ -535,7 +536,7 @@ impl Host for PanickingJob {
         Ok(())
     }
 
-    async fn run_agent(&self, _: &AgentJob, _: &Timings) -> BenchResult<()> {
+    async fn run_agent(&self, _: &Job, _: &Timings) -> BenchResult<()> {
         panic!("injected panic in the middle of the job");
     }
 
@@ -567,21 +568,8 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
         options,
     )
     .unwrap();
-    let job = AgentJob {
-        repo: ".".into(),
-        base: "main".into(),
-        head: "perf/x".into(),
-        config: None,
-        results: std::env::temp_dir().join("never-written"),
-        cache: None,
-        seed: None,
-        rounds: None,
-        lock_timeout_secs: None,
-        shard: None,
-        shard_weights: None,
-        calibrate: false,
-        mirror_name: None,
-    };
+    let mut job = Job::new(".", "main", "perf/x");
+    job.options.results = Some(std::env::temp_dir().join("never-written"));
     let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
         .await
         .unwrap_err();

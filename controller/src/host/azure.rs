@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::azure::AzureVm;
 use crate::error::{Error, Result};
+use crate::host::Host;
 use crate::host::ssh::SshHost;
-use crate::host::{AgentJob, Host};
 use crate::timings::Timings;
+use benchvm_agent::job::Job;
 
 #[derive(Debug, Clone)]
 pub struct AzureHost {
@@ -35,7 +36,7 @@ impl Host for AzureHost {
         Ok(())
     }
 
-    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()> {
         self.ssh.run_agent(job, timings).await
     }
 

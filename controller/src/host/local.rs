@@ -2,8 +2,9 @@
 //! (`benchvm agent …`), so nothing has to be installed beside it.
 
 use crate::error::{Error, Result};
-use crate::host::{AgentJob, Host};
+use crate::host::Host;
 use crate::timings::Timings;
+use benchvm_agent::job::Job;
 
 /// This machine: nothing to start or release.
 #[derive(Debug, Clone, Copy)]
@@ -11,7 +12,7 @@ pub struct LocalHost;
 
 #[async_trait::async_trait]
 impl Host for LocalHost {
-    async fn run_agent(&self, job: &AgentJob, _timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &Job, _timings: &Timings) -> Result<()> {
         run_agent(job).await
     }
 }
@@ -32,9 +33,8 @@ pub fn is_credential(name: &str) -> bool {
         )
 }
 
-async fn run_agent(job: &AgentJob) -> Result<()> {
+async fn run_agent(job: &Job) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
-    let results = job.results.display().to_string();
     // stderr is inherited: the agent's progress lines reach the job log as they come.
     let mut cmd = tokio::process::Command::new(exe);
     // The benchmarked code runs under the agent: it gets none of the job's credentials.
@@ -45,7 +45,7 @@ async fn run_agent(job: &AgentJob) -> Result<()> {
     }
     let mut child = cmd
         .arg("agent")
-        .args(job.compare_args(&results))
+        .args(job.to_argv())
         .stdout(std::process::Stdio::null())
         .spawn()
         .map_err(|e| Error::infra("start the agent", e))?;

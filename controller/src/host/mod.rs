@@ -17,77 +17,7 @@ use crate::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use crate::error::{Error, Result};
 use crate::ssh::SshTarget;
 use crate::timings::Timings;
-
-/// What the agent is asked to compare.
-#[derive(Debug, Clone)]
-pub struct AgentJob {
-    pub repo: String,
-    pub base: String,
-    pub head: String,
-    pub config: Option<PathBuf>,
-    /// Where the results directory must end up on this machine.
-    pub results: PathBuf,
-    pub cache: Option<PathBuf>,
-    pub seed: Option<u64>,
-    pub rounds: Option<u32>,
-    /// How long the agent waits for the host lock.
-    pub lock_timeout_secs: Option<u64>,
-    /// Measure only this share of the benchmarks.
-    pub shard: Option<benchvm_agent::shard::Shard>,
-    /// A JSON file of benchmark id → seconds that balances the shards (on this machine).
-    pub shard_weights: Option<PathBuf>,
-    /// An A/A calibration of `base` (`head` is ignored): the agent stores the host's noise
-    /// floors.
-    pub calibrate: bool,
-    /// The name the host keeps the repository's mirror under (a repository that travels as
-    /// a per-run bundle).
-    pub mirror_name: Option<String>,
-}
-
-impl AgentJob {
-    /// The `compare` arguments for the agent, results directory given as `results`.
-    pub fn compare_args(&self, results: &str) -> Vec<String> {
-        let mut args = vec![
-            "compare".to_owned(),
-            "--repo".into(),
-            self.repo.clone(),
-            "--base".into(),
-            self.base.clone(),
-            "--results".into(),
-            results.to_owned(),
-        ];
-        if self.calibrate {
-            args.push("--calibrate".into());
-        } else {
-            args.extend(["--head".into(), self.head.clone()]);
-        }
-        if let Some(c) = &self.config {
-            args.extend(["--config".into(), c.display().to_string()]);
-        }
-        if let Some(c) = &self.cache {
-            args.extend(["--cache".into(), c.display().to_string()]);
-        }
-        if let Some(s) = self.seed {
-            args.extend(["--seed".into(), s.to_string()]);
-        }
-        if let Some(r) = self.rounds {
-            args.extend(["--rounds".into(), r.to_string()]);
-        }
-        if let Some(t) = self.lock_timeout_secs {
-            args.extend(["--lock-timeout".into(), t.to_string()]);
-        }
-        if let Some(s) = self.shard {
-            args.extend(["--shard".into(), s.to_string()]);
-        }
-        if let Some(w) = &self.shard_weights {
-            args.extend(["--shard-weights".into(), w.display().to_string()]);
-        }
-        if let Some(n) = &self.mirror_name {
-            args.extend(["--mirror-name".into(), n.clone()]);
-        }
-        args
-    }
-}
+use benchvm_agent::job::Job;
 
 /// Exactly one kind of host.
 #[derive(Debug, clap::Args)]
@@ -252,7 +182,7 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     }
 
     /// Runs the comparison; the results directory ends up at `job.results`.
-    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()>;
+    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()>;
 
     /// Releases the host; `wait: false` when a cancelled job has only seconds left.
     async fn teardown(&self, _wait: bool, _timings: &Timings) -> Result<()> {
@@ -367,7 +297,7 @@ impl Drop for WorkflowCommandsOff {
 /// as a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
 /// started: GitHub's grace period is short). Returns when the agent's clock started,
 /// in seconds since `timings` began.
-pub async fn run_on(host: Arc<dyn Host>, job: &AgentJob, timings: &Timings) -> Result<f64> {
+pub async fn run_on(host: Arc<dyn Host>, job: &Job, timings: &Timings) -> Result<f64> {
     // What the agent and the benchmark host print reaches the job log, and none of it may
     // act as a workflow command.
     let _inert = WorkflowCommandsOff::start();

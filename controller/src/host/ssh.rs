@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::host::{AgentJob, Host, bundle};
+use crate::host::{Host, bundle};
 use crate::ssh::{SshError, SshSession, SshTarget, Stream};
 use crate::timings::Timings;
+use benchvm_agent::job::Job;
 
 /// Everything the ssh host needs besides the job.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ impl SshHost {
 
 #[async_trait::async_trait]
 impl Host for SshHost {
-    async fn run_agent(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()> {
         let host = self.clone();
         let job = job.clone();
         let timings = timings.clone();
@@ -92,7 +93,7 @@ impl Host for SshHost {
 }
 
 impl SshHost {
-    fn run_blocking(&self, job: &AgentJob, timings: &Timings) -> Result<()> {
+    fn run_blocking(&self, job: &Job, timings: &Timings) -> Result<()> {
         let t = Instant::now();
         let session = SshSession::connect(&self.target)?;
         timings.record("ssh connect", t, None);
@@ -126,7 +127,7 @@ impl SshHost {
                 .suffix(".bundle")
                 .tempfile()
                 .map_err(|e| Error::infra("create a temporary file", e))?;
-            let b = bundle::create(Path::new(&job.repo), &job.base, &job.head, local.path())?;
+            let b = bundle::create(Path::new(&job.repo), &job.base, job.head(), local.path())?;
             // The run's own bundle (a shared one is overwritten by a run that starts while
             // this one waits for the host); the mirror stays one per repository by name.
             let remote_bundle = format!("{run_dir}/repo.bundle");
@@ -134,7 +135,7 @@ impl SshHost {
             remote_job.repo = remote_bundle;
             remote_job.mirror_name = Some(mirror_name(Path::new(&job.repo)));
             remote_job.base = b.base;
-            remote_job.head = b.head;
+            remote_job.head = job.head.as_ref().map(|_| b.head);
             timings.record("upload code", t, None);
         }
         remote_job.config = None;
@@ -143,16 +144,17 @@ impl SshHost {
             session.upload(config, &remote_config, 0o644)?;
             remote_job.config = Some(PathBuf::from(remote_config));
         }
-        if let Some(weights) = &job.shard_weights {
+        if let Some(weights) = &job.options.shard_weights {
             let remote = format!("{run_dir}/shard-weights.json");
             session.upload(weights, &remote, 0o644)?;
-            remote_job.shard_weights = Some(PathBuf::from(remote));
+            remote_job.options.shard_weights = Some(PathBuf::from(remote));
         }
-        remote_job.cache = None;
+        remote_job.options.cache = None;
 
         let remote_results = format!("{run_dir}/results");
+        remote_job.options.results = Some(PathBuf::from(&remote_results));
         let args: Vec<String> = remote_job
-            .compare_args(&remote_results)
+            .to_argv()
             .iter()
             .map(|a| super::quote(a))
             .collect();
@@ -193,7 +195,7 @@ impl SshHost {
             return Err(Error::Agent { code: status });
         }
         let t = Instant::now();
-        session.download_dir(&remote_results, &job.results, crate::ssh::Limits::RESULTS)?;
+        session.download_dir(&remote_results, &job.results(), crate::ssh::Limits::RESULTS)?;
         timings.record("download results", t, None);
         run_checked(&session, &remove_command(&run_dir))?;
         Ok(())
