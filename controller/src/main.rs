@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(benchvm::cli::main(std::env::args_os()));
+    std::process::exit(benchvm::main(std::env::args_os()));
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchvm::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
+use benchvm::azure_vm::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use benchvm::error::Result as BenchResult;
 use benchvm::host::Host;
 use benchvm::timings::Timings;

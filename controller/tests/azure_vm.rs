@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use benchvm::azure::{AzureError, AzureOptions, AzureVm, CredentialConfig, PowerState, VmRef};
+use benchvm::azure_vm::{AzureError, AzureOptions, AzureVm, CredentialConfig, PowerState, VmRef};
 use support::fake_arm::{FakeArm, Fault};
 
 fn vm(fake: &FakeArm, name: &str, credential: CredentialConfig) -> AzureVm {

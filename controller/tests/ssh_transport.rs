@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use benchvm::ssh::{Limits, SshError, SshSession, Stream, fingerprint};
+use benchvm::ssh_transport::{Limits, SshError, SshSession, Stream, fingerprint};
 use support::sshd::Sshd;
 
 #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::azure::AzureVm;
+use crate::azure_vm::AzureVm;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::host::ssh::SshHost;

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::azure::{AzureOptions, AzureVm, CredentialConfig, VmRef};
+use crate::azure_vm::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use crate::error::{Error, Result};
-use crate::ssh::SshTarget;
+use crate::ssh_transport::SshTarget;
 use crate::timings::Timings;
 use benchvm_agent::job::Job;
 
@@ -207,7 +207,8 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
         )));
     }
     let host_key = required(&f.ssh_host_key, "--ssh-host-key", with)?;
-    crate::ssh::fingerprint(host_key).map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
+    crate::ssh_transport::fingerprint(host_key)
+        .map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
     let target = SshTarget {
         host: required(&f.ssh_host, "--ssh-host", with)?.to_owned(),
         port: f.ssh_port,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::host::{Host, bundle};
-use crate::ssh::{SshError, SshSession, SshTarget, Stream};
+use crate::ssh_transport::{SshError, SshSession, SshTarget, Stream};
 use crate::timings::Timings;
 use benchvm_agent::job::Job;
 
@@ -195,7 +195,11 @@ impl SshHost {
             return Err(Error::Agent { code: status });
         }
         let t = Instant::now();
-        session.download_dir(&remote_results, &job.results(), crate::ssh::Limits::RESULTS)?;
+        session.download_dir(
+            &remote_results,
+            &job.results(),
+            crate::ssh_transport::Limits::RESULTS,
+        )?;
         timings.record("download results", t, None);
         run_checked(&session, &remove_command(&run_dir))?;
         Ok(())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use benchvm::ssh::SshTarget;
+use benchvm::ssh_transport::SshTarget;
 
 pub struct Sshd {
     pub dir: tempfile::TempDir,
