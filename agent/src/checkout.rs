@@ -145,20 +145,7 @@ fn last_line(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sh(dir: &Path, script: &str) {
-        let ok = Command::new("sh")
-            .args(["-c", script])
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "{script}");
-    }
+    use crate::test_support::sh;
 
     #[test]
     fn mirror_then_worktrees_then_warm_fetch() {

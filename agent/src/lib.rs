@@ -21,3 +21,5 @@ pub mod select;
 pub mod shard;
 pub mod spans;
 pub mod stats;
+#[doc(hidden)]
+pub mod test_support;

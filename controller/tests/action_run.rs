@@ -9,13 +9,9 @@ use std::process::{Command, Output};
 
 use benchvm_agent::report::render::MARKER;
 use support::fake_github::{FakeGithub, OWNER, REPO, TOKEN};
-use support::tiny::tiny_repo;
+use support::tiny::{shared_cache, tiny_repo};
 
 mod support;
-
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
-}
 
 fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -113,7 +109,7 @@ impl Job {
                 self.path("output.txt").display().to_string(),
             ),
             ("GITHUB_ACTIONS", "true".into()),
-            ("BENCHVM_CACHE", cache().display().to_string()),
+            ("BENCHVM_CACHE", shared_cache().display().to_string()),
             ("INPUT_BACKEND", "local".into()),
             ("INPUT_ALLOW-LOCAL-PULL-REQUESTS", "true".into()),
             ("INPUT_GITHUB-TOKEN", TOKEN.into()),
@@ -517,7 +513,7 @@ fn run_with_secrets(job: &Job, gh: &FakeGithub, event: &Path, inputs: &[(&str, &
         .env("GITHUB_SHA", "0000000000000000000000000000000000000000")
         .env("GITHUB_API_URL", gh.url())
         .env("GITHUB_WORKSPACE", &job.repo)
-        .env("BENCHVM_CACHE", cache())
+        .env("BENCHVM_CACHE", shared_cache())
         .env("INPUT_BACKEND", "local")
         .env("INPUT_ALLOW-LOCAL-PULL-REQUESTS", "true")
         .env("INPUT_GITHUB-TOKEN", TOKEN)

@@ -6,14 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::tiny::{local_run, tiny_repo};
+use support::tiny::{LocalRun, tiny_repo};
 
 mod support;
-
-/// Shared between tests and runs: uv's cache and the git mirrors, as on a real host.
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
-}
 
 fn benchvm<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_benchvm"))
@@ -28,20 +23,12 @@ fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let results = tmp.path().join("results");
-    let out = benchvm(local_run(
-        &repo,
-        "main",
-        "perf/slow",
-        &[
-            "--results",
-            results.to_str().unwrap(),
-            "--cache",
-            cache().to_str().unwrap(),
-            "--seed",
-            "7",
-            "--fail-on-regression",
-        ],
-    ));
+    let out = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--results", &results)
+        .shared_cache()
+        .flag("--seed", "7")
+        .switch("--fail-on-regression")
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -152,16 +139,11 @@ fn sigterm_stops_the_run_kills_the_agent_and_exits_3() {
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let results = tmp.path().join("cancelled-results");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_benchvm"))
-        .args(local_run(&repo, "main", "perf/slow", &[]))
-        .args([
-            "--results",
-            results.to_str().unwrap(),
-            "--cache",
-            cache().to_str().unwrap(),
-            "--rounds",
-            "500",
-        ])
+    let mut child = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--results", &results)
+        .shared_cache()
+        .flag("--rounds", "500")
+        .command()
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -253,12 +235,9 @@ fn a_bad_bench_yml_is_one_line_and_exit_code_2_before_any_work() {
     for (i, (yml, needle)) in cases.iter().enumerate() {
         let path = tmp.path().join(format!("bench{i}.yml"));
         std::fs::write(&path, yml).unwrap();
-        let out = benchvm(local_run(
-            Path::new("/nonexistent"),
-            "a",
-            "b",
-            &["--config", path.to_str().unwrap()],
-        ));
+        let out = LocalRun::new(Path::new("/nonexistent"), "a", "b")
+            .flag("--config", &path)
+            .output();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
@@ -274,17 +253,10 @@ fn an_unknown_ref_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
-    let out = benchvm(local_run(
-        &repo,
-        "main",
-        "perf/nope",
-        &[
-            "--results",
-            tmp.path().join("r").to_str().unwrap(),
-            "--cache",
-            cache().to_str().unwrap(),
-        ],
-    ));
+    let out = LocalRun::new(&repo, "main", "perf/nope")
+        .flag("--results", tmp.path().join("r"))
+        .shared_cache()
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -314,17 +286,10 @@ fn a_head_without_bench_yml_or_with_a_bad_one_is_named_by_its_ref() {
         ),
         ("bad-config", "bad-config:bench.yml: unknown field `bogus`"),
     ] {
-        let out = benchvm(local_run(
-            &repo,
-            "main",
-            head,
-            &[
-                "--results",
-                tmp.path().join(head).to_str().unwrap(),
-                "--cache",
-                cache().to_str().unwrap(),
-            ],
-        ));
+        let out = LocalRun::new(&repo, "main", head)
+            .flag("--results", tmp.path().join(head))
+            .shared_cache()
+            .output();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(needle), "{stderr}");
@@ -541,12 +506,10 @@ fn a_run_in_which_every_benchmark_failed_says_so_and_exits_3() {
     );
     support::tiny::sh(&repo, "git checkout -qb all-fail && git commit -qam fail");
     let results = tmp.path().join("results");
-    let out = benchvm(local_run(
-        &repo,
-        "all-fail",
-        "all-fail",
-        &["--markdown", "--results", results.to_str().unwrap()],
-    ));
+    let out = LocalRun::new(&repo, "all-fail", "all-fail")
+        .switch("--markdown")
+        .flag("--results", &results)
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("every benchmark failed (1)"), "{stderr}");
@@ -633,21 +596,12 @@ fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
     floors["benchmarks"]["micro/bench_tiny.time_loop"]["floor_percent"] = 1000.0.into();
     std::fs::write(&stored[0], floors.to_string()).unwrap();
     let results = tmp.path().join("raised");
-    let out = benchvm(local_run(
-        &repo,
-        "main",
-        "perf/slow",
-        &[
-            "--cache",
-            &path(&cache),
-            "--rounds",
-            "4",
-            "--seed",
-            "3",
-            "--results",
-            &path(&results),
-        ],
-    ));
+    let out = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--cache", &cache)
+        .flag("--rounds", "4")
+        .flag("--seed", "3")
+        .flag("--results", &results)
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -673,23 +627,13 @@ fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
     let fresh = tmp.path().join("fresh-cache");
     for (run, calibrates) in [(1, true), (2, false)] {
         let results = tmp.path().join(format!("auto-{run}"));
-        let out = benchvm(local_run(
-            &repo,
-            "main",
-            "perf/slow",
-            &[
-                "--cache",
-                &path(&fresh),
-                "--config",
-                &path(&auto),
-                "--rounds",
-                "8",
-                "--seed",
-                "3",
-                "--results",
-                &path(&results),
-            ],
-        ));
+        let out = LocalRun::new(&repo, "main", "perf/slow")
+            .flag("--cache", &fresh)
+            .flag("--config", &auto)
+            .flag("--rounds", "8")
+            .flag("--seed", "3")
+            .flag("--results", &results)
+            .output();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
         assert_eq!(

@@ -3,18 +3,14 @@
 //! over the whole set (the planted regression is found), a missing shard is refused by
 //! name, and the Action's merge mode comments the merged result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::fake_github::{FakeGithub, OWNER, REPO, TOKEN};
-use support::tiny::{local_run, tiny_repo};
+use support::tiny::{LocalRun, tiny_repo};
 
 mod support;
-
-fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
-}
 
 fn benchvm<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_benchvm"))
@@ -24,21 +20,12 @@ fn benchvm<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Outp
 }
 
 fn run_shard(repo: &Path, results: &Path, shard: &str) -> Value {
-    let out = benchvm(local_run(
-        repo,
-        "main",
-        "perf/slow",
-        &[
-            "--results",
-            results.to_str().unwrap(),
-            "--cache",
-            cache().to_str().unwrap(),
-            "--seed",
-            "11",
-            "--shard",
-            shard,
-        ],
-    ));
+    let out = LocalRun::new(repo, "main", "perf/slow")
+        .flag("--results", results)
+        .shared_cache()
+        .flag("--seed", "11")
+        .flag("--shard", shard)
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "shard {shard}: {stderr}");
     assert!(stderr.contains(&format!("shard {shard}: ")), "{stderr}");

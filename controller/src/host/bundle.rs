@@ -95,21 +95,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("r");
         std::fs::create_dir(&repo).unwrap();
-        let sh = |s: &str| {
-            assert!(
-                Command::new("sh")
-                    .args(["-c", s])
-                    .current_dir(&repo)
-                    .env("GIT_AUTHOR_NAME", "t")
-                    .env("GIT_AUTHOR_EMAIL", "t@t")
-                    .env("GIT_COMMITTER_NAME", "t")
-                    .env("GIT_COMMITTER_EMAIL", "t@t")
-                    .status()
-                    .unwrap()
-                    .success(),
-                "{s}"
-            );
-        };
+        let sh = |s: &str| benchvm_agent::test_support::sh(&repo, s);
         sh(
             "git init -q -b main && echo 1 > f && git add f && git commit -qm 1 && git checkout -qb x && echo 2 > f && git commit -qam 2",
         );

@@ -260,14 +260,7 @@ mod tests {
         std::fs::create_dir_all(&home).unwrap();
         let home = home.to_str().unwrap();
         let run_dir = format!("{home}/.benchvm/runs/1-2");
-        let sh = |command: &str| {
-            let status = std::process::Command::new("sh")
-                .args(["-c", command])
-                .current_dir(tmp.path())
-                .status()
-                .unwrap();
-            assert!(status.success(), "{command}");
-        };
+        let sh = |command: &str| benchvm_agent::test_support::sh(tmp.path(), command);
         sh(&mkdir_command(home, &run_dir));
         assert!(Path::new(&run_dir).is_dir());
         assert!(Path::new(&format!("{home}/.benchvm/bin")).is_dir());

@@ -1,8 +1,9 @@
 //! A tiny real Python project in a git repository: `main`, and `perf/slow` where one
 //! function is about four times slower.
 
-use std::path::Path;
-use std::process::Command;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 const PYPROJECT: &str = r#"[project]
 name = "tinybench"
@@ -71,25 +72,7 @@ thresholds:
   calibration: off
 "#;
 
-pub fn sh(dir: &Path, script: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "{script}");
-}
-
-pub fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+pub use benchvm_agent::test_support::{sh, write};
 
 /// main: the base project; perf/slow: loop() made 4x slower.
 pub fn tiny_repo(dir: &Path) {
@@ -115,12 +98,54 @@ pub fn tiny_repo(dir: &Path) {
     );
 }
 
-/// `benchvm run --local --repo REPO --base BASE --head HEAD`, the start of every local
-/// comparison a test makes, then `rest`.
-pub fn local_run(repo: &Path, base: &str, head: &str, rest: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["run".into(), "--local".into(), "--repo".into()];
-    args.push(repo.display().to_string());
-    args.extend(["--base", base, "--head", head].map(String::from));
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
+/// Shared between tests and runs: uv's cache and the git mirrors, as on a real host.
+pub fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("benchvm-cache")
+}
+
+/// `benchvm run --local --repo REPO --base BASE --head HEAD` and the flags a test adds: the
+/// start of every local comparison the tests make.
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    args: Vec<OsString>,
+}
+
+impl LocalRun {
+    pub fn new(repo: &Path, base: &str, head: &str) -> LocalRun {
+        let args = ["run", "--local", "--repo"]
+            .map(OsString::from)
+            .into_iter()
+            .chain([repo.as_os_str().to_owned()])
+            .chain(["--base", base, "--head", head].map(OsString::from))
+            .collect();
+        LocalRun { args }
+    }
+
+    /// `--name value`.
+    pub fn flag(mut self, name: &str, value: impl AsRef<OsStr>) -> LocalRun {
+        self.args.push(name.into());
+        self.args.push(value.as_ref().to_owned());
+        self
+    }
+
+    /// A flag without a value.
+    pub fn switch(mut self, name: &str) -> LocalRun {
+        self.args.push(name.into());
+        self
+    }
+
+    /// `--cache` shared with the other tests ([`shared_cache`]).
+    pub fn shared_cache(self) -> LocalRun {
+        self.flag("--cache", shared_cache())
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+        command.args(&self.args);
+        command
+    }
+
+    pub fn output(&self) -> Output {
+        self.command().output().expect("benchvm runs")
+    }
 }
