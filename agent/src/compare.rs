@@ -57,7 +57,8 @@ pub fn hold_host(job: &Job, progress: &mut dyn FnMut(String)) -> Result<HeldHost
 }
 
 /// Runs the comparison on the held host and writes the results directory; returns the report.
-/// `weights` are the job's shard weights, read (and checked) before the host was held.
+/// `weights` are the job's shard weights, read (and checked) before the host was held. One
+/// named phase after another, each a span of the timeline (ARCHITECTURE §1).
 pub fn run(
     job: &Job,
     results_dir: &Path,
@@ -65,364 +66,73 @@ pub fn run(
     host: HeldHost,
     progress: &mut dyn FnMut(String),
 ) -> Result<Report> {
-    let HeldHost {
-        _lock,
-        mut timeline,
-    } = host;
+    let HeldHost { _lock, timeline } = host;
     let cache_dir = job.cache();
-    let head_ref = job.head();
-    let runner = SystemRunner;
-    let work = Workdir::create(&cache_dir)?;
-
-    let t = Instant::now();
-    progress(format!(
-        "checking out {} and {} from {}",
-        job.base, head_ref, job.repo
-    ));
-    let mirror = checkout::mirror(&cache_dir, &job.repo, job.mirror_name.as_deref())?;
-    let base_commit = checkout::resolve(&mirror, &job.base)?;
-    let head_commit = checkout::resolve(&mirror, head_ref)?;
-    let checkouts = [work.path.join("base"), work.path.join("head")];
-    checkout::worktree(&mirror, &base_commit, &checkouts[0])?;
-    checkout::worktree(&mirror, &head_commit, &checkouts[1])?;
-    work.track_worktrees(&mirror.path);
-    timeline.record("checkout", t, Some(Cache::from_warm(mirror.warm)));
-
-    let mut config = match &job.config {
-        Some(path) => Config::load(path)?,
-        None => head_config(&checkouts[1], head_ref, progress)?,
+    let mut run = Phases {
+        job,
+        work: Workdir::create(&cache_dir)?,
+        cache_dir,
+        logs: results_dir.join("logs"),
+        runner: SystemRunner,
+        timeline,
+        progress,
     };
-    if let Some(seed) = job.options.seed {
-        config.sampling.seed = Some(seed);
-    }
-    if let Some(rounds) = job.options.rounds {
-        config.sampling.min_rounds = rounds;
-        config.sampling.max_rounds = rounds;
-    } else if job.calibrate {
-        // A floor bounds a bias that more rounds of a comparison cannot remove: the calibration
-        // buys a tight bound once, with four times the rounds (settled benchmarks still stop).
-        config.sampling.max_rounds *= CALIBRATION_ROUNDS;
-        config.sampling.time_budget *= CALIBRATION_ROUNDS;
-    }
-
-    let installer = Installer::find(&config, &cache_dir)?;
-    let cache = Cache::from_warm(installer.cache_warm());
-    let logs = results_dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| Error::io("create", &logs, e))?;
-    let mut sides = Vec::new();
-    for (side, checkout) in Side::BOTH.into_iter().zip(&checkouts) {
-        let t = Instant::now();
-        progress(format!(
-            "installing {side} ({})",
-            if installer.uv.is_some() {
-                "uv"
-            } else {
-                "venv + pip"
-            }
-        ));
-        let venv = work.path.join(format!("{side}-venv"));
-        let log = logs.join(format!("install-{side}.log"));
-        sides.push(installer.install(&runner, &config, side, checkout, &venv, &log)?);
-        timeline.record(&format!("install {side}"), t, Some(cache));
-    }
-    if config.micro.asv.is_some() {
-        for side in &mut sides {
-            let root = asv_cache_root(&work.path, side.side);
-            side.env
-                .push((asv::CACHE_VAR.into(), root.display().to_string()));
-            side.env
-                .push((asv::REPEAT_VAR.into(), config.sampling.repeat.to_string()));
-        }
-    }
-    let (base, head) = (&sides[0], &sides[1]);
-
-    let t = Instant::now();
-    let mut benchmarks = layers::from_config(&config);
-    let mut asv_suite = None;
-    if let Some(suite) = &config.micro.asv {
-        let harness = asv::install_harness(&work.path)?;
-        let found: Vec<_> = [base, head]
-            .iter()
-            .map(|side| {
-                asv::discover(
-                    &runner,
-                    &harness,
-                    suite,
-                    side,
-                    &work.path,
-                    config.sampling.timeout,
-                )
-            })
-            .collect::<Result<_>>()?;
-        let [b, h]: [asv::Suite; 2] = found.try_into().expect("two sides");
-        let (micro, caches, broken) = asv::union(b, h);
-        for (side, broken) in &broken {
-            progress(format!(
-                "cannot import {} on {side}: {}",
-                broken.module, broken.error
-            ));
-        }
-        // Keep the layer order: startup, micro, integration, memory.
-        let at = benchmarks
-            .iter()
-            .take_while(|b| b.layer == crate::bench::Layer::Startup)
-            .count();
-        benchmarks.splice(at..at, micro);
-        asv_suite = Some((caches, broken));
-    }
-    // The whole suite's size, shards included: `benchvm merge` runs Benjamini–Hochberg over
-    // all shards, so settling and the blind-spot warning count every benchmark.
-    let suite_size = benchmarks.len();
-    if let Some(shard) = job.options.shard {
-        let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
-        let of = crate::shard::assign(&ids, weights, shard.count);
-        let total = benchmarks.len();
-        let mut of = of.into_iter();
-        benchmarks.retain(|_| of.next() == Some(shard.index));
-        progress(format!(
-            "shard {shard}: {} of {total} benchmark(s)",
-            benchmarks.len()
-        ));
-    }
-    timeline.record("plan", t, None);
-    progress(format!("planned {} benchmark(s)", benchmarks.len()));
-
+    let code = run.check_out()?;
+    let config = run.configure(&code)?;
+    let (installer, sides) = run.install(&config, &code)?;
+    let sides = [&sides[0], &sides[1]];
+    let mut plan = run.plan(&config, sides, weights)?;
     let selection = if config.selective {
-        let t = Instant::now();
-        let database = cache_dir.join("selection").join(format!(
-            "{}.sqlite",
-            mirror
-                .path
-                .file_name()
-                .map_or_else(|| "survey".into(), |n| n.to_string_lossy())
-        ));
-        if let Some(dir) = database.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        }
-        let cx = in_compare::Context {
-            git_dir: &mirror.path,
-            base_commit: &base_commit,
-            head_commit: &head_commit,
-            base,
-            head,
-            database: &database,
-            scratch: &work.path,
-            cache: &cache_dir,
-            logs: &logs,
-            uv: installer.uv.as_deref(),
-            timeout: config.sampling.timeout,
-        };
-        let selection = match in_compare::choose(&runner, &cx, &benchmarks, progress) {
-            Ok(chosen) => {
-                timeline.record(
-                    "survey and select",
-                    t,
-                    Some(Cache::from_warm(chosen.reused)),
-                );
-                benchmarks.retain(|b| chosen.run.contains(&b.id));
-                chosen.selection
-            }
-            Err(e) => {
-                // Safe, not silent: everything is measured and the report says why.
-                progress(format!(
-                    "selective: no selection ({e}); measuring everything"
-                ));
-                timeline.record("survey and select", t, None);
-                in_compare::fallback(&benchmarks, e.to_string())
-            }
-        };
-        // The database goes back with the results, for SQL (`survey`, `dependencies`).
-        if let Ok(store) = crate::select::store::Store::open(&database) {
-            let _ = store.export(&results_dir.join("selection.sqlite"));
-        }
-        Some(selection)
+        Some(run.select(&config, &code, sides, &installer, &mut plan, results_dir)?)
     } else {
         None
     };
-
-    if let Some((caches, _)) = &asv_suite {
-        let t = Instant::now();
-        for (side, caches) in [base, head].into_iter().zip(caches) {
-            asv::prepare_caches(
-                &runner,
-                side,
-                &asv_cache_root(&work.path, side.side),
-                &benchmarks,
-                caches,
-                config.sampling.timeout,
-                progress,
-            )?;
-        }
-        if caches.iter().any(|c| !c.is_empty()) {
-            timeline.record("setup_cache", t, None);
-        }
-    }
-
+    run.setup_caches(&config, sides, &plan)?;
     let seed = config.sampling.seed.unwrap_or_else(rand::random);
-    let calibration_file = calibration::path(&cache_dir, &mirror.path);
-    let mut calibration = Calibration::load(&calibration_file, &mut |w| {
-        progress(format!("warning: {w}"));
-    });
-    let mut calibrated_now = Vec::new();
-    if !job.calibrate && config.thresholds.calibration == CalibrationMode::Auto {
-        let missing = calibration.missing(benchmarks.iter().map(|b| b.id.as_str()));
-        if !missing.is_empty() {
-            let t = Instant::now();
-            let planned: Vec<_> = benchmarks
-                .iter()
-                .filter(|b| missing.contains(&b.id))
-                .cloned()
-                .collect();
-            progress(format!(
-                "calibrating: this host has no noise floor for {} benchmark(s); an A/A of \
-                 the base first (once per host; thresholds.calibration: off skips it)",
-                planned.len()
-            ));
-            let a_a = a_a(&runner, &work.path, &planned, base, &config, seed, progress);
-            calibration.record(
-                analysis::floors(&planned, &a_a, config.thresholds.alpha),
-                &base_commit,
-            );
-            calibration.save(&calibration_file)?;
-            calibrated_now = missing;
-            timeline.record("calibrate", t, None);
-        }
-    }
-    // A calibration run measures the floors; it is not judged against them.
-    let floors = if job.calibrate {
-        Default::default()
-    } else {
-        calibration.floors()
-    };
-    let cpu = config
-        .sampling
-        .pin_cpu
-        .then(crate::measure::runner::sample_cpu)
-        .flatten();
-    let servers = crate::measure::server::Servers::new(&work.path, cpu).with_lockstep(
-        config
-            .sampling
-            .lockstep
-            .then_some(crate::measure::server::LOCKSTEP_BLOCKS),
-    );
-    let probe = crate::bench::Probe {
-        runner: &runner,
-        scratch: &work.path,
-        timeout: config.sampling.timeout,
-        servers: config.sampling.fork.then_some(&servers),
-        cpu,
-    };
+    let mut floors = run.floors(&config, &code, sides[0], &plan, seed)?;
+    let mut sampled = run.measure(&config, sides, &plan, &floors.judged_against, seed);
+    run.name_broken_modules(&mut plan, &mut sampled);
+    let importtime = run.importtime(&config, sides)?;
+
     let t = Instant::now();
-    let looks = scheduler::looks(&config.sampling);
-    progress(format!(
-        "measuring: looks after rounds {}, budget {:.0} s, seed {seed}",
-        looks
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        config.sampling.time_budget.as_secs_f64()
-    ));
-    if let Some(needed) = blind_spot(suite_size, &config.sampling, &config.thresholds) {
-        progress(format!(
-            "warning: with {} benchmarks and at most {} rounds a lone change cannot be \
-             flagged; sampling.max_rounds {needed} or more can",
-            suite_size, config.sampling.max_rounds
-        ));
-    }
-    let sampled = scheduler::sample(
+    let benchmarks = plan.benchmarks;
+    let comparisons = analysis::compare(
         &benchmarks,
-        [base, head],
-        &probe,
-        &config.sampling,
-        seed,
-        &mut |so_far| {
-            let now = analysis::compare(&benchmarks, so_far, &config.thresholds, &floors);
-            analysis::settled(&now, config.thresholds.alpha, 2 * suite_size)
-        },
-        progress,
+        &sampled,
+        &config.thresholds,
+        &floors.judged_against,
     );
-    // The sample servers (and whatever their children left) go with the sampling.
-    drop(servers);
-    timeline.record("measure", t, None);
-    attribute_layers(&mut timeline, &benchmarks, &sampled);
-    let mut sampled = sampled;
-    if let Some((_, broken)) = &asv_suite {
-        // A module that cannot be imported is named where its benchmarks would have been;
-        // with shards, by the first shard alone.
-        if job.options.shard.is_none_or(|s| s.index == 1) {
-            for (side, broken) in broken {
-                let planned = asv::broken_benchmark(broken);
-                sampled.dropped.push(crate::measure::scheduler::Dropped {
-                    benchmark: planned.id.clone(),
-                    reason: format!("{side}: cannot import it: {}", broken.error),
-                    skipped: false,
-                });
-                if !benchmarks.iter().any(|b| b.id == planned.id) {
-                    benchmarks.push(planned);
-                }
-            }
-        }
-    }
-
-    // The import-time breakdown is not a benchmark: the first shard alone takes it.
-    let import = match &config.importtime {
-        Some(module) if job.options.shard.is_none_or(|s| s.index == 1) => {
-            let t = Instant::now();
-            let it = importtime_breakdown(&runner, module, [base, head], &work.path)?;
-            timeline.record("importtime", t, None);
-            Some(it)
-        }
-        _ => None,
-    };
-    let quality = config
-        .integration
-        .iter()
-        .filter_map(|i| {
-            let file = i.quality.as_ref()?;
-            let id = format!("{}/{}", crate::bench::Layer::Integration.name(), i.run.name);
-            if !benchmarks.iter().any(|b| b.id == id) {
-                return None;
-            }
-            Some(read_quality(&id, file, base, head))
-        })
-        .collect();
-
-    let t = Instant::now();
-    let comparisons = analysis::compare(&benchmarks, &sampled, &config.thresholds, &floors);
     if job.calibrate {
-        calibration.record(
-            analysis::floors(&benchmarks, &sampled, config.thresholds.alpha),
-            &base_commit,
-        );
-        calibration.save(&calibration_file)?;
-        calibrated_now = benchmarks.iter().map(|b| b.id.clone()).collect();
-        progress(format!(
-            "stored the noise floors of {} benchmark(s) in {}",
-            calibrated_now.len(),
-            calibration_file.display()
-        ));
+        floors.store_calibration(
+            &benchmarks,
+            &sampled,
+            &config,
+            &code.base_commit,
+            run.progress,
+        )?;
     }
     let mut summary = Summary::of(&comparisons, scheduler::failures(&sampled.dropped));
     if selection.is_some() && comparisons.is_empty() && sampled.dropped.is_empty() {
         // Nothing the change can affect: that is a finding, not a lack of evidence.
         summary.verdict = crate::stats::Verdict::NoChange;
     }
-    timeline.record("analyse", t, None);
+    run.timeline.record("analyse", t, None);
+    let quality = quality(&config, &benchmarks, sides);
+    let calibration = floors.summary(job.calibrate, &config.thresholds);
     let report = Report {
         schema_version: report::SCHEMA_VERSION.into(),
         tool: Tool::this(),
         repository: job.repo.clone(),
         base: Revision {
             reference: job.base.clone(),
-            commit: base_commit,
+            commit: code.base_commit,
         },
         head: Revision {
-            reference: head_ref.to_owned(),
-            commit: head_commit,
+            reference: job.head().to_owned(),
+            commit: code.head_commit,
         },
         machine: Machine::read(),
-        python: python_version(&runner, base, &work.path),
+        python: python_version(&run.runner, sides[0], &run.work.path),
         seed,
         sampling: SamplingSummary {
             config: config.sampling,
@@ -436,26 +146,517 @@ pub fn run(
         samples: sampled.pairs,
         dropped: sampled.dropped,
         comparisons,
-        importtime: import,
+        importtime,
         quality,
-        spans: timeline.spans,
+        spans: run.timeline.spans,
         summary,
         selection,
         shard: job.options.shard,
-        calibration: (job.calibrate || !calibrated_now.is_empty()).then(|| CalibrationRun {
-            a_a_run: job.calibrate,
-            above_delta: calibrated_now
-                .iter()
-                .filter_map(|id| {
-                    let floor = calibration.benchmarks.get(id)?.floor_percent?;
-                    (floor > config.thresholds.min_effect_percent).then(|| (id.clone(), floor))
-                })
-                .collect(),
-            calibrated_now,
-        }),
+        calibration,
     };
     results::write(results_dir, &report)?;
     Ok(report)
+}
+
+/// What every phase of one comparison uses: the job, the host's directories, the process
+/// runner, the timeline its spans go to and the progress lines.
+struct Phases<'a> {
+    job: &'a Job,
+    cache_dir: PathBuf,
+    /// The run's scratch directory (worktrees, venvs, sample servers), removed with it.
+    work: Workdir,
+    /// The results' `logs/`, created by the install phase.
+    logs: PathBuf,
+    runner: SystemRunner,
+    timeline: Timeline,
+    progress: &'a mut dyn FnMut(String),
+}
+
+/// The two checkouts.
+struct Code {
+    mirror: checkout::Mirror,
+    base_commit: String,
+    head_commit: String,
+    /// The base's and the head's worktree.
+    paths: [PathBuf; 2],
+}
+
+/// The benchmarks to measure, and what the asv suite's discovery left for later phases.
+struct Plan {
+    benchmarks: Vec<crate::bench::Benchmark>,
+    /// The whole suite's size, shards included: `benchvm merge` runs Benjamini–Hochberg
+    /// over all shards, so settling and the blind-spot warning count every benchmark.
+    suite_size: usize,
+    asv: Option<AsvSuite>,
+}
+
+struct AsvSuite {
+    caches: [Vec<(String, asv::SetupCache)>; 2],
+    broken: Vec<(Side, asv::Broken)>,
+}
+
+/// The host's noise floors: stored ones, those this run measured, and the ones it judges
+/// against (none when the run is itself a calibration).
+struct Floors {
+    file: PathBuf,
+    stored: Calibration,
+    judged_against: BTreeMap<String, f64>,
+    calibrated_now: Vec<String>,
+}
+
+impl Phases<'_> {
+    fn progress(&mut self, line: String) {
+        (self.progress)(line)
+    }
+
+    /// The mirror fetched, both refs resolved and checked out as worktrees.
+    fn check_out(&mut self) -> Result<Code> {
+        let t = Instant::now();
+        let job = self.job;
+        self.progress(format!(
+            "checking out {} and {} from {}",
+            job.base,
+            job.head(),
+            job.repo
+        ));
+        let mirror = checkout::mirror(&self.cache_dir, &job.repo, job.mirror_name.as_deref())?;
+        let base_commit = checkout::resolve(&mirror, &job.base)?;
+        let head_commit = checkout::resolve(&mirror, job.head())?;
+        let paths = [self.work.path.join("base"), self.work.path.join("head")];
+        checkout::worktree(&mirror, &base_commit, &paths[0])?;
+        checkout::worktree(&mirror, &head_commit, &paths[1])?;
+        self.work.track_worktrees(&mirror.path);
+        self.timeline
+            .record("checkout", t, Some(Cache::from_warm(mirror.warm)));
+        Ok(Code {
+            mirror,
+            base_commit,
+            head_commit,
+            paths,
+        })
+    }
+
+    /// `--config`, else the head's bench.yml or asv.conf.json; the job's overrides applied.
+    fn configure(&mut self, code: &Code) -> Result<Config> {
+        let job = self.job;
+        let mut config = match &job.config {
+            Some(path) => Config::load(path)?,
+            None => head_config(&code.paths[1], job.head(), self.progress)?,
+        };
+        if let Some(seed) = job.options.seed {
+            config.sampling.seed = Some(seed);
+        }
+        if let Some(rounds) = job.options.rounds {
+            config.sampling.min_rounds = rounds;
+            config.sampling.max_rounds = rounds;
+        } else if job.calibrate {
+            // A floor bounds a bias that more rounds of a comparison cannot remove: the
+            // calibration buys a tight bound once, with four times the rounds (settled
+            // benchmarks still stop).
+            config.sampling.max_rounds *= CALIBRATION_ROUNDS;
+            config.sampling.time_budget *= CALIBRATION_ROUNDS;
+        }
+        Ok(config)
+    }
+
+    /// A virtual environment per side with its checkout installed.
+    fn install(&mut self, config: &Config, code: &Code) -> Result<(Installer, Vec<SideEnv>)> {
+        let installer = Installer::find(config, &self.cache_dir)?;
+        let cache = Cache::from_warm(installer.cache_warm());
+        std::fs::create_dir_all(&self.logs).map_err(|e| Error::io("create", &self.logs, e))?;
+        let mut sides = Vec::new();
+        for (side, checkout) in Side::BOTH.into_iter().zip(&code.paths) {
+            let t = Instant::now();
+            let how = if installer.uv.is_some() {
+                "uv"
+            } else {
+                "venv + pip"
+            };
+            self.progress(format!("installing {side} ({how})"));
+            let venv = self.work.path.join(format!("{side}-venv"));
+            let log = self.logs.join(format!("install-{side}.log"));
+            sides.push(installer.install(&self.runner, config, side, checkout, &venv, &log)?);
+            self.timeline
+                .record(&format!("install {side}"), t, Some(cache));
+        }
+        if config.micro.asv.is_some() {
+            for side in &mut sides {
+                let root = asv_cache_root(&self.work.path, side.side);
+                side.env
+                    .push((asv::CACHE_VAR.into(), root.display().to_string()));
+                side.env
+                    .push((asv::REPEAT_VAR.into(), config.sampling.repeat.to_string()));
+            }
+        }
+        Ok((installer, sides))
+    }
+
+    /// Every layer's benchmarks (the asv suite discovered on both sides), this shard's share.
+    fn plan(
+        &mut self,
+        config: &Config,
+        sides: [&SideEnv; 2],
+        weights: &BTreeMap<String, f64>,
+    ) -> Result<Plan> {
+        let t = Instant::now();
+        let mut benchmarks = layers::from_config(config);
+        let mut asv_suite = None;
+        if let Some(suite) = &config.micro.asv {
+            let harness = asv::install_harness(&self.work.path)?;
+            let found: Vec<_> = sides
+                .iter()
+                .map(|side| {
+                    asv::discover(
+                        &self.runner,
+                        &harness,
+                        suite,
+                        side,
+                        &self.work.path,
+                        config.sampling.timeout,
+                    )
+                })
+                .collect::<Result<_>>()?;
+            let [b, h]: [asv::Suite; 2] = found.try_into().expect("two sides");
+            let (micro, caches, broken) = asv::union(b, h);
+            for (side, broken) in &broken {
+                self.progress(format!(
+                    "cannot import {} on {side}: {}",
+                    broken.module, broken.error
+                ));
+            }
+            // Keep the layer order: startup, micro, integration, memory.
+            let at = benchmarks
+                .iter()
+                .take_while(|b| b.layer == crate::bench::Layer::Startup)
+                .count();
+            benchmarks.splice(at..at, micro);
+            asv_suite = Some(AsvSuite { caches, broken });
+        }
+        let suite_size = benchmarks.len();
+        if let Some(shard) = self.job.options.shard {
+            let ids: Vec<String> = benchmarks.iter().map(|b| b.id.clone()).collect();
+            let of = crate::shard::assign(&ids, weights, shard.count);
+            let mut of = of.into_iter();
+            benchmarks.retain(|_| of.next() == Some(shard.index));
+            self.progress(format!(
+                "shard {shard}: {} of {suite_size} benchmark(s)",
+                benchmarks.len()
+            ));
+        }
+        self.timeline.record("plan", t, None);
+        self.progress(format!("planned {} benchmark(s)", benchmarks.len()));
+        Ok(Plan {
+            benchmarks,
+            suite_size,
+            asv: asv_suite,
+        })
+    }
+
+    /// `selective: true`: only the benchmarks the change can affect stay in the plan. A
+    /// selection that cannot be made measures everything and says why.
+    fn select(
+        &mut self,
+        config: &Config,
+        code: &Code,
+        sides: [&SideEnv; 2],
+        installer: &Installer,
+        plan: &mut Plan,
+        results_dir: &Path,
+    ) -> Result<report::Selection> {
+        let t = Instant::now();
+        let database = self.cache_dir.join("selection").join(format!(
+            "{}.sqlite",
+            code.mirror
+                .path
+                .file_name()
+                .map_or_else(|| "survey".into(), |n| n.to_string_lossy())
+        ));
+        if let Some(dir) = database.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let cx = in_compare::Context {
+            git_dir: &code.mirror.path,
+            base_commit: &code.base_commit,
+            head_commit: &code.head_commit,
+            base: sides[0],
+            head: sides[1],
+            database: &database,
+            scratch: &self.work.path,
+            cache: &self.cache_dir,
+            logs: &self.logs,
+            uv: installer.uv.as_deref(),
+            timeout: config.sampling.timeout,
+        };
+        let selection = match in_compare::choose(&self.runner, &cx, &plan.benchmarks, self.progress)
+        {
+            Ok(chosen) => {
+                self.timeline.record(
+                    "survey and select",
+                    t,
+                    Some(Cache::from_warm(chosen.reused)),
+                );
+                plan.benchmarks.retain(|b| chosen.run.contains(&b.id));
+                chosen.selection
+            }
+            Err(e) => {
+                // Safe, not silent: everything is measured and the report says why.
+                self.progress(format!(
+                    "selective: no selection ({e}); measuring everything"
+                ));
+                self.timeline.record("survey and select", t, None);
+                in_compare::fallback(&plan.benchmarks, e.to_string())
+            }
+        };
+        // The database goes back with the results, for SQL (`survey`, `dependencies`).
+        if let Ok(store) = crate::select::store::Store::open(&database) {
+            let _ = store.export(&results_dir.join("selection.sqlite"));
+        }
+        Ok(selection)
+    }
+
+    /// The asv suite's `setup_cache` results, once per side, for the planned benchmarks.
+    fn setup_caches(&mut self, config: &Config, sides: [&SideEnv; 2], plan: &Plan) -> Result<()> {
+        let Some(suite) = &plan.asv else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        for (side, caches) in sides.into_iter().zip(&suite.caches) {
+            asv::prepare_caches(
+                &self.runner,
+                side,
+                &asv_cache_root(&self.work.path, side.side),
+                &plan.benchmarks,
+                caches,
+                config.sampling.timeout,
+                self.progress,
+            )?;
+        }
+        if suite.caches.iter().any(|c| !c.is_empty()) {
+            self.timeline.record("setup_cache", t, None);
+        }
+        Ok(())
+    }
+
+    /// The host's noise floors for the planned benchmarks: the stored ones, and an A/A of
+    /// the base first for those it has none of (`thresholds.calibration: auto`).
+    fn floors(
+        &mut self,
+        config: &Config,
+        code: &Code,
+        base: &SideEnv,
+        plan: &Plan,
+        seed: u64,
+    ) -> Result<Floors> {
+        let file = calibration::path(&self.cache_dir, &code.mirror.path);
+        let progress = &mut *self.progress;
+        let mut stored = Calibration::load(&file, &mut |w| progress(format!("warning: {w}")));
+        let mut calibrated_now = Vec::new();
+        if !self.job.calibrate && config.thresholds.calibration == CalibrationMode::Auto {
+            let missing = stored.missing(plan.benchmarks.iter().map(|b| b.id.as_str()));
+            if !missing.is_empty() {
+                let t = Instant::now();
+                let planned: Vec<_> = plan
+                    .benchmarks
+                    .iter()
+                    .filter(|b| missing.contains(&b.id))
+                    .cloned()
+                    .collect();
+                self.progress(format!(
+                    "calibrating: this host has no noise floor for {} benchmark(s); an A/A of \
+                     the base first (once per host; thresholds.calibration: off skips it)",
+                    planned.len()
+                ));
+                let a_a = a_a(
+                    &self.runner,
+                    &self.work.path,
+                    &planned,
+                    base,
+                    config,
+                    seed,
+                    self.progress,
+                );
+                stored.record(
+                    analysis::floors(&planned, &a_a, config.thresholds.alpha),
+                    &code.base_commit,
+                );
+                stored.save(&file)?;
+                calibrated_now = missing;
+                self.timeline.record("calibrate", t, None);
+            }
+        }
+        // A calibration run measures the floors; it is not judged against them.
+        let judged_against = if self.job.calibrate {
+            Default::default()
+        } else {
+            stored.floors()
+        };
+        Ok(Floors {
+            file,
+            stored,
+            judged_against,
+            calibrated_now,
+        })
+    }
+
+    /// Rounds of randomized pairs until every benchmark is settled or the rounds or the
+    /// time budget run out (ARCHITECTURE §3).
+    fn measure(
+        &mut self,
+        config: &Config,
+        sides: [&SideEnv; 2],
+        plan: &Plan,
+        floors: &BTreeMap<String, f64>,
+        seed: u64,
+    ) -> scheduler::Sampled {
+        let cpu = config
+            .sampling
+            .pin_cpu
+            .then(crate::measure::runner::sample_cpu)
+            .flatten();
+        let servers = crate::measure::server::Servers::new(&self.work.path, cpu).with_lockstep(
+            config
+                .sampling
+                .lockstep
+                .then_some(crate::measure::server::LOCKSTEP_BLOCKS),
+        );
+        let probe = crate::bench::Probe {
+            runner: &self.runner,
+            scratch: &self.work.path,
+            timeout: config.sampling.timeout,
+            servers: config.sampling.fork.then_some(&servers),
+            cpu,
+        };
+        let t = Instant::now();
+        let looks = scheduler::looks(&config.sampling);
+        (self.progress)(format!(
+            "measuring: looks after rounds {}, budget {:.0} s, seed {seed}",
+            looks
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.sampling.time_budget.as_secs_f64()
+        ));
+        let suite_size = plan.suite_size;
+        if let Some(needed) = blind_spot(suite_size, &config.sampling, &config.thresholds) {
+            (self.progress)(format!(
+                "warning: with {suite_size} benchmarks and at most {} rounds a lone change \
+                 cannot be flagged; sampling.max_rounds {needed} or more can",
+                config.sampling.max_rounds
+            ));
+        }
+        let sampled = scheduler::sample(
+            &plan.benchmarks,
+            sides,
+            &probe,
+            &config.sampling,
+            seed,
+            &mut |so_far| {
+                let now = analysis::compare(&plan.benchmarks, so_far, &config.thresholds, floors);
+                analysis::settled(&now, config.thresholds.alpha, 2 * suite_size)
+            },
+            self.progress,
+        );
+        // The sample servers (and whatever their children left) go with the sampling.
+        drop(servers);
+        self.timeline.record("measure", t, None);
+        attribute_layers(&mut self.timeline, &plan.benchmarks, &sampled);
+        sampled
+    }
+
+    /// A module that cannot be imported is named where its benchmarks would have been;
+    /// with shards, by the first shard alone.
+    fn name_broken_modules(&self, plan: &mut Plan, sampled: &mut scheduler::Sampled) {
+        let Some(suite) = &plan.asv else { return };
+        if self.job.options.shard.is_some_and(|s| s.index != 1) {
+            return;
+        }
+        for (side, broken) in &suite.broken {
+            let planned = asv::broken_benchmark(broken);
+            sampled.dropped.push(scheduler::Dropped {
+                benchmark: planned.id.clone(),
+                reason: format!("{side}: cannot import it: {}", broken.error),
+                skipped: false,
+            });
+            if !plan.benchmarks.iter().any(|b| b.id == planned.id) {
+                plan.benchmarks.push(planned);
+            }
+        }
+    }
+
+    /// The import-time breakdown. It is not a benchmark: the first shard alone takes it.
+    fn importtime(&mut self, config: &Config, sides: [&SideEnv; 2]) -> Result<Option<ImportTime>> {
+        match &config.importtime {
+            Some(module) if self.job.options.shard.is_none_or(|s| s.index == 1) => {
+                let t = Instant::now();
+                let it = importtime_breakdown(&self.runner, module, sides, &self.work.path)?;
+                self.timeline.record("importtime", t, None);
+                Ok(Some(it))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Floors {
+    /// A calibration run stores the floors it measured for every benchmark.
+    fn store_calibration(
+        &mut self,
+        benchmarks: &[crate::bench::Benchmark],
+        sampled: &scheduler::Sampled,
+        config: &Config,
+        base_commit: &str,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<()> {
+        self.stored.record(
+            analysis::floors(benchmarks, sampled, config.thresholds.alpha),
+            base_commit,
+        );
+        self.stored.save(&self.file)?;
+        self.calibrated_now = benchmarks.iter().map(|b| b.id.clone()).collect();
+        progress(format!(
+            "stored the noise floors of {} benchmark(s) in {}",
+            self.calibrated_now.len(),
+            self.file.display()
+        ));
+        Ok(())
+    }
+
+    /// What the report says of calibration: present when this run measured floors.
+    fn summary(&self, a_a_run: bool, thresholds: &Thresholds) -> Option<CalibrationRun> {
+        (a_a_run || !self.calibrated_now.is_empty()).then(|| CalibrationRun {
+            a_a_run,
+            above_delta: self
+                .calibrated_now
+                .iter()
+                .filter_map(|id| {
+                    let floor = self.stored.benchmarks.get(id)?.floor_percent?;
+                    (floor > thresholds.min_effect_percent).then(|| (id.clone(), floor))
+                })
+                .collect(),
+            calibrated_now: self.calibrated_now.clone(),
+        })
+    }
+}
+
+/// The integration runs' quality files, for the benchmarks that ran.
+fn quality(
+    config: &Config,
+    benchmarks: &[crate::bench::Benchmark],
+    sides: [&SideEnv; 2],
+) -> Vec<Quality> {
+    config
+        .integration
+        .iter()
+        .filter_map(|i| {
+            let file = i.quality.as_ref()?;
+            let id = format!("{}/{}", crate::bench::Layer::Integration.name(), i.run.name);
+            if !benchmarks.iter().any(|b| b.id == id) {
+                return None;
+            }
+            Some(read_quality(&id, file, sides[0], sides[1]))
+        })
+        .collect()
 }
 
 /// An A/A of the base: `benchmarks` sampled with the base's environment on both sides
