@@ -2,7 +2,6 @@
 //! a second run fetches only what is new.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha1::{Digest, Sha1};
 
@@ -63,16 +62,21 @@ pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
         // Clone beside the final path and rename: an interrupted clone never looks warm.
         let partial = dir.join(format!("{stem}-{hex}.partial"));
         let _ = std::fs::remove_dir_all(&partial);
-        let out = Command::new("git")
-            .args(["clone", "--mirror", "--quiet", &source])
-            .arg(&partial)
-            .output()
-            .map_err(|e| Error::infra("run git", e.to_string()))?;
-        if !out.status.success() {
-            return Err(Error::Usage(format!(
-                "failed to clone {repo}: {}",
-                last_line(&out.stderr)
-            )));
+        let partial_str = partial.display().to_string();
+        match crate::git::run(
+            None,
+            &["clone", "--mirror", "--quiet", &source, &partial_str],
+        ) {
+            Ok(_) => {}
+            Err(e @ crate::git::GitError::Spawn(_)) => {
+                return Err(Error::infra("run git", e.to_string()));
+            }
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "failed to clone {repo}: {}",
+                    e.last_line()
+                )));
+            }
         }
         std::fs::rename(&partial, &path).map_err(|e| Error::io("rename", &partial, e))?;
     }
@@ -82,24 +86,20 @@ pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
 /// The commit `reference` names in the mirror; an unknown ref is a usage error.
 pub fn resolve(mirror: &Mirror, reference: &str) -> Result<String> {
     let spec = format!("{reference}^{{commit}}");
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(&mirror.path)
-        .args([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ])
-        .output()
-        .map_err(|e| Error::infra("run git", e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
+    let args = [
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        &spec,
+    ];
+    match crate::git::run(Some(&mirror.path), &args) {
+        Ok(out) => Ok(out.trim().to_owned()),
+        Err(e @ crate::git::GitError::Spawn(_)) => Err(Error::infra("run git", e.to_string())),
+        Err(_) => Err(Error::Usage(format!(
             "failed to resolve ref {reference:?}: no such branch, tag or commit in the repository"
-        )));
+        ))),
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Checks `commit` out, detached, at `dest` (replacing what was there).
@@ -119,27 +119,9 @@ pub fn worktree(mirror: &Mirror, commit: &str, dest: &Path) -> Result<()> {
 }
 
 fn git(git_dir: &Path, args: &[&str], action: &str) -> Result<()> {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .args(args)
-        .output()
-        .map_err(|e| Error::infra("run git", e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::infra(action, last_line(&out.stderr)))
-    }
-}
-
-fn last_line(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(no output)")
-        .trim()
-        .to_owned()
+    crate::git::run(Some(git_dir), args)
+        .map(drop)
+        .map_err(|e| Error::infra(action, e.last_line()))
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ pub fn run(
             commit: code.head_commit,
         },
         machine: Machine::read(),
-        python: python_version(&run.runner, sides[0], &run.work.path),
+        python: crate::python::version(&run.runner, sides[0], &run.work.path),
         seed,
         sampling: SamplingSummary {
             config: config.sampling,
@@ -865,24 +865,6 @@ fn read_quality(id: &str, file: &Path, base: &SideEnv, head: &SideEnv) -> Qualit
     }
 }
 
-fn python_version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) -> Option<String> {
-    let out = scratch.join("python-version");
-    let spec = RunSpec {
-        argv: vec!["python".into(), "--version".into()],
-        cwd: side.checkout.clone(),
-        env: side.env.clone(),
-        timeout: std::time::Duration::from_secs(30),
-        stdout: Some(out.clone()),
-        stderr: None,
-        pad: 0,
-        cpu: None,
-    };
-    runner.run(&spec).ok().filter(|o| o.success())?;
-    std::fs::read_to_string(out)
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
 /// A per-run directory under the cache holding the worktrees and venvs; removed (and the
 /// worktrees unregistered) when the run ends, however it ends.
 struct Workdir {
@@ -914,11 +896,7 @@ impl Drop for Workdir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
         if let Some(mirror) = self.mirror.borrow().as_ref() {
-            let _ = std::process::Command::new("git")
-                .arg("--git-dir")
-                .arg(mirror)
-                .args(["worktree", "prune"])
-                .output();
+            let _ = crate::git::run(Some(mirror), &["worktree", "prune"]);
         }
     }
 }

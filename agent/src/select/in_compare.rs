@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::impacted::{self, Hotfiles, Options};
-use super::local_loop::{environment_hash, name_status};
+use super::local_loop::name_status;
 use super::store::{Store, Survey};
 use super::{fingerprint, survey};
 use crate::bench::{Benchmark, Layer, SideEnv};
 use crate::error::{Error, Result};
 use crate::measure::runner::{ProcessRunner, RunSpec};
+use crate::python::environment_hash;
 use crate::report::{Explained, Selection};
 
 /// The default share of the suite above which a covered file is a hotfile.
@@ -371,21 +372,10 @@ fn store_err(e: super::store::StoreError) -> Error {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let mut cmd = std::process::Command::new("git");
-    if dir.join("HEAD").is_file() && !dir.join(".git").exists() {
-        cmd.arg("--git-dir").arg(dir);
-    } else {
-        cmd.arg("-C").arg(dir);
-    }
-    let out = cmd
-        .args(args)
-        .output()
-        .map_err(|e| Error::infra("run git", e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::infra(
-            format!("git {}", args.join(" ")),
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::git::run(Some(dir), args).map_err(|e| match e {
+        crate::git::GitError::Failed { command, stderr } => {
+            Error::infra(format!("git {command}"), stderr)
+        }
+        spawn => Error::infra("run git", spawn.to_string()),
+    })
 }

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sha1::{Digest, Sha1};
-
 use super::impacted::{self, FileChange, Hotfiles, Options, Selection};
 use super::store::{Baseline, StepResult, Store, Survey, Timing};
 use super::{fingerprint, survey};
@@ -65,7 +63,7 @@ pub fn survey(
         other => other.map_err(store_err)?,
     };
     let commit = git(&p.source_root, &["rev-parse", "HEAD"])?;
-    let env = environment_hash(&p.python, &p.source_root)?;
+    let env = crate::python::environment_hash(&p.python, &p.source_root)?;
     if !force
         && let Some(s) = store.survey().map_err(store_err)?
         && s.commit == commit
@@ -330,7 +328,7 @@ pub fn impacted(
     };
     let changed = changes(p, &survey, explicit)?;
     let opts = Options {
-        environment_hash: environment_hash(&p.python, &p.source_root)?,
+        environment_hash: crate::python::environment_hash(&p.python, &p.source_root)?,
         hotfile_threshold,
         hotfiles: Hotfiles::Exclude,
     };
@@ -420,62 +418,14 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
-/// Runs git in `dir`; its stdout, trimmed.
+/// Runs git in the checkout `dir`; its stdout, trimmed. A failure is the user's to fix
+/// (their checkout), so it is a usage error that says what git said.
 pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| Error::infra("run git", e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    match crate::git::run(Some(dir), args) {
+        Ok(out) => Ok(out.trim().to_owned()),
+        Err(e @ crate::git::GitError::Spawn(_)) => Err(Error::infra("run git", e.to_string())),
+        Err(e) => Err(Error::Usage(e.to_string())),
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// Prints what the environment hash covers: the interpreter build, every installed
-/// distribution's name and version, and the code that runs at every interpreter start
-/// without being a distribution (`.pth` files, `sitecustomize`, `usercustomize`).
-const ENVIRONMENT_PROBE: &str = r#"import glob, importlib.util, os, site, sys, importlib.metadata as m
-print(sys.version)
-print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))
-dirs = list(site.getsitepackages()) + [site.getusersitepackages()]
-for pth in sorted(p for d in dirs for p in glob.glob(os.path.join(d, '*.pth'))):
-    print(pth, open(pth, 'rb').read())
-for name in ('sitecustomize', 'usercustomize'):
-    spec = importlib.util.find_spec(name)
-    if spec and spec.origin and os.path.isfile(spec.origin):
-        print(name, open(spec.origin, 'rb').read())
-"#;
-
-/// Interpreter build, every installed package version and the lock files of the checkout
-/// at `root`: any change means everything runs.
-pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
-    let mut h = Sha1::new();
-    let out = Command::new(python)
-        .args(["-c", ENVIRONMENT_PROBE])
-        .output()
-        .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "--python {}: {}",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    h.update(&out.stdout);
-    for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
-        if let Ok(bytes) = std::fs::read(root.join(lock)) {
-            h.update(lock.as_bytes());
-            h.update(&bytes);
-        }
-    }
-    Ok(format!("{:x}", h.finalize()))
 }
 
 /// The suite's benchmark ids, and the modules that could not be imported (module, error).
@@ -719,36 +669,14 @@ fn sample(
 /// samples, in any order.
 fn timing(mut values: Vec<f64>) -> Timing {
     values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let q = |f: f64| values[((n - 1) as f64 * f).round() as usize];
-    let (lo, hi) = median_interval(n, 0.99);
+    let (lo, hi) = crate::stats::median_interval(values.len(), 0.99);
     Timing {
         median: crate::stats::median(values.clone()),
         ci99_low: values[lo],
         ci99_high: values[hi],
-        q1: q(0.25),
-        q3: q(0.75),
+        q1: crate::stats::quantile(&values, 0.25),
+        q3: crate::stats::quantile(&values, 0.75),
     }
-}
-
-/// Indices (0-based, into sorted samples) of the order statistics that bound the median
-/// with at least `level` confidence: the widest pair when `n` is too small.
-fn median_interval(n: usize, level: f64) -> (usize, usize) {
-    use statrs::distribution::{Binomial, DiscreteCDF};
-    if n < 2 {
-        return (0, n.saturating_sub(1));
-    }
-    let b = Binomial::new(0.5, n as u64).expect("valid");
-    // P(X < k) on each side; pick the largest k with 1 - 2 P(X <= k - 1) >= level.
-    let mut k = 0;
-    for cand in 1..=n / 2 {
-        if 1.0 - 2.0 * b.cdf(cand as u64 - 1) >= level {
-            k = cand - 1;
-        } else {
-            break;
-        }
-    }
-    (k, n - 1 - k)
 }
 
 #[cfg(test)]
@@ -761,13 +689,6 @@ mod tests {
             (3.0, 2.0, 4.0, 1.0, 5.0)
         );
         assert_eq!(super::timing(vec![1.0, 2.0, 3.0, 4.0, 5.0]), t);
-    }
-
-    #[test]
-    fn the_median_interval_widens_with_confidence_and_covers_all_for_few_samples() {
-        assert_eq!(super::median_interval(5, 0.99), (0, 4));
-        let (lo, hi) = super::median_interval(100, 0.99);
-        assert!(lo > 30 && hi < 69 && lo + hi == 99, "{lo} {hi}");
     }
 
     #[test]

@@ -238,7 +238,7 @@ fn run_catalogue(
         }
         let changes = local_loop::changes(&p, &survey, &[])?;
         let opts = Options {
-            environment_hash: local_loop::environment_hash(&p.python, &p.source_root)?,
+            environment_hash: crate::python::environment_hash(&p.python, &p.source_root)?,
             hotfile_threshold: 0.5,
             hotfiles: Hotfiles::Include,
         };

@@ -20,6 +20,7 @@ mod differences;
 mod error;
 mod hodges_lehmann;
 mod normal;
+mod order;
 mod ranks;
 mod signrank;
 mod verdict;
@@ -30,6 +31,7 @@ pub use bh::benjamini_hochberg;
 pub use differences::Differences;
 pub use error::StatsError;
 pub use hodges_lehmann::{ShiftEstimate, hodges_lehmann};
+pub use order::{median_interval, quantile};
 pub use verdict::{Verdict, to_percent, verdict};
 pub use wilcoxon::{Alternative, SignedRank, signed_rank_test};
 

@@ -1,0 +1,70 @@
+//! Probes of a Python environment: its version line, and the hash that says whether a
+//! stored survey still describes it.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha1::{Digest, Sha1};
+
+use crate::bench::SideEnv;
+use crate::error::{Error, Result};
+use crate::measure::runner::{ProcessRunner, RunSpec};
+
+/// Prints what the environment hash covers: the interpreter build, every installed
+/// distribution's name and version, and the code that runs at every interpreter start
+/// without being a distribution (`.pth` files, `sitecustomize`, `usercustomize`).
+const ENVIRONMENT_PROBE: &str = r#"import glob, importlib.util, os, site, sys, importlib.metadata as m
+print(sys.version)
+print(sorted((d.metadata['Name'] or '', d.version) for d in m.distributions()))
+dirs = list(site.getsitepackages()) + [site.getusersitepackages()]
+for pth in sorted(p for d in dirs for p in glob.glob(os.path.join(d, '*.pth'))):
+    print(pth, open(pth, 'rb').read())
+for name in ('sitecustomize', 'usercustomize'):
+    spec = importlib.util.find_spec(name)
+    if spec and spec.origin and os.path.isfile(spec.origin):
+        print(name, open(spec.origin, 'rb').read())
+"#;
+
+/// Interpreter build, every installed package version and the lock files of the checkout
+/// at `root`: any change means everything runs.
+pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
+    let mut h = Sha1::new();
+    let out = Command::new(python)
+        .args(["-c", ENVIRONMENT_PROBE])
+        .output()
+        .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "--python {}: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    h.update(&out.stdout);
+    for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
+        if let Ok(bytes) = std::fs::read(root.join(lock)) {
+            h.update(lock.as_bytes());
+            h.update(&bytes);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// `python --version` of a side's environment, as the comment shows it (none if it fails).
+pub fn version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) -> Option<String> {
+    let out = scratch.join("python-version");
+    let spec = RunSpec {
+        argv: vec!["python".into(), "--version".into()],
+        cwd: side.checkout.clone(),
+        env: side.env.clone(),
+        timeout: std::time::Duration::from_secs(30),
+        stdout: Some(out.clone()),
+        stderr: None,
+        pad: 0,
+        cpu: None,
+    };
+    runner.run(&spec).ok().filter(|o| o.success())?;
+    std::fs::read_to_string(out)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
