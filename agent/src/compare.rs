@@ -40,7 +40,7 @@ pub struct HeldHost {
 
 /// Waits (up to `lock_timeout`) until this run has the host to itself.
 pub fn hold_host(job: &Job, progress: &mut dyn FnMut(String)) -> Result<HeldHost> {
-    let mut timeline = Timeline::new();
+    let timeline = Timeline::new();
     let t = Instant::now();
     let holder = format!("{} vs {} from {}", job.base, job.head(), job.repo);
     let lock = crate::lock::acquire(
@@ -148,7 +148,7 @@ pub fn run(
         comparisons,
         importtime,
         quality,
-        spans: run.timeline.spans,
+        spans: run.timeline.spans(),
         summary,
         selection,
         shard: job.options.shard,
@@ -560,7 +560,7 @@ impl Phases<'_> {
         // The sample servers (and whatever their children left) go with the sampling.
         drop(servers);
         self.timeline.record("measure", t, None);
-        attribute_layers(&mut self.timeline, &plan.benchmarks, &sampled);
+        attribute_layers(&self.timeline, &plan.benchmarks, &sampled);
         sampled
     }
 
@@ -763,11 +763,11 @@ fn asv_cache_root(work: &Path, side: Side) -> PathBuf {
 }
 
 fn attribute_layers(
-    timeline: &mut Timeline,
+    timeline: &Timeline,
     benchmarks: &[crate::bench::Benchmark],
     sampled: &scheduler::Sampled,
 ) {
-    let origin = timeline.spans.last().map_or(0.0, |s| s.start_s);
+    let origin = timeline.spans().last().map_or(0.0, |s| s.start_s);
     for layer in crate::bench::Layer::ALL {
         let secs: f64 = sampled
             .pairs
@@ -782,7 +782,7 @@ fn attribute_layers(
             .map(|m| m.wall_s)
             .sum();
         if secs > 0.0 {
-            timeline.spans.push(crate::spans::Span {
+            timeline.push(crate::spans::Span {
                 name: format!("measure: {} runs", layer.name()),
                 start_s: origin,
                 duration_s: secs,

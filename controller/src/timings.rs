@@ -1,51 +1,8 @@
-//! The controller's own spans (VM start, SSH ready, upload, download, deallocate), kept
-//! from any thread and merged into `report.json` with the agent's.
-
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+//! Where a run's minutes go: the Pareto table of `benchvm timings` over the spans of one
+//! or more reports (the spans themselves are `benchvm_agent::spans`: the controller records
+//! its own in the same `Timeline` type as the agent).
 
 use benchvm_agent::spans::{Cache, Span};
-
-#[derive(Debug, Clone)]
-pub struct Timings {
-    origin: Instant,
-    spans: Arc<Mutex<Vec<Span>>>,
-}
-
-impl Default for Timings {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Timings {
-    pub fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-            spans: Arc::default(),
-        }
-    }
-
-    /// Records a span from `start` to now; `warm` is whether its cache was there.
-    pub fn record(&self, name: &str, start: Instant, warm: Option<bool>) {
-        let span = Span {
-            name: name.to_owned(),
-            start_s: start.duration_since(self.origin).as_secs_f64(),
-            duration_s: start.elapsed().as_secs_f64(),
-            cache: warm.map(Cache::from_warm),
-        };
-        self.spans.lock().expect("timings lock").push(span);
-    }
-
-    /// Seconds from the controller's start to `at`.
-    pub fn offset(&self, at: Instant) -> f64 {
-        at.duration_since(self.origin).as_secs_f64()
-    }
-
-    pub fn spans(&self) -> Vec<Span> {
-        self.spans.lock().expect("timings lock").clone()
-    }
-}
 
 /// Where a run's minutes go: spans grouped by name over one or more runs, median
 /// duration per name, sorted longest first, with each one's share and the running total

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use benchvm::azure_vm::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use benchvm::error::Result as BenchResult;
 use benchvm::host::Host;
-use benchvm::timings::Timings;
 use benchvm_agent::job::Job;
+use benchvm_agent::spans::Timeline;
 use support::agent::static_agent;
 use support::fake_arm::FakeArm;
 use support::relay::Relay;
@@ -531,17 +531,17 @@ struct PanickingJob(Arc<AzureVm>);
 
 #[async_trait::async_trait]
 impl Host for PanickingJob {
-    async fn prepare(&self, _: &Timings) -> BenchResult<()> {
+    async fn prepare(&self, _: &Timeline) -> BenchResult<()> {
         self.0.start(Duration::from_secs(60)).await.unwrap();
         Ok(())
     }
 
-    async fn run_agent(&self, _: &Job, _: &Timings) -> BenchResult<()> {
+    async fn run_agent(&self, _: &Job, _: &Timeline) -> BenchResult<()> {
         panic!("injected panic in the middle of the job");
     }
 
-    async fn teardown(&self, wait: bool, timings: &Timings) -> BenchResult<()> {
-        benchvm::host::azure::deallocate(&self.0, wait, timings).await
+    async fn teardown(&self, wait: bool, timeline: &Timeline) -> BenchResult<()> {
+        benchvm::host::azure::deallocate(&self.0, wait, timeline).await
     }
 }
 
@@ -570,7 +570,7 @@ async fn a_panic_in_the_job_still_deallocates_the_vm() {
     .unwrap();
     let mut job = Job::new(".", "main", "perf/x");
     job.options.results = Some(std::env::temp_dir().join("never-written"));
-    let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timings::new())
+    let err = benchvm::host::run_on(Arc::new(PanickingJob(Arc::new(vm))), &job, &Timeline::new())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("panicked"), "{err}");

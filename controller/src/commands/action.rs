@@ -16,7 +16,7 @@ use crate::github::api::Client;
 use crate::github::context::{Actions, Trigger, fork_refusal};
 use crate::github::readout::{self, CommentMode, Posted};
 use crate::host::{self, HostChoice, HostFlags};
-use crate::timings::Timings;
+use benchvm_agent::spans::Timeline;
 
 /// Runs the action step; returns the exit code.
 pub fn run(flags: ActionFlags) -> Result<i32> {
@@ -168,13 +168,13 @@ async fn run_or_merge(
         job.base,
         flags.backend
     );
-    let timings = Timings::new();
+    let timeline = Timeline::new();
     if flags.backend == Backend::Azure {
         // From here on the VM may be running: the post step must deallocate it.
         save_state("started", "true");
     }
-    let offset = host::run_on(host, &job, &timings).await?;
-    let report = finalize(&job, &timings, offset)?;
+    let offset = host::run_on(host, &job, &timeline).await?;
+    let report = finalize(&job, &timeline, offset)?;
     Ok(readout(flags, actions, client, &job, &report).await)
 }
 
@@ -516,7 +516,7 @@ pub fn cleanup(flags: ActionFlags) -> Result<i32> {
     }
     let vm = flags.azure.vm()?;
     block_on(async {
-        crate::host::azure::deallocate(&vm, true, &Timings::new()).await?;
+        crate::host::azure::deallocate(&vm, true, &Timeline::new()).await?;
         eprintln!("benchvm: deallocated VM {}", vm.describe());
         Ok(exit::OK)
     })

@@ -21,7 +21,7 @@ use benchvm_agent::stats::Verdict;
 use crate::cli::{Cli, Command, Output};
 use crate::error::{Error, Result};
 use crate::host::{self, Host};
-use crate::timings::Timings;
+use benchvm_agent::spans::Timeline;
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -108,14 +108,14 @@ pub(crate) async fn compare(
     output: &Output,
 ) -> Result<i32> {
     prepare(&mut job)?;
-    let timings = Timings::new();
-    let agent_offset = host::run_on(host, &job, &timings).await?;
-    finish(&job, &timings, agent_offset, output)
+    let timeline = Timeline::new();
+    let agent_offset = host::run_on(host, &job, &timeline).await?;
+    finish(&job, &timeline, agent_offset, output)
 }
 
 /// Merges the controller's spans into the report, renders and writes the outputs.
-fn finish(job: &Job, timings: &Timings, agent_offset: f64, output: &Output) -> Result<i32> {
-    let report = finalize(job, timings, agent_offset)?;
+fn finish(job: &Job, timeline: &Timeline, agent_offset: f64, output: &Output) -> Result<i32> {
+    let report = finalize(job, timeline, agent_offset)?;
     print_outcome(&report, &job.results(), output.markdown);
     Ok(exit_code(&report, output.fail_on_regression))
 }
@@ -148,14 +148,14 @@ pub(crate) fn exit_code(report: &Report, fail_on_regression: bool) -> i32 {
 
 /// Completes the results directory the agent left: the controller's spans and the
 /// names people gave join `report.json`, and `comment.md` is rendered.
-pub(crate) fn finalize(job: &Job, timings: &Timings, agent_offset: f64) -> Result<Report> {
+pub(crate) fn finalize(job: &Job, timeline: &Timeline, agent_offset: f64) -> Result<Report> {
     let results = job.results();
     let path = results.join("report.json");
     let mut report = Report::read(&path)?;
     for span in &mut report.spans {
         span.start_s += agent_offset;
     }
-    report.spans.extend(timings.spans());
+    report.spans.extend(timeline.spans());
     report.spans.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     // A bundled repository reached the agent as commit ids; keep the names people gave.
     report.base.reference = job.base.clone();

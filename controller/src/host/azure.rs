@@ -8,8 +8,8 @@ use crate::azure_vm::AzureVm;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::host::ssh::SshHost;
-use crate::timings::Timings;
 use benchvm_agent::job::Job;
+use benchvm_agent::spans::{Cache, Timeline};
 
 #[derive(Debug, Clone)]
 pub struct AzureHost {
@@ -21,7 +21,7 @@ pub struct AzureHost {
 
 #[async_trait::async_trait]
 impl Host for AzureHost {
-    async fn prepare(&self, timings: &Timings) -> Result<()> {
+    async fn prepare(&self, timeline: &Timeline) -> Result<()> {
         let t = Instant::now();
         let already_running = self
             .vm
@@ -29,31 +29,31 @@ impl Host for AzureHost {
             .await
             .map_err(|e| Error::infra("start the benchmark VM", e))?;
         // A VM that was already running is the warm case: no boot, caches in memory.
-        timings.record("vm start", t, Some(already_running));
+        timeline.record("vm start", t, Some(Cache::from_warm(already_running)));
         let t = Instant::now();
         self.ssh.wait_ready(self.start_deadline).await?;
-        timings.record("ssh ready", t, None);
+        timeline.record("ssh ready", t, None);
         Ok(())
     }
 
-    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()> {
-        self.ssh.run_agent(job, timings).await
+    async fn run_agent(&self, job: &Job, timeline: &Timeline) -> Result<()> {
+        self.ssh.run_agent(job, timeline).await
     }
 
-    async fn teardown(&self, wait: bool, timings: &Timings) -> Result<()> {
-        deallocate(&self.vm, wait, timings).await
+    async fn teardown(&self, wait: bool, timeline: &Timeline) -> Result<()> {
+        deallocate(&self.vm, wait, timeline).await
     }
 }
 
 /// Deallocates the VM; `wait: false` only has the request accepted (a cancelled job has
 /// seconds, and Azure finishes the operation without us).
-pub async fn deallocate(vm: &AzureVm, wait: bool, timings: &Timings) -> Result<()> {
+pub async fn deallocate(vm: &AzureVm, wait: bool, timeline: &Timeline) -> Result<()> {
     let t = Instant::now();
     let r = vm
         .deallocate(wait, Duration::from_secs(15 * 60))
         .await
         .map_err(|e| Error::infra("deallocate the benchmark VM", e));
-    timings.record(
+    timeline.record(
         if wait {
             "vm deallocate"
         } else {

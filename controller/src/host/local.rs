@@ -3,8 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::timings::Timings;
 use benchvm_agent::job::Job;
+use benchvm_agent::spans::Timeline;
 
 /// This machine: nothing to start or release.
 #[derive(Debug, Clone, Copy)]
@@ -12,7 +12,7 @@ pub struct LocalHost;
 
 #[async_trait::async_trait]
 impl Host for LocalHost {
-    async fn run_agent(&self, job: &Job, _timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &Job, _timeline: &Timeline) -> Result<()> {
         run_agent(job).await
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::azure_vm::{AzureOptions, AzureVm, CredentialConfig, VmRef};
 use crate::error::{Error, Result};
 use crate::ssh_transport::SshTarget;
-use crate::timings::Timings;
 use benchvm_agent::job::Job;
+use benchvm_agent::spans::Timeline;
 
 /// Exactly one kind of host.
 #[derive(Debug, clap::Args)]
@@ -177,15 +177,15 @@ impl AzureFlags {
 #[async_trait::async_trait]
 pub trait Host: Send + Sync + std::fmt::Debug {
     /// Gets the host ready (an Azure VM is started and waited for).
-    async fn prepare(&self, _timings: &Timings) -> Result<()> {
+    async fn prepare(&self, _timeline: &Timeline) -> Result<()> {
         Ok(())
     }
 
     /// Runs the comparison; the results directory ends up at `job.results`.
-    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()>;
+    async fn run_agent(&self, job: &Job, timeline: &Timeline) -> Result<()>;
 
     /// Releases the host; `wait: false` when a cancelled job has only seconds left.
-    async fn teardown(&self, _wait: bool, _timings: &Timings) -> Result<()> {
+    async fn teardown(&self, _wait: bool, _timeline: &Timeline) -> Result<()> {
         Ok(())
     }
 }
@@ -297,18 +297,18 @@ impl Drop for WorkflowCommandsOff {
 /// failure, a panic in the job (it runs in a task of its own, so a panic arrives here
 /// as a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
 /// started: GitHub's grace period is short). Returns when the agent's clock started,
-/// in seconds since `timings` began.
-pub async fn run_on(host: Arc<dyn Host>, job: &Job, timings: &Timings) -> Result<f64> {
+/// in seconds since `timeline` began.
+pub async fn run_on(host: Arc<dyn Host>, job: &Job, timeline: &Timeline) -> Result<f64> {
     // What the agent and the benchmark host print reaches the job log, and none of it may
     // act as a workflow command.
     let _inert = WorkflowCommandsOff::start();
     let mut work = {
-        let (host, job, timings) = (host.clone(), job.clone(), timings.clone());
+        let (host, job, timeline) = (host.clone(), job.clone(), timeline.clone());
         tokio::spawn(async move {
-            host.prepare(&timings).await?;
+            host.prepare(&timeline).await?;
             let started = std::time::Instant::now();
-            host.run_agent(&job, &timings).await?;
-            Ok::<_, Error>(timings.offset(started))
+            host.run_agent(&job, &timeline).await?;
+            Ok::<_, Error>(timeline.offset(started))
         })
     };
     let outcome = tokio::select! {
@@ -322,13 +322,13 @@ pub async fn run_on(host: Arc<dyn Host>, job: &Job, timings: &Timings) -> Result
             work.abort();
             let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
             // Start the teardown at once and do not wait for it: the grace period is short.
-            if let Err(e) = host.teardown(false, timings).await {
+            if let Err(e) = host.teardown(false, timeline).await {
                 eprintln!("error: {e}");
             }
             return Err(Error::Cancelled { signal });
         }
     };
-    let teardown = host.teardown(true, timings).await;
+    let teardown = host.teardown(true, timeline).await;
     match (outcome, teardown) {
         (Ok(offset), Ok(())) => Ok(offset),
         (Ok(_), Err(e)) => Err(e),

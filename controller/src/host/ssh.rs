@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::host::{Host, bundle};
 use crate::ssh_transport::{SshError, SshSession, SshTarget, Stream};
-use crate::timings::Timings;
 use benchvm_agent::job::Job;
+use benchvm_agent::spans::{Cache, Timeline};
 
 /// Everything the ssh host needs besides the job.
 #[derive(Debug, Clone)]
@@ -84,19 +84,19 @@ impl SshHost {
 
 #[async_trait::async_trait]
 impl Host for SshHost {
-    async fn run_agent(&self, job: &Job, timings: &Timings) -> Result<()> {
+    async fn run_agent(&self, job: &Job, timeline: &Timeline) -> Result<()> {
         let host = self.clone();
         let job = job.clone();
-        let timings = timings.clone();
-        blocking(move || host.run_blocking(&job, &timings)).await
+        let timeline = timeline.clone();
+        blocking(move || host.run_blocking(&job, &timeline)).await
     }
 }
 
 impl SshHost {
-    fn run_blocking(&self, job: &Job, timings: &Timings) -> Result<()> {
+    fn run_blocking(&self, job: &Job, timeline: &Timeline) -> Result<()> {
         let t = Instant::now();
         let session = SshSession::connect(&self.target)?;
-        timings.record("ssh connect", t, None);
+        timeline.record("ssh connect", t, None);
         let home = capture(&session, "printf %s \"$HOME\"")?;
         let run_id = format!("{}-{}", std::process::id(), unix_now());
         let run_dir = format!("{home}/.benchvm/runs/{run_id}");
@@ -117,7 +117,7 @@ impl SshHost {
         if !warm {
             session.upload(&self.agent, &remote_agent, 0o755)?;
         }
-        timings.record("upload agent", t, Some(warm));
+        timeline.record("upload agent", t, Some(Cache::from_warm(warm)));
 
         // A local repository travels as a bundle of the two commits.
         let t = Instant::now();
@@ -136,7 +136,7 @@ impl SshHost {
             remote_job.mirror_name = Some(mirror_name(Path::new(&job.repo)));
             remote_job.base = b.base;
             remote_job.head = job.head.as_ref().map(|_| b.head);
-            timings.record("upload code", t, None);
+            timeline.record("upload code", t, None);
         }
         remote_job.config = None;
         if let Some(config) = &job.config {
@@ -200,7 +200,7 @@ impl SshHost {
             &job.results(),
             crate::ssh_transport::Limits::RESULTS,
         )?;
-        timings.record("download results", t, None);
+        timeline.record("download results", t, None);
         run_checked(&session, &remove_command(&run_dir))?;
         Ok(())
     }
