@@ -32,3 +32,42 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `benchvm_agent::…` path in the controller's code starts with one the agent
+    /// declares in `CONTROLLER_USES`: the two binaries share that and nothing else.
+    #[test]
+    fn the_controller_uses_only_what_the_agent_shares() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src];
+        let mut seen = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("benchvm_agent::") {
+                let rest = &text[at + "benchvm_agent::".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(rest.len());
+                // `benchvm_agent::report::{Report, render}`: the module is what counts.
+                let used = rest[..end].trim_end_matches(':');
+                if used.is_empty() || used == "CONTROLLER_USES" {
+                    continue; // prose, and this test's own list
+                }
+                seen += 1;
+                assert!(
+                    benchvm_agent::CONTROLLER_USES.iter().any(
+                        |allowed| used == *allowed || used.starts_with(&format!("{allowed}::"))
+                    ),
+                    "{}: benchvm_agent::{used} is not in CONTROLLER_USES",
+                    path.display()
+                );
+            }
+        }
+        assert!(seen > 20, "found the controller's uses ({seen})");
+    }
+}
