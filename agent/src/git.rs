@@ -3,7 +3,12 @@
 //! mirror) and is passed as `--git-dir`; any other is a working tree (`-C`).
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
+
+use crate::measure::runner::{SystemRunner, capture};
+
+/// The longest a git command may take: a first clone of a large repository is minutes.
+const GIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// Why a git command gave no output.
 #[derive(Debug, thiserror::Error)]
@@ -34,22 +39,30 @@ impl GitError {
 /// Runs `git args` on the repository at `repo` (none: in the current directory, for a
 /// clone); returns its stdout as it came.
 pub fn run(repo: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
-    let mut command = Command::new("git");
+    let mut argv = vec!["git".to_owned()];
     if let Some(repo) = repo {
-        if repo.join("HEAD").is_file() && !repo.join(".git").exists() {
-            command.arg("--git-dir").arg(repo);
+        let how = if repo.join("HEAD").is_file() && !repo.join(".git").exists() {
+            "--git-dir"
         } else {
-            command.arg("-C").arg(repo);
-        }
+            "-C"
+        };
+        argv.extend([how.to_owned(), repo.display().to_string()]);
     }
-    let out = command.args(args).output().map_err(GitError::Spawn)?;
-    if !out.status.success() {
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cwd = std::env::current_dir().map_err(GitError::Spawn)?;
+    let out = capture(&SystemRunner, argv, &cwd, &[], GIT_TIMEOUT).map_err(GitError::Spawn)?;
+    if let Some(failure) = out.outcome.failure() {
+        let stderr = out.stderr.trim();
         return Err(GitError::Failed {
             command: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            stderr: if out.outcome.timed_out || stderr.is_empty() {
+                format!("{failure} {stderr}").trim().to_owned()
+            } else {
+                stderr.to_owned()
+            },
         });
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }
 
 #[cfg(test)]

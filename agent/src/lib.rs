@@ -36,8 +36,8 @@ pub mod test_support;
 
 /// The paths into this crate the controller uses: the shared vocabulary whole, and a few
 /// named entry points of the agent (running it in-process for the local host, checking a
-/// config before a host starts, the default cache, the heartbeat line it filters out, the
-/// verdict type, and the test helpers).
+/// config before a host starts, running git, the default cache, the heartbeat line it
+/// filters out, the verdict type, and the test helpers).
 pub const CONTROLLER_USES: &[&str] = &[
     "exit",
     "job",
@@ -47,6 +47,7 @@ pub const CONTROLLER_USES: &[&str] = &[
     "cli::main",
     "cli::parse_flags",
     "config::Config",
+    "git",
     "cache::default_dir",
     "heartbeat::TAG",
     "stats::Verdict",

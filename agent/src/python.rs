@@ -2,13 +2,16 @@
 //! stored survey still describes it.
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
 use crate::bench::SideEnv;
 use crate::error::{Error, Result};
-use crate::measure::runner::{ProcessRunner, RunSpec};
+use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner, capture};
+
+/// How long an interpreter may take to describe itself.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Prints what the environment hash covers: the interpreter build, every installed
 /// distribution's name and version, and the code that runs at every interpreter start
@@ -29,18 +32,24 @@ for name in ('sitecustomize', 'usercustomize'):
 /// at `root`: any change means everything runs.
 pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     let mut h = Sha1::new();
-    let out = Command::new(python)
-        .args(["-c", ENVIRONMENT_PROBE])
-        .output()
+    let argv = vec![
+        python.display().to_string(),
+        "-c".into(),
+        ENVIRONMENT_PROBE.into(),
+    ];
+    // From the caller's directory, as before: a checkout's own `*.egg-info` must not count.
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
+    let out = capture(&SystemRunner, argv, &cwd, &[], PROBE_TIMEOUT)
         .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
-    if !out.status.success() {
+    if let Some(failure) = out.outcome.failure() {
+        let said = out.stderr.trim();
         return Err(Error::Usage(format!(
             "--python {}: {}",
             python.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            if said.is_empty() { &failure } else { said }
         )));
     }
-    h.update(&out.stdout);
+    h.update(out.stdout.as_bytes());
     for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
         if let Ok(bytes) = std::fs::read(root.join(lock)) {
             h.update(lock.as_bytes());

@@ -193,6 +193,47 @@ impl ProcessRunner for SystemRunner {
     }
 }
 
+/// What a run printed, with its outcome.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub outcome: RunOutcome,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `argv` in `cwd` through `runner` (its own process group, killed with its tree at
+/// `timeout` or when the agent is stopped) and returns what it printed, kept in a private
+/// temporary directory while it runs. The way the agent runs every helper process (git,
+/// Python probes, a catalogue's shell steps), so each has a deadline.
+pub fn capture<R: ProcessRunner + ?Sized>(
+    runner: &R,
+    argv: Vec<String>,
+    cwd: &std::path::Path,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> io::Result<Captured> {
+    let dir = tempfile::Builder::new().prefix("benchvm-run").tempdir()?;
+    let (stdout, stderr) = (dir.path().join("out"), dir.path().join("err"));
+    let spec = RunSpec {
+        argv,
+        cwd: cwd.to_owned(),
+        env: env.to_vec(),
+        timeout,
+        stdout: Some(stdout.clone()),
+        stderr: Some(stderr.clone()),
+        pad: 0,
+        cpu: None,
+    };
+    let outcome = runner.run(&spec)?;
+    let read =
+        |f: &PathBuf| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
+    Ok(Captured {
+        outcome,
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+    })
+}
+
 /// The complete environment of a run (the inherited one, less the padding and warm-up
 /// variables, plus `vars` and a padding of `pad` bytes) and `program` resolved against its
 /// PATH.

@@ -3,14 +3,13 @@
 //! (`--python`), and keep everything in one SQLite file ([`super::store`]).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use super::impacted::{self, FileChange, Hotfiles, Options, Selection};
 use super::store::{Baseline, StepResult, Store, Survey, Timing};
 use super::{fingerprint, survey};
 use crate::error::{Error, Result};
-use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
+use crate::measure::runner::{SystemRunner, capture};
 
 /// How long one benchmark may take under coverage.
 const SURVEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -449,12 +448,13 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
         module: String,
         error: String,
     }
-    let out = Command::new(&p.python)
-        .arg(asv_harness)
-        .arg("list")
-        .arg(&p.suite)
-        .current_dir(&p.source_root)
-        .output()
+    let argv = vec![
+        p.python.display().to_string(),
+        asv_harness.display().to_string(),
+        "list".into(),
+        p.suite.display().to_string(),
+    ];
+    let out = capture(&SystemRunner, argv, &p.source_root, &[], SURVEY_TIMEOUT)
         .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
     let not_listed = |last: &str| {
         // A missing module usually means the project is not installed for --python.
@@ -471,15 +471,14 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
             format!("{last}{hint}"),
         )
     };
-    if !out.status.success() {
+    if let Some(failure) = out.outcome.failure() {
         // A traceback's last line says what went wrong.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-        return Err(not_listed(last.unwrap_or("no output").trim()));
+        let last = out.stderr.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(not_listed(last.unwrap_or(&failure).trim()));
     }
     // The listing is the last line: a suite may print while it is imported.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout
+    let last = out
+        .stdout
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
@@ -587,38 +586,23 @@ pub(crate) fn time(
 }
 
 /// Runs `argv` through the runner (its own process group, so ^C or SIGTERM to the agent
-/// kills it too; at most [`SURVEY_TIMEOUT`]) and returns its outcome, stdout and stderr,
-/// kept in files in `scratch` while it runs.
+/// kills it too; at most [`SURVEY_TIMEOUT`]) and returns its outcome, stdout and stderr;
+/// refuses to start, or to report, once the agent has been asked to stop.
 pub(crate) fn run_captured(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
-    scratch: &Path,
 ) -> Result<(crate::measure::runner::RunOutcome, String, String)> {
-    let (stdout, stderr) = (scratch.join("run.out"), scratch.join("run.err"));
-    let spec = RunSpec {
-        argv: argv.to_vec(),
-        cwd: cwd.to_owned(),
-        env: env.to_vec(),
-        timeout: SURVEY_TIMEOUT,
-        stdout: Some(stdout.clone()),
-        stderr: Some(stderr.clone()),
-        pad: 0,
-        cpu: None,
-    };
     let stopped = || Error::infra("finish the run", "stopped by a signal");
     if crate::heartbeat::stop_requested() {
         return Err(stopped());
     }
-    let outcome = SystemRunner
-        .run(&spec)
+    let out = capture(&SystemRunner, argv.to_vec(), cwd, env, SURVEY_TIMEOUT)
         .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
     if crate::heartbeat::stop_requested() {
         return Err(stopped());
     }
-    let read =
-        |f: &Path| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
-    Ok((outcome, read(&stdout), read(&stderr)))
+    Ok((out.outcome, out.stdout, out.stderr))
 }
 
 /// One fresh-process sample of a benchmark through the ASV harness: value and unit, or
@@ -633,7 +617,6 @@ fn sample(
         value: f64,
         unit: String,
     }
-    let scratch = asv_harness.parent().unwrap_or(Path::new("."));
     let argv = [
         p.python.display().to_string(),
         asv_harness.display().to_string(),
@@ -646,7 +629,7 @@ fn sample(
         crate::layers::asv::WARMUP_VAR.into(),
         p.warmup.as_secs_f64().to_string(),
     )];
-    let (outcome, stdout, stderr) = run_captured(&argv, &p.source_root, &env, scratch)?;
+    let (outcome, stdout, stderr) = run_captured(&argv, &p.source_root, &env)?;
     let last = stdout.lines().last().unwrap_or("").to_owned();
     if let Ok(s) = serde_json::from_str::<Sample>(&last) {
         return Ok(Ok((s.value, s.unit)));

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,10 @@ use super::impacted::{self, Hotfiles, Options};
 use super::local_loop::{self, Project, git};
 use super::survey::Recorder;
 use crate::error::{Error, Result};
+use crate::measure::runner::{SystemRunner, capture};
+
+/// How long a catalogue's `run` step may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The catalogue file: `edits:`, each with a name, steps and optional undo steps.
 #[derive(Debug, Clone, Deserialize)]
@@ -337,18 +341,19 @@ fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
         }
         Step::Run(command) => {
             let command = command.replace("{python}", &p.python.display().to_string());
-            let out = Command::new("sh")
-                .args(["-c", &command])
-                .current_dir(&p.source_root)
-                .output()
+            let argv = vec!["sh".into(), "-c".into(), command.clone()];
+            let out = capture(&SystemRunner, argv, &p.source_root, &[], STEP_TIMEOUT)
                 .map_err(|e| format!("{command}: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "{command}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
+            match out.outcome.failure() {
+                None => Ok(()),
+                Some(failure) => {
+                    let said = out.stderr.trim();
+                    Err(format!(
+                        "{command}: {}",
+                        if said.is_empty() { &failure } else { said }
+                    ))
+                }
             }
-            Ok(())
         }
     }
 }
@@ -356,12 +361,7 @@ fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
 /// One call's result, or how it failed.
 fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
     let argv = rec.asv_once(&p.python.display().to_string(), &p.suite, id);
-    let (run, stdout, stderr) = local_loop::run_captured(
-        &argv,
-        &p.source_root,
-        &[],
-        rec.asv_harness.parent().unwrap_or(Path::new(".")),
-    )?;
+    let (run, stdout, stderr) = local_loop::run_captured(&argv, &p.source_root, &[])?;
     let last = |text: &str| {
         text.lines()
             .rev()

@@ -404,29 +404,18 @@ async fn refs(
 }
 
 fn resolves(repo: &Path, name: &str) -> bool {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("{name}^{{commit}}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
+    let spec = format!("{name}^{{commit}}");
+    benchvm_agent::git::run(Some(repo), &["rev-parse", "--verify", "--quiet", &spec]).is_ok()
 }
 
 fn git_merge_base(repo: &Path, a: &str, b: &str) -> Result<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["merge-base", a, b])
-        .output()
-        .map_err(|e| Error::infra("run git merge-base", e))?;
-    if !out.status.success() {
-        return Err(Error::infra(
-            "find the pull request's merge base",
-            String::from_utf8_lossy(&out.stderr).trim(),
-        ));
+    match benchvm_agent::git::run(Some(repo), &["merge-base", a, b]) {
+        Ok(out) => Ok(out.trim().to_owned()),
+        Err(benchvm_agent::git::GitError::Failed { stderr, .. }) => {
+            Err(Error::infra("find the pull request's merge base", stderr))
+        }
+        Err(e) => Err(Error::infra("run git merge-base", e)),
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// The host flags `benchvm run` would have been given.

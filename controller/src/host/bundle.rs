@@ -3,7 +3,8 @@
 //! credentials for the repository, and nothing of the head ref runs on the controller.
 
 use std::path::Path;
-use std::process::Command;
+
+use benchvm_agent::git::{self, GitError};
 
 use crate::error::{Error, Result};
 
@@ -18,23 +19,21 @@ pub struct Bundled {
 pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled> {
     let resolve = |r: &str| -> Result<String> {
         let spec = format!("{r}^{{commit}}");
-        let o = git(
-            repo,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                &spec,
-            ],
-        )?;
-        if !o.status.success() {
-            return Err(Error::Usage(format!(
+        let args = [
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &spec,
+        ];
+        match git::run(Some(repo), &args) {
+            Ok(out) => Ok(out.trim().to_owned()),
+            Err(e @ GitError::Spawn(_)) => Err(Error::infra("run git", e)),
+            Err(_) => Err(Error::Usage(format!(
                 "failed to resolve ref {r:?} in {}",
                 repo.display()
-            )));
+            ))),
         }
-        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
     let bundled = Bundled {
         base: resolve(base)?,
@@ -43,47 +42,33 @@ pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled
     // A bundle carries refs, not bare commits: name the two under benchvm's own namespace.
     for (name, commit) in [("base", &bundled.base), ("head", &bundled.head)] {
         let refname = format!("refs/benchvm/{name}");
-        check(
-            git(repo, &["update-ref", &refname, commit])?,
+        git(
+            repo,
+            &["update-ref", &refname, commit],
             "mark the commits to bundle",
         )?;
     }
     let out_str = out.display().to_string();
-    check(
-        git(
-            repo,
-            &[
-                "bundle",
-                "create",
-                "--quiet",
-                &out_str,
-                "refs/benchvm/base",
-                "refs/benchvm/head",
-            ],
-        )?,
+    git(
+        repo,
+        &[
+            "bundle",
+            "create",
+            "--quiet",
+            &out_str,
+            "refs/benchvm/base",
+            "refs/benchvm/head",
+        ],
         "create the git bundle",
     )?;
     Ok(bundled)
 }
 
-fn git(repo: &Path, args: &[&str]) -> Result<std::process::Output> {
-    Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .map_err(|e| Error::infra("run git", e))
-}
-
-fn check(out: std::process::Output, action: &str) -> Result<()> {
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::infra(
-            action,
-            String::from_utf8_lossy(&out.stderr).trim(),
-        ))
-    }
+fn git(repo: &Path, args: &[&str], action: &str) -> Result<()> {
+    git::run(Some(repo), args).map(drop).map_err(|e| match e {
+        GitError::Failed { stderr, .. } => Error::infra(action, stderr),
+        spawn => Error::infra("run git", spawn),
+    })
 }
 
 #[cfg(test)]
@@ -103,21 +88,14 @@ mod tests {
         let b = create(&repo, "main", "x", &out).unwrap();
         assert_ne!(b.base, b.head);
         let clone = tmp.path().join("c.git");
-        let ok = Command::new("git")
-            .args(["clone", "--mirror", "-q"])
-            .arg(&out)
-            .arg(&clone)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        sh(&format!(
+            "git clone --mirror -q {} {}",
+            out.display(),
+            clone.display()
+        ));
         for c in [&b.base, &b.head] {
-            let o = Command::new("git")
-                .arg("--git-dir")
-                .arg(&clone)
-                .args(["cat-file", "-e", c])
-                .status()
-                .unwrap();
-            assert!(o.success(), "{c} in the clone");
+            let found = git::run(Some(&clone), &["cat-file", "-e", c]);
+            assert!(found.is_ok(), "{c} in the clone: {found:?}");
         }
         let err = create(&repo, "main", "nope", &out).unwrap_err();
         assert!(err.to_string().contains("\"nope\""));
