@@ -2,7 +2,7 @@
 # Reference values for benchvm's statistics module (agent/src/stats).
 #
 # Writes agent/tests/golden/stats_reference.json, which
-# agent/tests/stats_golden.rs replays against the Rust implementation.
+# agent/tests/it/stats_golden.rs replays against the Rust implementation.
 # Run from the repository root:
 #
 #   Rscript scripts/stats_reference.R

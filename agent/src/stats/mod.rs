@@ -12,7 +12,7 @@
 //!
 //! Everything here is a pure function of its arguments: no I/O, no global
 //! state, no panics on a valid [`Differences`]. The results are checked
-//! against R 4.2 by `agent/tests/stats_golden.rs` (reference data generated
+//! against R 4.2 by `agent/tests/it/stats_golden.rs` (reference data generated
 //! by `scripts/stats_reference.R`).
 
 mod bh;

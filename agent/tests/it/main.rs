@@ -1,0 +1,13 @@
+//! The agent's integration tests, one binary (one link) with shared support: real git,
+//! Python, uv, coverage.py, asv_runner and SQLite.
+
+mod support;
+
+mod asv_suites;
+mod local_loop;
+mod local_loop_signals;
+mod recall;
+mod render_snapshots;
+mod selective_compare;
+mod stats_golden;
+mod survey_interrupted;
