@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 
 use crate::github::readout::CommentMode;
-use crate::host::AzureFlags;
+use crate::host::{AzureFlags, SshFlags};
 
 /// Where the benchmarks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,21 +26,11 @@ pub struct ActionFlags {
     pub backend: Backend,
     #[command(flatten)]
     pub azure: AzureFlags,
-    /// Host name or address of the benchmark machine (ssh and azure: give the VM a static address).
-    #[arg(long)]
-    pub ssh_host: Option<String>,
-    /// SSH port of the benchmark machine.
-    #[arg(long, default_value_t = 22)]
-    pub ssh_port: u16,
-    /// SSH user on the benchmark machine.
-    #[arg(long, default_value = "bench")]
-    pub ssh_user: String,
+    #[command(flatten)]
+    pub ssh: SshFlags,
     /// The SSH private key (the key itself, from a secret, or a path to it).
     #[arg(long)]
     pub ssh_key: Option<String>,
-    /// The pinned host public key, `ssh-ed25519 AAAA…`: a different key stops the run.
-    #[arg(long)]
-    pub ssh_host_key: Option<String>,
     /// bench.yml to use, a path in the workspace [default: the head ref's own bench.yml].
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -34,24 +34,35 @@ pub struct HostChoice {
     pub azure: bool,
 }
 
+/// Reaching the benchmark machine over SSH (`--ssh`, and the VM of `--azure`): declared
+/// once for `run`, `calibrate` and the Action. The key is apart: a file for the command
+/// line, the key itself or a file for the Action.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SshFlags {
+    /// Host name or address of the benchmark machine (ssh and azure: give the VM a static address).
+    #[arg(long)]
+    pub ssh_host: Option<String>,
+    /// SSH port of the benchmark machine.
+    #[arg(long, default_value_t = 22)]
+    pub ssh_port: u16,
+    /// SSH user on the benchmark machine.
+    #[arg(long, default_value = "bench")]
+    pub ssh_user: String,
+    /// The pinned host public key, `ssh-ed25519 AAAA…`: a different key stops the run.
+    #[arg(long)]
+    pub ssh_host_key: Option<String>,
+}
+
 /// Choosing and reaching the host.
 #[derive(Debug, clap::Args)]
 pub struct HostFlags {
     #[command(flatten)]
     pub choice: HostChoice,
-    /// Host name or address of the benchmark machine.
-    #[arg(long)]
-    pub ssh_host: Option<String>,
-    #[arg(long, default_value_t = 22)]
-    pub ssh_port: u16,
-    #[arg(long, default_value = "bench")]
-    pub ssh_user: String,
+    #[command(flatten)]
+    pub ssh: SshFlags,
     /// Private key file of the SSH user.
     #[arg(long)]
     pub ssh_key: Option<PathBuf>,
-    /// The pinned host public key, "ssh-ed25519 AAAA…": an unknown or different key stops the run.
-    #[arg(long)]
-    pub ssh_host_key: Option<String>,
     /// The statically linked agent to upload [default: benchvm-agent beside this binary, or
     /// this checkout's musl release build].
     #[arg(long)]
@@ -206,13 +217,13 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
             key.display()
         )));
     }
-    let host_key = required(&f.ssh_host_key, "--ssh-host-key", with)?;
+    let host_key = required(&f.ssh.ssh_host_key, "--ssh-host-key", with)?;
     crate::ssh_transport::fingerprint(host_key)
         .map_err(|e| Error::Usage(format!("--ssh-host-key: {e}")))?;
     let target = SshTarget {
-        host: required(&f.ssh_host, "--ssh-host", with)?.to_owned(),
-        port: f.ssh_port,
-        user: f.ssh_user.clone(),
+        host: required(&f.ssh.ssh_host, "--ssh-host", with)?.to_owned(),
+        port: f.ssh.ssh_port,
+        user: f.ssh.ssh_user.clone(),
         key,
         host_key: host_key.to_owned(),
         connect_timeout: Duration::from_secs(20),
