@@ -987,7 +987,46 @@ fn lockstep_suite() -> Review {
     }
 }
 
+type Sample = Result<Measurement, String>;
+
 impl Review {
+    /// Lockstep servers (20 blocks, on `cpu` if given), `name`'s `number` calibrated by one
+    /// base sample within `t`.
+    fn calibrated(
+        &self,
+        name: &str,
+        cpu: Option<usize>,
+        t: Duration,
+    ) -> (Servers, &benchvm_agent::bench::Benchmark) {
+        let bench = self.bench(name);
+        let servers = Servers::new(&self.scratch, cpu).with_lockstep(Some(20));
+        servers.measure(bench, &self.base, 0, t).unwrap();
+        (servers, bench)
+    }
+
+    /// One lockstep pair, head heard first or second; the answer as `[head, base]`.
+    fn pair(
+        &self,
+        servers: &Servers,
+        bench: &benchvm_agent::bench::Benchmark,
+        head_first: bool,
+        t: Duration,
+    ) -> [Sample; 2] {
+        let runs = if head_first {
+            [(&self.head, 0), (&self.base, 0)]
+        } else {
+            [(&self.base, 0), (&self.head, 0)]
+        };
+        let [first, second] = servers
+            .measure_pair(bench, runs, t, 20)
+            .expect("calibrated");
+        if head_first {
+            [first, second]
+        } else {
+            [second, first]
+        }
+    }
+
     fn bench(&self, name: &str) -> &benchvm_agent::bench::Benchmark {
         self.suite
             .benchmarks
@@ -1041,9 +1080,7 @@ fn lockstep_own_number_and_repeat_in_lockstep() {
             for mode in ["", "slower"] {
                 std::fs::write(&r.mode, mode).unwrap();
                 let started = Instant::now();
-                let [h, b] = servers
-                    .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
-                    .expect("calibrated");
+                let [h, b] = r.pair(&servers, bench, true, t);
                 eprintln!(
                     "{name} {mode:?}: head {h:?} base {b:?} in {:?}",
                     started.elapsed()
@@ -1069,28 +1106,13 @@ fn lockstep_own_number_and_repeat_in_lockstep() {
 fn lockstep_head_raises_inside_the_blocks() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Forty.time_forty");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs(10);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Forty.time_forty", None, t);
         for call in [1, 3, 39, 40] {
             for head_first in [true, false] {
                 std::fs::write(&r.mode, format!("raise:{call}")).unwrap();
-                let runs = if head_first {
-                    [(&r.head, 0), (&r.base, 0)]
-                } else {
-                    [(&r.base, 0), (&r.head, 0)]
-                };
                 let started = Instant::now();
-                let pair = servers
-                    .measure_pair(bench, runs, t, 20)
-                    .expect("calibrated");
-                let [h, b] = if head_first {
-                    pair
-                } else {
-                    let [b, h] = pair;
-                    [h, b]
-                };
+                let [h, b] = r.pair(&servers, bench, head_first, t);
                 eprintln!(
                     "raise:{call} head_first {head_first}: head {h:?} base {b:?} in {:?}",
                     started.elapsed()
@@ -1113,29 +1135,14 @@ fn lockstep_head_raises_inside_the_blocks() {
 fn lockstep_head_skips_in_setup() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Forty.time_forty");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs(10);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Forty.time_forty", None, t);
         std::fs::write(&r.mode, "skip").unwrap();
         let seq = servers.measure(bench, &r.head, 0, t);
         eprintln!("sequential head: {seq:?}");
         for head_first in [true, false] {
             std::fs::write(&r.mode, "skip").unwrap();
-            let runs = if head_first {
-                [(&r.head, 0), (&r.base, 0)]
-            } else {
-                [(&r.base, 0), (&r.head, 0)]
-            };
-            let pair = servers
-                .measure_pair(bench, runs, t, 20)
-                .expect("calibrated");
-            let [h, b] = if head_first {
-                pair
-            } else {
-                let [b, h] = pair;
-                [h, b]
-            };
+            let [h, b] = r.pair(&servers, bench, head_first, t);
             eprintln!("skip head_first {head_first}: head {h:?} base {b:?}");
             assert_eq!(h, seq, "lockstep head reads as the sequential one");
             assert!(h.unwrap_err().starts_with(SKIPPED));
@@ -1151,28 +1158,13 @@ fn lockstep_head_skips_in_setup() {
 fn lockstep_head_setup_outlives_the_timeout() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Forty.time_forty");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs(2);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Forty.time_forty", None, t);
         for head_first in [true, false] {
             std::fs::write(&r.mode, "slowsetup").unwrap();
-            let runs = if head_first {
-                [(&r.head, 0), (&r.base, 0)]
-            } else {
-                [(&r.base, 0), (&r.head, 0)]
-            };
             let started = Instant::now();
-            let pair = servers
-                .measure_pair(bench, runs, t, 20)
-                .expect("calibrated");
+            let [h, b] = r.pair(&servers, bench, head_first, t);
             let took = started.elapsed();
-            let [h, b] = if head_first {
-                pair
-            } else {
-                let [b, h] = pair;
-                [h, b]
-            };
             eprintln!("slowsetup head_first {head_first}: head {h:?} base {b:?} in {took:?}");
             assert!(h.unwrap_err().starts_with(benchvm_agent::bench::TIMED_OUT));
             assert!(b.is_ok_and(|m| m.value < 0.01));
@@ -1193,25 +1185,19 @@ fn lockstep_cpu_bound_setups_on_a_pinned_cpu() {
     };
     within(Duration::from_secs(60), move || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Forty.time_forty");
-        let servers = Servers::new(&r.scratch, Some(cpu)).with_lockstep(Some(20));
         let t = Duration::from_secs(4);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Forty.time_forty", Some(cpu), t);
         std::fs::write(&r.basespin, "0.5").unwrap();
         std::fs::write(&r.mode, "spin:0.5").unwrap();
         let b = servers.measure(bench, &r.base, 0, t);
         let h = servers.measure(bench, &r.head, 0, t);
         eprintln!("sequential, both spin 0.5 s: base {b:?} head {h:?}");
         let seq_ok = b.is_ok() && h.is_ok();
-        let [h, b] = servers
-            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
-            .expect("calibrated");
+        let [h, b] = r.pair(&servers, bench, true, t);
         eprintln!("lockstep, both spin 0.5 s: head {h:?} base {b:?}");
         std::fs::write(&r.mode, "spin:9").unwrap();
         let alone = servers.measure(bench, &r.base, 0, t);
-        let [h5, b5] = servers
-            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
-            .expect("calibrated");
+        let [h5, b5] = r.pair(&servers, bench, true, t);
         eprintln!("base alone {alone:?}; lockstep, head spins 9 s: head {h5:?} base {b5:?}");
         std::fs::write(&r.basespin, "").unwrap();
         r.still_serves(&servers, "bench_turns.Forty.time_forty", "spin");
@@ -1231,18 +1217,14 @@ fn lockstep_cpu_bound_setups_on_a_pinned_cpu() {
 fn lockstep_slow_teardown_after_the_blocks() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Forty.time_forty");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs(30);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Forty.time_forty", None, t);
         std::fs::write(&r.mode, "slowteardown").unwrap();
         let started = Instant::now();
         let seq = servers.measure(bench, &r.head, 0, t);
         eprintln!("sequential head: {seq:?} in {:?}", started.elapsed());
         let started = Instant::now();
-        let [h, b] = servers
-            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
-            .expect("calibrated");
+        let [h, b] = r.pair(&servers, bench, true, t);
         eprintln!("lockstep: head {h:?} base {b:?} in {:?}", started.elapsed());
         r.still_serves(&servers, "bench_turns.Forty.time_forty", "slowteardown");
         assert!(seq.is_ok(), "sequential head {seq:?}");
@@ -1255,10 +1237,8 @@ fn lockstep_slow_teardown_after_the_blocks() {
 fn lockstep_uneven_numbers() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Uneven.time_uneven");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs(10);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Uneven.time_uneven", None, t);
         for runs in [[(&r.head, 0), (&r.base, 0)], [(&r.base, 0), (&r.head, 0)]] {
             let started = Instant::now();
             let pair = servers
@@ -1286,10 +1266,8 @@ fn lockstep_uneven_numbers() {
 fn lockstep_the_second_side_does_not_pay_for_the_first_sides_setup() {
     within(Duration::from_secs(60), || {
         let r = lockstep_suite();
-        let bench = r.bench("bench_turns.Waits.time_waits");
-        let servers = Servers::new(&r.scratch, None).with_lockstep(Some(20));
         let t = Duration::from_secs_f64(2.5);
-        servers.measure(bench, &r.base, 0, t).unwrap();
+        let (servers, bench) = r.calibrated("bench_turns.Waits.time_waits", None, t);
         std::fs::write(&r.mode, "sleep").unwrap();
         let alone = [
             servers.measure(bench, &r.head, 0, t),
@@ -1297,9 +1275,7 @@ fn lockstep_the_second_side_does_not_pay_for_the_first_sides_setup() {
         ];
         eprintln!("sequential: head {:?} base {:?}", alone[0], alone[1]);
         let started = Instant::now();
-        let [h, b] = servers
-            .measure_pair(bench, [(&r.head, 0), (&r.base, 0)], t, 20)
-            .expect("calibrated");
+        let [h, b] = r.pair(&servers, bench, true, t);
         eprintln!("lockstep: head {h:?} base {b:?} in {:?}", started.elapsed());
         assert!(alone.iter().all(|a| a.is_ok()), "{alone:?}");
         assert!(h.is_ok() && b.is_ok(), "lockstep: head {h:?} base {b:?}");
