@@ -18,6 +18,14 @@ use benchvm_agent::spans::Timeline;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+/// `run --azure --repo REPO --base main --head HEAD`.
+fn azure_run<'a>(repo: &'a std::path::Path, head: &'a str) -> [&'a str; 8] {
+    let repo = repo.to_str().unwrap();
+    [
+        "run", "--azure", "--repo", repo, "--base", "main", "--head", head,
+    ]
+}
+
 fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
     benchvm_at(fake, sshd, sshd.port, args)
 }
@@ -87,27 +95,13 @@ fn long_run_at(
     extra: &[&str],
 ) -> tokio::process::Child {
     let results = repo.with_file_name("results");
-    benchvm_at(
-        fake,
-        sshd,
-        port,
-        &[
-            "run",
-            "--azure",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ],
-    )
-    .args(["--rounds", "500", "--results", results.to_str().unwrap()])
-    .args(extra)
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap()
+    benchvm_at(fake, sshd, port, &azure_run(repo, "perf/slow"))
+        .args(["--rounds", "500", "--results", results.to_str().unwrap()])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// Reads the child's stderr until a line contains `needle`; returns everything read.
@@ -186,30 +180,17 @@ async fn the_vm_is_started_used_and_deallocated() {
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
     let results = tmp.path().join("results");
-    let out = benchvm(
-        &fake,
-        &sshd,
-        &[
-            "run",
-            "--azure",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ],
-    )
-    .args([
-        "--rounds",
-        "2",
-        "--results",
-        results.to_str().unwrap(),
-        "--markdown",
-    ])
-    .output()
-    .await
-    .unwrap();
+    let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+        .args([
+            "--rounds",
+            "2",
+            "--results",
+            results.to_str().unwrap(),
+            "--markdown",
+        ])
+        .output()
+        .await
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(fake.state.lock().unwrap().power, "deallocated");
@@ -242,24 +223,11 @@ async fn a_failing_agent_still_deallocates_the_vm() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
-    let out = benchvm(
-        &fake,
-        &sshd,
-        &[
-            "run",
-            "--azure",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "no-such-branch",
-        ],
-    )
-    .args(["--results", tmp.path().join("r").to_str().unwrap()])
-    .output()
-    .await
-    .unwrap();
+    let out = benchvm(&fake, &sshd, &azure_run(&repo, "no-such-branch"))
+        .args(["--results", tmp.path().join("r").to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no-such-branch"), "{stderr}");
@@ -279,30 +247,17 @@ async fn sigterm_requests_the_deallocation_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
-    let mut child = benchvm(
-        &fake,
-        &sshd,
-        &[
-            "run",
-            "--azure",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ],
-    )
-    .args([
-        "--rounds",
-        "500",
-        "--results",
-        tmp.path().join("r").to_str().unwrap(),
-    ])
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+        .args([
+            "--rounds",
+            "500",
+            "--results",
+            tmp.path().join("r").to_str().unwrap(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = false;
     for _ in 0..400 {
@@ -490,29 +445,16 @@ async fn a_deallocation_that_fails_once_is_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
-    let out = benchvm(
-        &fake,
-        &sshd,
-        &[
-            "run",
-            "--azure",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ],
-    )
-    .args([
-        "--rounds",
-        "2",
-        "--results",
-        tmp.path().join("r").to_str().unwrap(),
-    ])
-    .output()
-    .await
-    .unwrap();
+    let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+        .args([
+            "--rounds",
+            "2",
+            "--results",
+            tmp.path().join("r").to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
