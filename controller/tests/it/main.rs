@@ -16,3 +16,4 @@ mod shard_run;
 mod ssh_run;
 mod ssh_transport;
 mod static_agent;
+mod workflows;
