@@ -85,21 +85,13 @@ pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
 
 /// The commit `reference` names in the mirror; an unknown ref is a usage error.
 pub fn resolve(mirror: &Mirror, reference: &str) -> Result<String> {
-    let spec = format!("{reference}^{{commit}}");
-    let args = [
-        "rev-parse",
-        "--verify",
-        "--quiet",
-        "--end-of-options",
-        &spec,
-    ];
-    match crate::git::run(Some(&mirror.path), &args) {
-        Ok(out) => Ok(out.trim().to_owned()),
-        Err(e @ crate::git::GitError::Spawn(_)) => Err(Error::infra("run git", e.to_string())),
-        Err(_) => Err(Error::Usage(format!(
-            "failed to resolve ref {reference:?}: no such branch, tag or commit in the repository"
-        ))),
-    }
+    crate::git::commit(&mirror.path, reference)
+        .map_err(|e| Error::infra("run git", e.to_string()))?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "failed to resolve ref {reference:?}: no such branch, tag or commit in the repository"
+            ))
+        })
 }
 
 /// Checks `commit` out, detached, at `dest` (replacing what was there).

@@ -65,6 +65,24 @@ pub fn run(repo: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
     Ok(out.stdout)
 }
 
+/// The commit `reference` (a branch, tag or commit) names in `repo`; `None` when it names
+/// none. Never read as an option, whatever the reference says.
+pub fn commit(repo: &Path, reference: &str) -> Result<Option<String>, GitError> {
+    let spec = format!("{reference}^{{commit}}");
+    let args = [
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        &spec,
+    ];
+    match run(Some(repo), &args) {
+        Ok(out) => Ok(Some(out.trim().to_owned())),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(spawn) => Err(spawn),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +102,14 @@ mod tests {
         let mirrored = run(Some(&tmp.path().join("mirror.git")), &["rev-parse", "main"]).unwrap();
         assert_eq!(head, mirrored);
         assert_eq!(head.trim().len(), 40);
+
+        assert_eq!(commit(&tree, "main").unwrap().as_deref(), Some(head.trim()));
+        assert_eq!(
+            commit(&tree, "--help").unwrap(),
+            None,
+            "a ref is never an option"
+        );
+        assert_eq!(commit(&tree, "nope").unwrap(), None);
 
         let err = run(Some(&tree), &["rev-parse", "--verify", "nope"]).unwrap_err();
         assert!(

@@ -404,8 +404,7 @@ async fn refs(
 }
 
 fn resolves(repo: &Path, name: &str) -> bool {
-    let spec = format!("{name}^{{commit}}");
-    benchvm_agent::git::run(Some(repo), &["rev-parse", "--verify", "--quiet", &spec]).is_ok()
+    benchvm_agent::git::commit(repo, name).is_ok_and(|c| c.is_some())
 }
 
 fn git_merge_base(repo: &Path, a: &str, b: &str) -> Result<String> {

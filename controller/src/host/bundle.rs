@@ -18,22 +18,11 @@ pub struct Bundled {
 /// Writes a bundle of `base` and `head` of the repository at `repo` to `out`.
 pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled> {
     let resolve = |r: &str| -> Result<String> {
-        let spec = format!("{r}^{{commit}}");
-        let args = [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ];
-        match git::run(Some(repo), &args) {
-            Ok(out) => Ok(out.trim().to_owned()),
-            Err(e @ GitError::Spawn(_)) => Err(Error::infra("run git", e)),
-            Err(_) => Err(Error::Usage(format!(
-                "failed to resolve ref {r:?} in {}",
-                repo.display()
-            ))),
-        }
+        git::commit(repo, r)
+            .map_err(|e| Error::infra("run git", e))?
+            .ok_or_else(|| {
+                Error::Usage(format!("failed to resolve ref {r:?} in {}", repo.display()))
+            })
     };
     let bundled = Bundled {
         base: resolve(base)?,
