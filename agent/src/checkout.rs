@@ -69,7 +69,7 @@ pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
         ) {
             Ok(_) => {}
             Err(e @ crate::git::GitError::Spawn(_)) => {
-                return Err(Error::infra("run git", e.to_string()));
+                return Err(Error::caused("run git", e));
             }
             Err(e) => {
                 return Err(Error::Usage(format!(
@@ -86,7 +86,7 @@ pub fn mirror(cache: &Path, repo: &str, name: Option<&str>) -> Result<Mirror> {
 /// The commit `reference` names in the mirror; an unknown ref is a usage error.
 pub fn resolve(mirror: &Mirror, reference: &str) -> Result<String> {
     crate::git::commit(&mirror.path, reference)
-        .map_err(|e| Error::infra("run git", e.to_string()))?
+        .map_err(|e| Error::caused("run git", e))?
         .ok_or_else(|| {
             Error::Usage(format!(
                 "failed to resolve ref {reference:?}: no such branch, tag or commit in the repository"

@@ -820,7 +820,7 @@ fn importtime_breakdown<R: ProcessRunner>(
             };
             let outcome = runner
                 .run(&spec)
-                .map_err(|e| Error::infra("run python -X importtime", e.to_string()))?;
+                .map_err(|e| Error::caused("run python -X importtime", e))?;
             let text = std::fs::read_to_string(&stderr).unwrap_or_default();
             if let Some(failure) = outcome.failure() {
                 let tail = text.lines().last().unwrap_or("");

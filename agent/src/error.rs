@@ -18,6 +18,13 @@ pub enum Error {
     /// A tool the run depends on failed (git, Python, the install command).
     #[error("failed to {action}: {detail}")]
     Infra { action: String, detail: String },
+    /// The same, where the failure is an error of its own, kept as the source.
+    #[error("failed to {action}: {source}")]
+    Caused {
+        action: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading or writing a file failed.
     #[error("failed to {action} {}: {source}", path.display())]
     Io {
@@ -33,7 +40,7 @@ impl Error {
     pub fn process_exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => exit::USAGE,
-            Error::Infra { .. } | Error::Io { .. } => exit::INFRA,
+            Error::Infra { .. } | Error::Caused { .. } | Error::Io { .. } => exit::INFRA,
         }
     }
 
@@ -41,6 +48,17 @@ impl Error {
         Error::Infra {
             action: action.into(),
             detail: detail.into(),
+        }
+    }
+
+    /// A failure whose cause is an error value: its chain stays for callers and logs.
+    pub(crate) fn caused(
+        action: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Caused {
+            action: action.into(),
+            source: Box::new(source),
         }
     }
 
@@ -58,3 +76,21 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caused_error_reads_as_before_and_keeps_its_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = Error::caused("run git", io);
+        assert_eq!(e.to_string(), "failed to run git: no such file");
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(
+            source.downcast_ref::<std::io::Error>().is_some(),
+            "{source}"
+        );
+        assert_eq!(e.process_exit_code(), exit::INFRA);
+    }
+}

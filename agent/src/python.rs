@@ -40,7 +40,7 @@ pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     // From the caller's directory, as before: a checkout's own `*.egg-info` must not count.
     let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
     let out = capture(&SystemRunner, argv, &cwd, &[], PROBE_TIMEOUT)
-        .map_err(|e| Error::infra(format!("run {}", python.display()), e.to_string()))?;
+        .map_err(|e| Error::caused(format!("run {}", python.display()), e))?;
     if let Some(failure) = out.outcome.failure() {
         let said = out.stderr.trim();
         return Err(Error::Usage(format!(

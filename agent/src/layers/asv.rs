@@ -109,9 +109,7 @@ pub fn discover<R: ProcessRunner>(
         cpu: None,
     };
     let action = format!("list the ASV suite {} on {}", suite.display(), side.side);
-    let outcome = runner
-        .run(&spec)
-        .map_err(|e| Error::infra(&action, e.to_string()))?;
+    let outcome = runner.run(&spec).map_err(|e| Error::caused(&action, e))?;
     if let Some(failure) = outcome.failure() {
         let err = std::fs::read_to_string(&stderr).unwrap_or_default();
         let tail = err
@@ -128,8 +126,7 @@ pub fn discover<R: ProcessRunner>(
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let listing: Listing =
-        serde_json::from_str(last).map_err(|e| Error::infra(&action, e.to_string()))?;
+    let listing: Listing = serde_json::from_str(last).map_err(|e| Error::caused(&action, e))?;
     if listing.benchmarks.is_empty() && !listing.errors.is_empty() {
         let first = &listing.errors[0];
         return Err(Error::Usage(format!(
@@ -233,7 +230,7 @@ pub fn prepare_caches<R: ProcessRunner>(
         progress(format!("setup_cache {} on {}", cache.key, side.side));
         let outcome = runner
             .run(&spec)
-            .map_err(|e| Error::infra(format!("run setup_cache {}", cache.key), e.to_string()))?;
+            .map_err(|e| Error::caused(format!("run setup_cache {}", cache.key), e))?;
         if let Some(failure) = outcome.failure() {
             let error = dir.join("error");
             if !error.exists() {

@@ -241,7 +241,7 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
         };
         let outcome = runner
             .run(&spec)
-            .map_err(|e| Error::infra("run python", e.to_string()))?;
+            .map_err(|e| Error::caused("run python", e))?;
         if !outcome.success() {
             return Err(Error::infra(
                 "look for coverage.py",
@@ -293,7 +293,7 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     };
     let outcome = runner
         .run(&spec)
-        .map_err(|e| Error::infra("install coverage.py", e.to_string()))?;
+        .map_err(|e| Error::caused("install coverage.py", e))?;
     if let Some(failure) = outcome.failure() {
         return Err(Error::infra(
             "install coverage.py for the survey",
@@ -328,7 +328,7 @@ fn installed_dirs<R: ProcessRunner>(
     };
     let outcome = runner
         .run(&spec)
-        .map_err(|e| Error::infra("run python", e.to_string()))?;
+        .map_err(|e| Error::caused("run python", e))?;
     if !outcome.success() {
         return Err(Error::infra(
             "find site-packages",
@@ -368,7 +368,7 @@ fn venv_python(side: &SideEnv) -> Result<PathBuf> {
 }
 
 fn store_err(e: super::store::StoreError) -> Error {
-    Error::infra("use the selection database", e.to_string())
+    Error::caused("use the selection database", e)
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
@@ -376,6 +376,6 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         crate::git::GitError::Failed { command, stderr } => {
             Error::infra(format!("git {command}"), stderr)
         }
-        spawn => Error::infra("run git", spawn.to_string()),
+        spawn => Error::caused("run git", spawn),
     })
 }

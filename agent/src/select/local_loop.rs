@@ -410,7 +410,7 @@ fn store_err(e: super::store::StoreError) -> Error {
             "--database {path}: not a SQLite database (move it away, or name another file)"
         ));
     }
-    Error::infra("use the selection database", e.to_string())
+    Error::caused("use the selection database", e)
 }
 
 fn short(commit: &str) -> &str {
@@ -422,7 +422,7 @@ fn short(commit: &str) -> &str {
 pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
     match crate::git::run(Some(dir), args) {
         Ok(out) => Ok(out.trim().to_owned()),
-        Err(e @ crate::git::GitError::Spawn(_)) => Err(Error::infra("run git", e.to_string())),
+        Err(e @ crate::git::GitError::Spawn(_)) => Err(Error::caused("run git", e)),
         Err(e) => Err(Error::Usage(e.to_string())),
     }
 }
@@ -455,7 +455,7 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
         p.suite.display().to_string(),
     ];
     let out = capture(&SystemRunner, argv, &p.source_root, &[], SURVEY_TIMEOUT)
-        .map_err(|e| Error::infra(format!("run {}", p.python.display()), e.to_string()))?;
+        .map_err(|e| Error::caused(format!("run {}", p.python.display()), e))?;
     let not_listed = |last: &str| {
         // A missing module usually means the project is not installed for --python.
         let hint = if last.starts_with("ModuleNotFoundError") {
@@ -483,8 +483,8 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let listed: Listing = serde_json::from_str(last)
-        .map_err(|e| Error::infra("read the suite's list", e.to_string()))?;
+    let listed: Listing =
+        serde_json::from_str(last).map_err(|e| Error::caused("read the suite's list", e))?;
     if listed.benchmarks.is_empty()
         && let Some(first) = listed.errors.first()
     {
@@ -598,7 +598,7 @@ pub(crate) fn run_captured(
         return Err(stopped());
     }
     let out = capture(&SystemRunner, argv.to_vec(), cwd, env, SURVEY_TIMEOUT)
-        .map_err(|e| Error::infra(format!("run {}", argv[0]), e.to_string()))?;
+        .map_err(|e| Error::caused(format!("run {}", argv[0]), e))?;
     if crate::heartbeat::stop_requested() {
         return Err(stopped());
     }

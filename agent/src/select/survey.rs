@@ -125,7 +125,7 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
     };
     let outcome = runner
         .run(&spec)
-        .map_err(|e| Error::infra(format!("start {:?}", target.argv[0]), e.to_string()))?;
+        .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
     let mut raw = merge(out.path())?;
     if let Some(failure) = outcome.failure() {
         let text = std::fs::read_to_string(&stderr).unwrap_or_default();
@@ -159,8 +159,8 @@ fn merge(dir: &Path) -> Result<Raw> {
             ));
             continue;
         };
-        let part: Raw = serde_json::from_str(&text)
-            .map_err(|e| Error::infra("read a survey report", e.to_string()))?;
+        let part: Raw =
+            serde_json::from_str(&text).map_err(|e| Error::caused("read a survey report", e))?;
         for (path, lines) in part.files {
             files.entry(path).or_default().extend(lines);
         }

@@ -374,7 +374,7 @@ fn outcome(p: &Project, rec: &Recorder, id: &str) -> Result<String> {
         return Ok(format!("error: {}", last(&stderr)));
     }
     let json: serde_json::Value = serde_json::from_str(&last(&stdout))
-        .map_err(|e| Error::infra(format!("read the outcome of {id}"), e.to_string()))?;
+        .map_err(|e| Error::caused(format!("read the outcome of {id}"), e))?;
     Ok(json["outcome"].as_str().unwrap_or("").to_owned())
 }
 
