@@ -217,38 +217,34 @@ fn survey_argv(rec: &survey::Recorder, b: &Benchmark) -> Vec<String> {
     }
 }
 
+/// Runs `python -c code` in the base side's environment `env` (a minute at most); its
+/// stdout, or an error that says what it was for.
+fn python<R: ProcessRunner>(
+    runner: &R,
+    cx: &Context,
+    env: Vec<(String, String)>,
+    code: &str,
+    action: &str,
+) -> Result<String> {
+    let argv = vec!["python".into(), "-c".into(), code.into()];
+    let out =
+        crate::measure::runner::capture(runner, argv, cx.scratch, &env, Duration::from_secs(60))
+            .map_err(|e| Error::caused("run python", e))?;
+    match out.outcome.failure() {
+        Some(failure) => Err(Error::infra(action, failure)),
+        None => Ok(out.stdout),
+    }
+}
+
 /// `PYTHONPATH` additions that make coverage.py importable: none when the venv has it,
 /// otherwise a target directory in the cache, installed once per interpreter ABI.
 fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathBuf>> {
     let probe = |extra: &str| -> Result<Option<String>> {
-        let out = cx.scratch.join("coverage-probe");
         let mut env = cx.base.env.clone();
         env.retain(|(k, _)| k != "PYTHONPATH");
         env.push(("PYTHONPATH".into(), extra.to_owned()));
-        let spec = RunSpec {
-            argv: vec![
-                "python".into(),
-                "-c".into(),
-                "import sys\ntry:\n    import coverage\n    print('ok')\nexcept ImportError:\n    print(sys.implementation.cache_tag)".into(),
-            ],
-            cwd: cx.scratch.to_owned(),
-            env,
-            timeout: Duration::from_secs(60),
-            stdout: Some(out.clone()),
-            stderr: None,
-            pad: 0,
-            cpu: None,
-        };
-        let outcome = runner
-            .run(&spec)
-            .map_err(|e| Error::caused("run python", e))?;
-        if !outcome.success() {
-            return Err(Error::infra(
-                "look for coverage.py",
-                outcome.failure().unwrap_or_default(),
-            ));
-        }
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let code = "import sys\ntry:\n    import coverage\n    print('ok')\nexcept ImportError:\n    print(sys.implementation.cache_tag)";
+        let text = python(runner, cx, env, code, "look for coverage.py")?;
         Ok((text.trim() != "ok").then(|| text.trim().to_owned()))
     };
     let Some(tag) = probe("")? else {
@@ -310,37 +306,14 @@ fn installed_dirs<R: ProcessRunner>(
     cx: &Context,
     files: &[String],
 ) -> Result<Vec<PathBuf>> {
-    let out = cx.scratch.join("site-dirs");
-    let spec = RunSpec {
-        argv: vec![
-            "python".into(),
-            "-c".into(),
-            "import sysconfig\np = sysconfig.get_paths()\nprint(p['purelib']); print(p['platlib'])"
-                .into(),
-        ],
-        cwd: cx.scratch.to_owned(),
-        env: cx.base.env.clone(),
-        timeout: Duration::from_secs(60),
-        stdout: Some(out.clone()),
-        stderr: None,
-        pad: 0,
-        cpu: None,
-    };
-    let outcome = runner
-        .run(&spec)
-        .map_err(|e| Error::caused("run python", e))?;
-    if !outcome.success() {
-        return Err(Error::infra(
-            "find site-packages",
-            outcome.failure().unwrap_or_default(),
-        ));
-    }
-    let libs: BTreeSet<PathBuf> = std::fs::read_to_string(&out)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .collect();
+    let code =
+        "import sysconfig\np = sysconfig.get_paths()\nprint(p['purelib']); print(p['platlib'])";
+    let libs: BTreeSet<PathBuf> =
+        python(runner, cx, cx.base.env.clone(), code, "find site-packages")?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect();
     let names: BTreeSet<&str> = files
         .iter()
         .filter(|f| f.ends_with(".py"))
