@@ -1,19 +1,22 @@
 //! git, run for its output: one way to call it for the checkout, the selection and the
 //! local loop. A directory that holds `HEAD` and no `.git` is a bare repository (a
 //! mirror) and is passed as `--git-dir`; any other is a working tree (`-C`).
+//!
+//! git is deliberately not run through the ProcessRunner, which puts a child in its own
+//! process group and kills it (and its group) when the agent is stopped: a credential or
+//! host-key prompt needs the terminal's process group, ^C should reach git as SIGINT so it
+//! removes its lock files, helpers it leaves running (the credential cache) must survive, and
+//! the `git reset` that puts a checkout back after a stopped `validate-selection` must not be
+//! killed by the stop it is cleaning up after.
 
 use std::path::Path;
-use std::time::Duration;
-
-use crate::measure::runner::{SystemRunner, capture};
-
-/// The longest a git command may take: a first clone of a large repository is minutes.
-const GIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+use std::process::Command;
 
 /// Why a git command gave no output.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("run git: {0}")]
+    /// git could not be started (not on PATH, say).
+    #[error("{0}")]
     Spawn(#[source] std::io::Error),
     /// git ran and failed; `stderr` is what it said, trimmed.
     #[error("git {command}: {stderr}")]
@@ -39,30 +42,22 @@ impl GitError {
 /// Runs `git args` on the repository at `repo` (none: in the current directory, for a
 /// clone); returns its stdout as it came.
 pub fn run(repo: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
-    let mut argv = vec!["git".to_owned()];
+    let mut command = Command::new("git");
     if let Some(repo) = repo {
-        let how = if repo.join("HEAD").is_file() && !repo.join(".git").exists() {
-            "--git-dir"
+        if repo.join("HEAD").is_file() && !repo.join(".git").exists() {
+            command.arg("--git-dir").arg(repo);
         } else {
-            "-C"
-        };
-        argv.extend([how.to_owned(), repo.display().to_string()]);
+            command.arg("-C").arg(repo);
+        }
     }
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let cwd = std::env::current_dir().map_err(GitError::Spawn)?;
-    let out = capture(&SystemRunner, argv, &cwd, &[], GIT_TIMEOUT).map_err(GitError::Spawn)?;
-    if let Some(failure) = out.outcome.failure() {
-        let stderr = out.stderr.trim();
+    let out = command.args(args).output().map_err(GitError::Spawn)?;
+    if !out.status.success() {
         return Err(GitError::Failed {
             command: args.join(" "),
-            stderr: if out.outcome.timed_out || stderr.is_empty() {
-                format!("{failure} {stderr}").trim().to_owned()
-            } else {
-                stderr.to_owned()
-            },
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         });
     }
-    Ok(out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The commit `reference` (a branch, tag or commit) names in `repo`; `None` when it names

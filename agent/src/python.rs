@@ -42,6 +42,10 @@ pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     let out = capture(&SystemRunner, argv, &cwd, &[], PROBE_TIMEOUT)
         .map_err(|e| Error::caused(format!("run {}", python.display()), e))?;
     if let Some(failure) = out.outcome.failure() {
+        if out.outcome.timed_out || out.outcome.status.code().is_none() {
+            // Stopped (the agent was, or the deadline passed): not the interpreter's fault.
+            return Err(Error::infra(format!("run {}", python.display()), failure));
+        }
         let said = out.stderr.trim();
         return Err(Error::Usage(format!(
             "--python {}: {}",

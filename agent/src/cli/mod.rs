@@ -82,5 +82,3 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Time(f) => time::run(f),
     }
 }
-
-pub use crate::job::default_results;

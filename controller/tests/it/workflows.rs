@@ -86,7 +86,8 @@ fn every_job_with_an_oidc_token_runs_in_the_benchvm_environment() {
 }
 
 /// The reaper's list step, run as the runner would: every VM of both benchmark workflows,
-/// each once, and none when nothing is configured.
+/// each once, none when nothing is configured, and a malformed shard list warned about
+/// without keeping the single VM from being reaped.
 #[test]
 fn the_reaper_lists_every_vm_the_benchmark_workflows_use() {
     let (_, reaper) = workflows()
@@ -111,6 +112,8 @@ fn the_reaper_lists_every_vm_the_benchmark_workflows_use() {
         ("bench-vm", "", r#"["bench-vm"]"#),
         ("", shards, r#"["bench-1","bench-2"]"#),
         ("", "", "[]"),
+        ("bench-vm", "{not json", r#"["bench-vm"]"#),
+        ("bench-vm", r#"{"vm": "x"}"#, r#"["bench-vm"]"#),
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let output = tmp.path().join("output");
