@@ -8,8 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A benchmark whose setup, once `slow` exists in the checkout, writes its pid to
-/// `pid.txt` and sleeps for a minute.
-fn project(dir: &Path) {
+/// `pid.txt` and sleeps for a minute; `bulk` more committed files (empty, in `data/`) make
+/// git's work on the checkout take long enough to be seen.
+fn project(dir: &Path, bulk: usize) {
     write(dir, "pkg/__init__.py", "");
     write(dir, "pkg/work.py", "def f(n):\n    return sum(range(n))\n");
     write(
@@ -19,6 +20,12 @@ fn project(dir: &Path) {
 def setup():\n    if os.path.exists(os.path.join(HERE, 'slow')):\n        with open(os.path.join(HERE, 'pid.txt'), 'w') as fh:\n            fh.write(str(os.getpid()))\n        time.sleep(60)\n\n\
 def time_f():\n    f(1000)\n",
     );
+    if bulk > 0 {
+        sh(
+            dir,
+            &format!("mkdir -p data && cd data && seq 1 {bulk} | xargs -n 1000 touch"),
+        );
+    }
     sh(
         dir,
         "printf '.benchvm/\\n__pycache__/\\npid.txt\\n' > .gitignore && git init -q -b main && git add -A && git commit -qm base",
@@ -38,9 +45,9 @@ fn agent(dir: &Path, args: &[&str]) -> Command {
 
 /// The project in `tmp/checkout` and `validate-selection` of it with `catalogue` (YAML,
 /// kept beside the checkout so as not to dirty it).
-fn validate_selection(tmp: &Path, catalogue: &str) -> (std::path::PathBuf, Command) {
+fn validate_selection(tmp: &Path, catalogue: &str, bulk: usize) -> (std::path::PathBuf, Command) {
     let dir = tmp.join("checkout");
-    project(&dir);
+    project(&dir, bulk);
     let file = tmp.join("edits.yml");
     std::fs::write(&file, catalogue).unwrap();
     let cmd = agent(
@@ -106,7 +113,7 @@ fn gone(pid: i32) -> bool {
 fn survey_and_impacted_stopped_by_sigterm_exit_3_and_take_the_benchmark_with_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    project(dir);
+    project(dir, 0);
     let out = agent(dir, &["survey"]).output().unwrap();
     assert!(
         out.status.success(),
@@ -153,12 +160,17 @@ fn survey_and_impacted_stopped_by_sigterm_exit_3_and_take_the_benchmark_with_the
     );
 }
 
+/// With 30,000 files in the checkout the `git reset` that puts it back takes long enough that
+/// a stop which killed it (the agent's stop kills the process it last ran, every 50 ms for
+/// 10 s, and git once ran through that runner) left the edit and a stale `index.lock`; the
+/// small checkout's reset finished before the first kill.
 #[test]
 fn validate_selection_stopped_midway_puts_the_checkout_back() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, mut validate) = validate_selection(
         tmp.path(),
         "edits:\n  - name: slow down\n    steps:\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(n + 1)\"}\n      - write: {file: slow, text: \"\"}\n",
+        30_000,
     );
     let dir = &dir;
     let mut child = validate.args(["--timing-factor", "0"]).spawn().unwrap();
@@ -172,6 +184,10 @@ fn validate_selection_stopped_midway_puts_the_checkout_back() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "", "not put back");
+    assert!(
+        !dir.join(".git/index.lock").exists(),
+        "git was killed while it held the index"
+    );
 }
 
 #[test]
@@ -180,6 +196,7 @@ fn a_catalogue_edit_that_cannot_apply_is_refused_before_anything_runs() {
     let (_, mut validate) = validate_selection(
         tmp.path(),
         "edits:\n  - name: fine\n    steps:\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(n + 1)\"}\n  - name: typo\n    steps:\n      - rename: {from: pkg/work.py, to: pkg/labour.py}\n      - replace: {file: pkg/work.py, old: \"range(n)\", new: \"range(2)\"}\n",
+        0,
     );
     let out = validate.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
