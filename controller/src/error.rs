@@ -18,9 +18,16 @@ pub enum Error {
     /// The job was cancelled by a signal (the VM deallocation was requested).
     #[error("cancelled by {signal}")]
     Cancelled { signal: &'static str },
-    /// Anything else in the environment: files, processes, git.
+    /// Anything else in the environment: files, processes, git, described in words.
     #[error("failed to {action}: {detail}")]
     Infra { action: String, detail: String },
+    /// The same, where the failure is an error of its own, kept as the source.
+    #[error("failed to {action}: {source}")]
+    Caused {
+        action: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {
@@ -31,16 +38,45 @@ impl Error {
             Error::Agent { .. }
             | Error::Report(_)
             | Error::Cancelled { .. }
-            | Error::Infra { .. } => exit::INFRA,
+            | Error::Infra { .. }
+            | Error::Caused { .. } => exit::INFRA,
         }
     }
 
-    pub(crate) fn infra(action: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn infra(action: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Infra {
             action: action.into(),
-            detail: detail.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn caused(
+        action: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Caused {
+            action: action.into(),
+            source: Box::new(source),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caused_error_reads_as_one_line_and_keeps_its_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = Error::caused("write report.json", io);
+        assert_eq!(e.to_string(), "failed to write report.json: permission denied");
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        assert_eq!(
+            source.downcast_ref::<std::io::Error>().map(|io| io.kind()),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        assert_eq!(e.process_exit_code(), exit::INFRA);
+    }
+}

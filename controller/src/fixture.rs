@@ -19,10 +19,10 @@ pub const BASE_BRANCH: &str = "main";
 pub fn build(dir: &Path) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)
-            .map_err(|e| Error::infra(format!("remove {}", dir.display()), e))?;
+            .map_err(|e| Error::caused(format!("remove {}", dir.display()), e))?;
     }
     std::fs::create_dir_all(dir)
-        .map_err(|e| Error::infra(format!("create {}", dir.display()), e))?;
+        .map_err(|e| Error::caused(format!("create {}", dir.display()), e))?;
     let project = FIXTURES
         .get_dir("project")
         .expect("fixtures/project is embedded");
@@ -76,10 +76,10 @@ fn write_tree(tree: &Dir<'_>, prefix: &str, dest: &Path) -> Result<()> {
                 let path = dest.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)
-                        .map_err(|e| Error::infra(format!("create {}", parent.display()), e))?;
+                        .map_err(|e| Error::caused(format!("create {}", parent.display()), e))?;
                 }
                 std::fs::write(&path, f.contents())
-                    .map_err(|e| Error::infra(format!("write {}", path.display()), e))?;
+                    .map_err(|e| Error::caused(format!("write {}", path.display()), e))?;
             }
         }
     }
@@ -101,7 +101,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
         .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
         .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
         .output()
-        .map_err(|e| Error::infra("run git", e))?;
+        .map_err(|e| Error::caused("run git", e))?;
     if out.status.success() {
         Ok(())
     } else {

@@ -365,7 +365,7 @@ async fn refs(
             (Some(c), _) => c
                 .merge_base(base_sha, head_sha)
                 .await
-                .map_err(|e| Error::infra("find the pull request's merge base", e))?,
+                .map_err(|e| Error::caused("find the pull request's merge base", e))?,
             (None, Some(repo)) => git_merge_base(repo, base_sha, head_sha)?,
             (None, None) => {
                 return Err(Error::Usage(
@@ -381,7 +381,7 @@ async fn refs(
                 Some(c) => {
                     c.compare(default_branch, &head)
                         .await
-                        .map_err(|e| Error::infra(format!("resolve {default_branch}"), e))?
+                        .map_err(|e| Error::caused(format!("resolve {default_branch}"), e))?
                         .base_tip
                 }
                 None => default_branch.clone(),
@@ -413,7 +413,7 @@ fn git_merge_base(repo: &Path, a: &str, b: &str) -> Result<String> {
         Err(benchvm_agent::git::GitError::Failed { stderr, .. }) => {
             Err(Error::infra("find the pull request's merge base", stderr))
         }
-        Err(e) => Err(Error::infra("run git merge-base", e)),
+        Err(e) => Err(Error::caused("run git merge-base", e)),
     }
 }
 
@@ -462,7 +462,7 @@ impl SshKey {
             .tempdir_in(
                 std::env::var_os("RUNNER_TEMP").map_or_else(std::env::temp_dir, PathBuf::from),
             )
-            .map_err(|e| Error::infra("create a directory for the SSH key", e))?;
+            .map_err(|e| Error::caused("create a directory for the SSH key", e))?;
         let path = dir.path().join("id");
         use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
@@ -470,9 +470,9 @@ impl SshKey {
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| Error::infra("write the SSH key", e))?;
+            .map_err(|e| Error::caused("write the SSH key", e))?;
         std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())
-            .map_err(|e| Error::infra("write the SSH key", e))?;
+            .map_err(|e| Error::caused("write the SSH key", e))?;
         Ok(SshKey::Written(dir))
     }
 

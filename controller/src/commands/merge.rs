@@ -57,12 +57,12 @@ pub fn merge_reports(inputs: &[PathBuf], results: &Path) -> Result<Report> {
     let report = benchvm_agent::report::merge::merge(reports)
         .map_err(|e| Error::Usage(format!("merge: {e}")))?;
     std::fs::create_dir_all(results)
-        .map_err(|e| Error::infra(format!("create {}", results.display()), e))?;
+        .map_err(|e| Error::caused(format!("create {}", results.display()), e))?;
     let json = serde_json::to_string_pretty(&report).expect("serializable");
     write_atomic(&results.join("report.json"), &json)
-        .map_err(|e| Error::infra("write report.json", e))?;
+        .map_err(|e| Error::caused("write report.json", e))?;
     write_atomic(&results.join("comment.md"), &render::markdown(&report))
-        .map_err(|e| Error::infra("write the comment", e))?;
+        .map_err(|e| Error::caused("write the comment", e))?;
     eprintln!(
         "benchvm: merged {} report(s) into {}",
         paths.len(),

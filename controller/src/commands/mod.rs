@@ -50,7 +50,7 @@ pub(crate) fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::infra("start the async runtime", e))?;
+        .map_err(|e| Error::caused("start the async runtime", e))?;
     let out = rt.block_on(fut);
     rt.shutdown_background();
     out
@@ -82,10 +82,10 @@ fn shard_weights(job: &mut Job) -> Result<()> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let results = job.results();
     std::fs::create_dir_all(&results)
-        .map_err(|e| Error::infra(format!("create {}", results.display()), e))?;
+        .map_err(|e| Error::caused(format!("create {}", results.display()), e))?;
     let path = results.join("shard-weights.json");
     let json = serde_json::to_string_pretty(&weights).expect("serializable");
-    write_atomic(&path, &json).map_err(|e| Error::infra("write shard-weights.json", e))?;
+    write_atomic(&path, &json).map_err(|e| Error::caused("write shard-weights.json", e))?;
     job.options.shard_weights = Some(path);
     Ok(())
 }
@@ -161,9 +161,9 @@ pub(crate) fn finalize(job: &Job, timeline: &Timeline, agent_offset: f64) -> Res
     report.base.reference = job.base.clone();
     report.head.reference = job.head().to_owned();
     let json = serde_json::to_string_pretty(&report).expect("serializable");
-    write_atomic(&path, &json).map_err(|e| Error::infra("rewrite report.json", e))?;
+    write_atomic(&path, &json).map_err(|e| Error::caused("rewrite report.json", e))?;
     let comment = render::markdown(&report);
     let comment_path = results.join("comment.md");
-    write_atomic(&comment_path, &comment).map_err(|e| Error::infra("write the comment", e))?;
+    write_atomic(&comment_path, &comment).map_err(|e| Error::caused("write the comment", e))?;
     Ok(report)
 }

@@ -104,9 +104,9 @@ impl Actions {
         let event_name = need("GITHUB_EVENT_NAME")?;
         let event_path = PathBuf::from(need("GITHUB_EVENT_PATH")?);
         let text = std::fs::read_to_string(&event_path)
-            .map_err(|e| Error::infra(format!("read {}", event_path.display()), e))?;
+            .map_err(|e| Error::caused(format!("read {}", event_path.display()), e))?;
         let event: Event = serde_json::from_str(&text)
-            .map_err(|e| Error::infra(format!("parse {}", event_path.display()), e))?;
+            .map_err(|e| Error::caused(format!("parse {}", event_path.display()), e))?;
         let default_branch = event
             .repository
             .as_ref()

@@ -27,7 +27,7 @@ impl Host for AzureHost {
             .vm
             .start(self.start_deadline)
             .await
-            .map_err(|e| Error::infra("start the benchmark VM", e))?;
+            .map_err(|e| Error::caused("start the benchmark VM", e))?;
         // A VM that was already running is the warm case: no boot, caches in memory.
         timeline.record("vm start", t, Some(Cache::from_warm(already_running)));
         let t = Instant::now();
@@ -52,7 +52,7 @@ pub async fn deallocate(vm: &AzureVm, wait: bool, timeline: &Timeline) -> Result
     let r = vm
         .deallocate(wait, Duration::from_secs(15 * 60))
         .await
-        .map_err(|e| Error::infra("deallocate the benchmark VM", e));
+        .map_err(|e| Error::caused("deallocate the benchmark VM", e));
     timeline.record(
         if wait {
             "vm deallocate"

@@ -19,7 +19,7 @@ pub struct Bundled {
 pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled> {
     let resolve = |r: &str| -> Result<String> {
         git::commit(repo, r)
-            .map_err(|e| Error::infra("run git", e))?
+            .map_err(|e| Error::caused("run git", e))?
             .ok_or_else(|| {
                 Error::Usage(format!("failed to resolve ref {r:?} in {}", repo.display()))
             })
@@ -56,7 +56,7 @@ pub fn create(repo: &Path, base: &str, head: &str, out: &Path) -> Result<Bundled
 fn git(repo: &Path, args: &[&str], action: &str) -> Result<()> {
     git::run(Some(repo), args).map(drop).map_err(|e| match e {
         GitError::Failed { stderr, .. } => Error::infra(action, stderr),
-        spawn => Error::infra("run git", spawn),
+        spawn => Error::caused("run git", spawn),
     })
 }
 

@@ -34,7 +34,7 @@ pub fn is_credential(name: &str) -> bool {
 }
 
 async fn run_agent(job: &Job) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| Error::infra("find the benchvm binary", e))?;
+    let exe = std::env::current_exe().map_err(|e| Error::caused("find the benchvm binary", e))?;
     // stderr is inherited: the agent's progress lines reach the job log as they come.
     let mut cmd = tokio::process::Command::new(exe);
     // The benchmarked code runs under the agent: it gets none of the job's credentials.
@@ -48,12 +48,12 @@ async fn run_agent(job: &Job) -> Result<()> {
         .args(job.to_argv())
         .stdout(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| Error::infra("start the agent", e))?;
+        .map_err(|e| Error::caused("start the agent", e))?;
     let mut stop = StopOnDrop(child.id());
     let status = child
         .wait()
         .await
-        .map_err(|e| Error::infra("run the agent", e))?;
+        .map_err(|e| Error::caused("run the agent", e))?;
     stop.0 = None;
     match status.code() {
         Some(0) => Ok(()),

@@ -29,7 +29,7 @@ pub struct SshHost {
 
 impl From<SshError> for Error {
     fn from(e: SshError) -> Self {
-        Error::infra("talk to the host over ssh", e)
+        Error::caused("talk to the host over ssh", e)
     }
 }
 
@@ -65,7 +65,7 @@ impl SshHost {
                         | SshError::Auth { .. }),
                     ) => return Err(e.into()),
                     Err(e) if start.elapsed() >= deadline => {
-                        return Err(Error::infra(
+                        return Err(Error::caused(
                             format!(
                                 "reach {} over ssh within {:.0} s",
                                 target.host,
@@ -126,7 +126,7 @@ impl SshHost {
             let local = tempfile::Builder::new()
                 .suffix(".bundle")
                 .tempfile()
-                .map_err(|e| Error::infra("create a temporary file", e))?;
+                .map_err(|e| Error::caused("create a temporary file", e))?;
             let b = bundle::create(Path::new(&job.repo), &job.base, job.head(), local.path())?;
             // The run's own bundle (a shared one is overwritten by a run that starts while
             // this one waits for the host); the mirror stays one per repository by name.
@@ -221,7 +221,7 @@ fn mirror_name(repo: &Path) -> String {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::infra("run the ssh session", e))?
+        .map_err(|e| Error::caused("run the ssh session", e))?
 }
 
 fn capture(session: &SshSession, command: &str) -> Result<String> {
@@ -234,7 +234,7 @@ fn run_checked(session: &SshSession, command: &str) -> Result<()> {
 
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes =
-        std::fs::read(path).map_err(|e| Error::infra(format!("read {}", path.display()), e))?;
+        std::fs::read(path).map_err(|e| Error::caused(format!("read {}", path.display()), e))?;
     Ok(Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
