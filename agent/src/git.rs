@@ -42,7 +42,17 @@ impl GitError {
 /// Runs `git args` on the repository at `repo` (none: in the current directory, for a
 /// clone); returns its stdout as it came.
 pub fn run(repo: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
+    run_with(repo, args, &[])
+}
+
+/// [`run`], with `env` added to git's environment (the demo fixture's fixed commit dates).
+pub fn run_with(
+    repo: Option<&Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<String, GitError> {
     let mut command = Command::new("git");
+    command.envs(env.iter().copied());
     if let Some(repo) = repo {
         if repo.join("HEAD").is_file() && !repo.join(".git").exists() {
             command.arg("--git-dir").arg(repo);

@@ -1,5 +1,6 @@
 //! Helpers for the tests of both crates (unit and integration): shell steps with a fixed
-//! git identity, and files written with their directories. Not used by the binaries.
+//! git identity, and files written with their directories. Compiled only for tests (the
+//! `test-support` feature, which both crates turn on as a dev-dependency): not in the binaries.
 
 use std::path::Path;
 use std::process::Command;

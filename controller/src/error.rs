@@ -71,7 +71,10 @@ mod tests {
     fn a_caused_error_reads_as_one_line_and_keeps_its_source() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
         let e = Error::caused("write report.json", io);
-        assert_eq!(e.to_string(), "failed to write report.json: permission denied");
+        assert_eq!(
+            e.to_string(),
+            "failed to write report.json: permission denied"
+        );
         let source = std::error::Error::source(&e).expect("the cause is kept");
         assert_eq!(
             source.downcast_ref::<std::io::Error>().map(|io| io.kind()),

@@ -1,8 +1,8 @@
 //! The demo's fixture repository, built from the files embedded at compile time: the
 //! project on `main`, and the perf-branch overlay committed on `perf/speedups`.
 
+use benchvm_agent::git::{self, GitError};
 use std::path::Path;
-use std::process::Command;
 
 use include_dir::{Dir, DirEntry, include_dir};
 
@@ -87,28 +87,23 @@ fn write_tree(tree: &Dir<'_>, prefix: &str, dest: &Path) -> Result<()> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=benchvm demo",
-            "-c",
-            "user.email=demo@benchvm.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-        .output()
-        .map_err(|e| Error::caused("run git", e))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::infra(
-            format!("git {}", args.join(" ")),
-            String::from_utf8_lossy(&out.stderr).trim(),
-        ))
+    let identity = [
+        "-c",
+        "user.name=benchvm demo",
+        "-c",
+        "user.email=demo@benchvm.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ];
+    let date = "2026-01-01T00:00:00Z";
+    let env = [("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)];
+    let argv: Vec<&str> = identity.iter().chain(args).copied().collect();
+    match git::run_with(Some(dir), &argv, &env) {
+        Ok(_) => Ok(()),
+        Err(GitError::Failed { stderr, .. }) => {
+            Err(Error::infra(format!("git {}", args.join(" ")), stderr))
+        }
+        Err(spawn) => Err(Error::caused("run git", spawn)),
     }
 }
 
@@ -117,4 +112,27 @@ pub fn expected() -> Option<&'static str> {
     FIXTURES
         .get_file("expected.json")
         .and_then(|f| f.contents_utf8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixture_repository_has_the_same_commit_ids_every_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = |dir: &Path| {
+            build(dir).unwrap();
+            git::run(Some(dir), &["log", "--all", "--format=%H %s"]).unwrap()
+        };
+        let first = ids(&tmp.path().join("a"));
+        assert_eq!(
+            first.lines().count(),
+            2,
+            "the base and the perf branch: {first}"
+        );
+        // Built again over the first: replaced, and the same commits.
+        assert_eq!(ids(&tmp.path().join("a")), first);
+        assert_eq!(ids(&tmp.path().join("b")), first);
+    }
 }

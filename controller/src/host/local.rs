@@ -35,7 +35,9 @@ pub fn is_credential(name: &str) -> bool {
 
 async fn run_agent(job: &Job) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::caused("find the benchvm binary", e))?;
-    // stderr is inherited: the agent's progress lines reach the job log as they come.
+    // stderr is inherited: the agent's progress lines reach the job log as they come. A tokio
+    // child, not a ProcessRunner run: it is awaited beside the signal handlers, and the agent
+    // it starts runs its own processes through the ProcessRunner.
     let mut cmd = tokio::process::Command::new(exe);
     // The benchmarked code runs under the agent: it gets none of the job's credentials.
     for (name, _) in std::env::vars_os() {
