@@ -210,7 +210,8 @@ impl SshSession {
 
     /// Runs `command` with the remote shell, calling `on_line` for every complete line of
     /// either stream as it arrives; returns the exit status. After `timeout` the remote
-    /// process group is killed and [`SshError::Timeout`] returned.
+    /// command's session is killed and [`SshError::Timeout`] returned; so it is when the
+    /// command was killed by a signal.
     pub fn exec(
         &self,
         command: &str,
@@ -240,7 +241,7 @@ impl SshSession {
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<i32, SshError> {
         // The command runs in a session of its own, whose id (its pid) is announced first
-        // on stderr, so that a timeout can kill the whole group from a second channel. An
+        // on stderr, so that a timeout can kill the whole session from a second channel. An
         // asynchronous command's stdin is /dev/null unless redirected: `<&0` keeps ours.
         let wrapped = format!(
             "setsid sh -c {} <&0 & echo \"{PID_TAG}$!\" >&2; wait $!",
@@ -265,11 +266,21 @@ impl SshSession {
                 if let Some(signal) = channel.exit_signal()?.exit_signal {
                     // What it started may live on in its own session.
                     if let Some(pid) = pid {
-                        let _ = self.kill_group(pid);
+                        let _ = self.kill_session(pid);
                     }
                     return Err(SshError::Signal { signal });
                 }
-                Ok(channel.exit_status()?)
+                let status = channel.exit_status()?;
+                // A command killed by a signal (the shell's 128 + N), or the agent's run
+                // whatever its end: what it started in process groups of its own (the
+                // agent's benchmarks, anything the benchmarked code left behind) must not
+                // outlive it.
+                if (beat || status > 128)
+                    && let Some(pid) = pid
+                {
+                    let _ = self.kill_session(pid);
+                }
+                Ok(status)
             }
             Err((e, pid)) => {
                 // From here on no call may block for long: the connection may be dead
@@ -282,7 +293,7 @@ impl SshSession {
                     return Err(e);
                 }
                 if let Some(pid) = pid {
-                    let _ = self.kill_group(pid);
+                    let _ = self.kill_session(pid);
                 }
                 let _ = channel.close();
                 Err(e)
@@ -383,12 +394,18 @@ impl SshSession {
         ready > 0 && pfd.revents & libc::POLLIN != 0
     }
 
-    fn kill_group(&self, pid: u32) -> Result<(), SshError> {
+    /// Stops every process of the command's session `sid` (its pid: the command runs under
+    /// `setsid`), in whatever process group: the agent runs each benchmark in a group of its
+    /// own, which a group kill misses when the agent itself is gone. TERM first (a live
+    /// agent then stops its benchmark itself), KILL after 5 s. The session is left by
+    /// nothing but `setsid`, which the wrapper's own process does not call again.
+    fn kill_session(&self, sid: u32) -> Result<(), SshError> {
         let mut channel = self.session.channel_session()?;
-        // TERM first: the agent then stops the benchmark it runs in a group of its own.
         channel.exec(&format!(
-            "kill -TERM -- -{pid} 2>/dev/null || exit 0; for _ in 1 2 3 4 5 6 7 8 9 10; do \
-             sleep 0.5; kill -0 -- -{pid} 2>/dev/null || exit 0; done; kill -KILL -- -{pid} 2>/dev/null; true"
+            "s={sid}; alive() {{ pgrep -s $s >/dev/null 2>&1 || kill -0 -- -$s 2>/dev/null; }}; \
+             pkill -TERM -s $s 2>/dev/null; kill -TERM -- -$s 2>/dev/null; \
+             for _ in 1 2 3 4 5 6 7 8 9 10; do alive || exit 0; sleep 0.5; done; \
+             pkill -KILL -s $s 2>/dev/null; kill -KILL -- -$s 2>/dev/null; true"
         ))?;
         let mut sink = String::new();
         let _ = channel.read_to_string(&mut sink);

@@ -45,10 +45,22 @@ async fn run_agent(job: &Job) -> Result<()> {
             cmd.env_remove(&name);
         }
     }
-    let mut child = cmd
-        .arg("agent")
+    cmd.arg("agent")
         .args(job.to_argv())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    // A session of its own, so that whatever the benchmarked code leaves behind (in a
+    // process group of its own, which the agent's group kills miss) can be found and
+    // stopped once the agent is done. ^C still stops it: the controller's handler does.
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| Error::caused("start the agent", e))?;
     let mut stop = StopOnDrop(child.id());
@@ -56,7 +68,11 @@ async fn run_agent(job: &Job) -> Result<()> {
         .wait()
         .await
         .map_err(|e| Error::caused("run the agent", e))?;
-    stop.0 = None;
+    if let Some(sid) = stop.0.take() {
+        tokio::task::spawn_blocking(move || stop_session(sid))
+            .await
+            .map_err(|e| Error::caused("stop what the agent left running", e))?;
+    }
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(Error::Agent { code }),
@@ -81,5 +97,61 @@ impl Drop for StopOnDrop {
             // SAFETY: kill(2) with a pid of our own unreaped child.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         }
+    }
+}
+
+/// Stops every process left in session `sid` (the finished agent's): SIGTERM, and SIGKILL
+/// to what is still there after 5 s. Sessions are read from `/proc/<pid>/stat`.
+fn stop_session(sid: u32) {
+    let members = || -> Vec<libc::pid_t> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+            .filter(|pid| session_of(*pid) == Some(sid))
+            .collect()
+    };
+    let signal = |signal| {
+        for pid in members() {
+            // SAFETY: kill(2); a pid that ended since it was read gets ESRCH.
+            unsafe { libc::kill(pid, signal) };
+        }
+    };
+    signal(libc::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !members().is_empty() {
+        if std::time::Instant::now() >= deadline {
+            signal(libc::SIGKILL);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The session id of `pid`: the sixth field of `/proc/<pid>/stat`, counted after the
+/// command name (which may hold spaces and parentheses).
+fn session_of(pid: libc::pid_t) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        // SAFETY: getsid(0) reads this process's session.
+        let own = unsafe { libc::getsid(0) } as u32;
+        assert_eq!(session_of(std::process::id() as libc::pid_t), Some(own));
+        let tmp = tempfile::tempdir().unwrap();
+        let odd = tmp.path().join("a (b) c");
+        std::fs::copy("/bin/sleep", &odd).unwrap();
+        let mut child = std::process::Command::new(&odd).arg("5").spawn().unwrap();
+        let read = session_of(child.id() as libc::pid_t);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(read, Some(own));
     }
 }

@@ -653,3 +653,47 @@ fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
         );
     }
 }
+
+/// Issue 14: a benchmark that leaves a process behind in a group of its own (the head's
+/// code can) on `--local`: once the run is over, nothing of it runs on this machine.
+#[test]
+fn a_process_the_benchmark_left_behind_is_gone_after_a_local_run() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-local-leftover-{}", std::process::id());
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"import time; time.sleep(120)\\\", \\\"{marker}\\\"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
+        ),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let out = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--config", &config)
+        .flag("--cache", tmp.path().join("cache"))
+        .flag("--results", &results)
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report = std::fs::read_to_string(results.join("report.json")).unwrap();
+    assert!(report.contains("startup/leaves"), "the benchmark ran");
+    let left = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let t = Instant::now();
+    while left() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "a process the benchmark started outlived the run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

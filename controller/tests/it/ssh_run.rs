@@ -268,3 +268,139 @@ fn two_runs_waiting_for_one_host_each_measure_their_own_commits() {
         assert_eq!(report["head"]["commit"], commit(repo), "{log}");
     }
 }
+
+/// Issue 14 (docs/faults.md): the agent killed on an `--ssh` host (the OOM killer, an
+/// operator) while its benchmark runs in a process group of its own: the run fails with
+/// exit code 3, and the benchmark does not run on by itself.
+#[test]
+fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
+    use std::time::{Duration, Instant};
+    let sshd = Sshd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-ssh-orphan-{}", std::process::id());
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: slow\n    command: \"python -c 'import time; time.sleep(120)' {marker}\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 300\n"
+        ),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let mut run = command(&sshd, &repo, &results, &sshd.host_key())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = run.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let benchmark = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .map(|pid| pid.parse::<u32>().unwrap())
+    };
+    // Other tests share this host's lock: the benchmark may take a while to start.
+    let t = Instant::now();
+    let pid = loop {
+        if let Some(pid) = benchmark() {
+            break pid;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(900),
+            "the benchmark never started"
+        );
+        assert!(run.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Its agent: the nearest ancestor whose name is the uploaded agent's.
+    let stat = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let mut agent = pid;
+    loop {
+        let text = stat(agent);
+        let (comm, rest) = text
+            .split_once(" (")
+            .and_then(|(_, r)| r.rsplit_once(") "))
+            .expect("a live ancestor");
+        if comm.starts_with("benchvm-agent") {
+            break;
+        }
+        agent = rest.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(agent > 1, "no agent above the benchmark");
+    }
+    assert_eq!(
+        unsafe { libc::kill(agent as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the run did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert!(log.contains("killed by signal 9"), "{log}");
+    let t = Instant::now();
+    while benchmark().is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the benchmark outlived its agent"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 14: a benchmark that leaves a process behind in a group of its own (the head's
+/// code can): once the run is over, nothing of it runs on the host.
+#[test]
+fn a_process_the_benchmark_left_behind_is_gone_after_the_run() {
+    use std::time::{Duration, Instant};
+    let sshd = Sshd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-ssh-leftover-{}", std::process::id());
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"import time; time.sleep(120)\\\", \\\"{marker}\\\"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
+        ),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let out = command(&sshd, &repo, &results, &sshd.host_key())
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report = std::fs::read_to_string(results.join("report.json")).unwrap();
+    assert!(report.contains("startup/leaves"), "the benchmark ran");
+    let left = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let t = Instant::now();
+    while left() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "a process the benchmark started outlived the run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -231,6 +231,41 @@ fn a_remote_shell_killed_by_a_signal_is_an_error_and_its_group_is_killed() {
     );
 }
 
+/// Issue 14: a command killed by a signal inside the remote shell (the shell's status 137,
+/// not an exit signal) leaves nothing behind, even what it ran in a process group of its
+/// own, as the agent runs its benchmarks.
+#[test]
+fn a_killed_command_leaves_no_process_even_in_a_group_of_its_own() {
+    let sshd = Sshd::start();
+    let s = SshSession::connect(&sshd.target()).unwrap();
+    let marker = format!("benchvm-own-group-{}", std::process::id());
+    let running = || {
+        !std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    };
+    // `set -m`: the background job gets a process group of its own; then the shell that
+    // started it is killed, as an agent killed by the OOM killer would be.
+    let cmd = format!(
+        "exec </dev/null >/dev/null 2>&1; sh -c 'set -m; python3 -c \"import time; time.sleep(60)\" {marker} & sleep 0.5; kill -KILL $$'"
+    );
+    let status = s
+        .exec(&cmd, Duration::from_secs(30), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(status, 137, "the shell reports the kill");
+    let t = Instant::now();
+    while running() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "a process in a group of its own outlived the killed command"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_timeout_kills_the_remote_process_group() {
     let sshd = Sshd::start();
