@@ -173,7 +173,12 @@ async fn run_or_merge(
         // From here on the VM may be running: the post step must deallocate it.
         save_state("started", "true");
     }
-    let offset = host::run_on(host, &job, &timeline).await?;
+    let outcome = host::run_on(host.clone(), &job, &timeline).await;
+    if host.left_to_another_run() {
+        // The post step must not deallocate the VM under that run either.
+        save_state("left_to_another_run", "true");
+    }
+    let offset = outcome?;
     let report = finalize(&job, &timeline, offset)?;
     Ok(readout(flags, actions, client, &job, &report).await)
 }
@@ -485,7 +490,8 @@ impl SshKey {
     }
 }
 
-/// The post step (`action-cleanup`): deallocates the Azure VM whatever happened before;
+/// The post step (`action-cleanup`): deallocates the Azure VM whatever happened before (but
+/// not when the main step left it to another run still using it);
 /// nothing to do for the other backends.
 pub fn cleanup(flags: ActionFlags) -> Result<i32> {
     if flags.backend != Backend::Azure {
@@ -497,6 +503,12 @@ pub fn cleanup(flags: ActionFlags) -> Result<i32> {
     }
     if std::env::var_os("STATE_started").is_none() {
         eprintln!("benchvm: the main step never started the VM: nothing to clean up");
+        return Ok(exit::OK);
+    }
+    if std::env::var_os("STATE_left_to_another_run").is_some() {
+        eprintln!(
+            "benchvm: the main step left the VM to another run using it: that run deallocates it"
+        );
         return Ok(exit::OK);
     }
     let vm = flags.azure.vm()?;

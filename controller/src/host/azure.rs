@@ -2,6 +2,7 @@
 //! answering) and deallocated after it; in between it is an ssh host.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::azure_vm::AzureVm;
@@ -17,6 +18,8 @@ pub struct AzureHost {
     pub ssh: SshHost,
     /// Bounds starting the VM, and then waiting for SSH.
     pub start_deadline: Duration,
+    /// Set when the teardown left the VM running for another run.
+    pub left_to_another_run: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -40,8 +43,25 @@ impl Host for AzureHost {
         self.ssh.run_agent(job, timeline).await
     }
 
+    /// Deallocates the VM, unless another run's agent holds its lease on the VM (running,
+    /// or waiting for the host): that run's controller deallocates it when it ends, and its
+    /// dead-man switch covers a controller that vanished. Whatever cannot be checked (no
+    /// answer over SSH, a cancelled job with seconds left) is deallocated.
     async fn teardown(&self, wait: bool, timeline: &Timeline) -> Result<()> {
+        if wait && self.ssh.another_run_holds_the_host().await == Some(true) {
+            eprintln!(
+                "benchvm: another run is using the VM {}: it is left running, and that run deallocates it when it ends",
+                self.vm.describe()
+            );
+            timeline.record("vm left to another run", Instant::now(), None);
+            self.left_to_another_run.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
         deallocate(&self.vm, wait, timeline).await
+    }
+
+    fn left_to_another_run(&self) -> bool {
+        self.left_to_another_run.load(Ordering::SeqCst)
     }
 }
 

@@ -199,6 +199,12 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     async fn teardown(&self, _wait: bool, _timeline: &Timeline) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the teardown left the host running for another run that uses it (an Azure
+    /// VM another controller's agent still holds a lease on).
+    fn left_to_another_run(&self) -> bool {
+        false
+    }
 }
 
 /// The validated host, from the flags in one place.
@@ -254,12 +260,14 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
         agent,
         timeout: Duration::from_secs_f64(f.timeout_minutes * 60.0),
         dead_man: f.choice.azure,
+        run_id: ssh::new_run_id(),
     };
     if f.choice.azure {
         return Ok(Arc::new(azure::AzureHost {
             vm: Arc::new(f.azure_flags.vm()?),
             ssh,
             start_deadline: Duration::from_secs(10 * 60),
+            left_to_another_run: Default::default(),
         }));
     }
     Ok(Arc::new(ssh))

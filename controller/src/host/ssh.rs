@@ -25,6 +25,24 @@ pub struct SshHost {
     pub timeout: Duration,
     /// Arm the VM's dead-man switch (cloud-init/benchvm-deadman.sh), on Azure VMs.
     pub dead_man: bool,
+    /// This controller's run on the host ([`new_run_id`]): its directory
+    /// (`~/.benchvm/runs/<id>`) and its lease (`~/.benchvm/leases/<host>/<id>`).
+    pub run_id: String,
+}
+
+/// A run id for [`SshHost::run_id`]: this process and the time.
+pub fn new_run_id() -> String {
+    format!("{}-{}", std::process::id(), unix_now())
+}
+
+/// The directory of the leases of the runs on the host reached as `host`:`port`, under
+/// `~/.benchvm/leases/`. Each run's agent holds an exclusive `flock` on its lease file for as
+/// long as it runs (waiting for the host included), so a controller about to deallocate a
+/// VM can tell whether another run still uses it. Keyed by the address, so that hosts which
+/// share a home directory (the tests' sshds) keep their leases apart.
+pub fn lease_dir_name(host: &str, port: u16) -> String {
+    let digest = Sha256::digest(format!("{host}:{port}").as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl From<SshError> for Error {
@@ -35,19 +53,61 @@ impl From<SshError> for Error {
 
 /// Creates the run's directory and the agents' directory under the remote `home`. Every
 /// remote path is quoted: a home with a space or a `;` stays one path.
-fn mkdir_command(home: &str, run_dir: &str) -> String {
+fn mkdir_command(home: &str, run_dir: &str, lease_dir: &str) -> String {
     format!(
-        "mkdir -p {} {}",
+        "mkdir -p {} {} {}",
         super::quote(run_dir),
-        super::quote(&format!("{home}/.benchvm/bin"))
+        super::quote(&format!("{home}/.benchvm/bin")),
+        super::quote(lease_dir)
     )
 }
 
-fn remove_command(run_dir: &str) -> String {
-    format!("rm -rf {}", super::quote(run_dir))
+fn remove_command(run_dir: &str, lease: &str) -> String {
+    format!("rm -rf {} {}", super::quote(run_dir), super::quote(lease))
+}
+
+/// Exits 10 when a lease in `lease_dir` other than `own` is held by a running agent, 0 when
+/// none is (or `flock` is missing: then no run holds one).
+fn other_lease_command(lease_dir: &str, own: &str) -> String {
+    format!(
+        "d={}; own={}; command -v flock >/dev/null 2>&1 || exit 0; \
+         for f in \"$d\"/*; do [ -f \"$f\" ] && [ \"$f\" != \"$own\" ] || continue; \
+         flock -n -E 10 \"$f\" true; [ $? -eq 10 ] && exit 10; done; exit 0",
+        super::quote(lease_dir),
+        super::quote(own)
+    )
 }
 
 impl SshHost {
+    fn lease_dir(&self, home: &str) -> String {
+        format!(
+            "{home}/.benchvm/leases/{}",
+            lease_dir_name(&self.target.host, self.target.port)
+        )
+    }
+
+    /// Whether another run's agent holds its lease on the host (is running or waiting for
+    /// the host); `None` when that cannot be told (the host does not answer within the
+    /// connection timeout, say), which a caller about to deallocate takes as "no".
+    pub async fn another_run_holds_the_host(&self) -> Option<bool> {
+        let host = self.clone();
+        blocking(move || {
+            let session = SshSession::connect(&host.target)?;
+            let home = capture(&session, "printf %s \"$HOME\"")?;
+            let lease_dir = host.lease_dir(&home);
+            let own = format!("{lease_dir}/{}", host.run_id);
+            let command = other_lease_command(&lease_dir, &own);
+            Ok(session.exec(&command, Duration::from_secs(30), &mut |_, _| {})?)
+        })
+        .await
+        .ok()
+        .and_then(|status| match status {
+            0 => Some(false),
+            10 => Some(true),
+            _ => None,
+        })
+    }
+
     /// Connects, retrying until `deadline` (a VM's sshd answers a little after the VM
     /// reports running). A wrong or unreadable host key pin and a refused login fail at
     /// once: waiting will not fix them, and the VM bills while we wait (the login key is in
@@ -98,9 +158,10 @@ impl SshHost {
         let session = SshSession::connect(&self.target)?;
         timeline.record("ssh connect", t, None);
         let home = capture(&session, "printf %s \"$HOME\"")?;
-        let run_id = format!("{}-{}", std::process::id(), unix_now());
-        let run_dir = format!("{home}/.benchvm/runs/{run_id}");
-        run_checked(&session, &mkdir_command(&home, &run_dir))?;
+        let run_dir = format!("{home}/.benchvm/runs/{}", self.run_id);
+        let lease_dir = self.lease_dir(&home);
+        let lease = format!("{lease_dir}/{}", self.run_id);
+        run_checked(&session, &mkdir_command(&home, &run_dir, &lease_dir))?;
 
         // The agent, once per version: its name carries its hash.
         let t = Instant::now();
@@ -163,8 +224,12 @@ impl SshHost {
         // Both ways: the agent's heartbeat lines tell it when this end is gone, our beats on
         // its stdin tell it when the connection died without closing.
         let silence = 4 * self.target.keepalive.as_secs() + 5;
+        // The agent holds this run's lease while it runs (flock(1) keeps it until the agent
+        // has exited, however it exits): another controller then leaves the VM running.
         let mut command = format!(
-            "{} {} --heartbeat-secs 5 --controller-silence {silence}",
+            "if command -v flock >/dev/null 2>&1; then set -- flock {}; else set --; fi; \
+             \"$@\" {} {} --heartbeat-secs 5 --controller-silence {silence}",
+            super::quote(&lease),
             super::quote(&remote_agent),
             args.join(" ")
         );
@@ -188,7 +253,7 @@ impl SshHost {
         }
         if status != 0 {
             let _ = session.exec(
-                &remove_command(&run_dir),
+                &remove_command(&run_dir, &lease),
                 Duration::from_secs(60),
                 &mut |_, _| {},
             );
@@ -201,7 +266,7 @@ impl SshHost {
             crate::ssh_transport::Limits::RESULTS,
         )?;
         timeline.record("download results", t, None);
-        run_checked(&session, &remove_command(&run_dir))?;
+        run_checked(&session, &remove_command(&run_dir, &lease))?;
         Ok(())
     }
 }
@@ -261,11 +326,16 @@ mod tests {
         let home = home.to_str().unwrap();
         let run_dir = format!("{home}/.benchvm/runs/1-2");
         let sh = |command: &str| benchvm_agent::test_support::sh(tmp.path(), command);
-        sh(&mkdir_command(home, &run_dir));
+        let lease_dir = format!("{home}/.benchvm/leases/k");
+        sh(&mkdir_command(home, &run_dir, &lease_dir));
         assert!(Path::new(&run_dir).is_dir());
         assert!(Path::new(&format!("{home}/.benchvm/bin")).is_dir());
-        sh(&remove_command(&run_dir));
+        assert!(Path::new(&lease_dir).is_dir());
+        let lease = format!("{lease_dir}/1-2");
+        std::fs::write(&lease, "").unwrap();
+        sh(&remove_command(&run_dir, &lease));
         assert!(!Path::new(&run_dir).exists());
+        assert!(!Path::new(&lease).exists());
         let made: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -275,5 +345,51 @@ mod tests {
             1,
             "only the home, nothing split off it: {made:?}"
         );
+    }
+
+    /// The lease check counts other runs' held leases only: not its own, not a released
+    /// one, and a path with a space stays one path.
+    #[test]
+    fn the_lease_check_counts_only_other_held_leases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("lea ses");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_s = dir.to_str().unwrap();
+        let own = format!("{dir_s}/own");
+        let check = || {
+            std::process::Command::new("sh")
+                .args(["-c", &other_lease_command(dir_s, &own)])
+                .status()
+                .unwrap()
+                .code()
+        };
+        let hold = |name: &str| {
+            let mut child = std::process::Command::new("flock")
+                .arg(dir.join(name))
+                .args(["sh", "-c", "echo held; read _"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+            assert_eq!(line.trim(), "held");
+            child
+        };
+        assert_eq!(check(), Some(0), "no lease at all");
+        let mut own_holder = hold("own");
+        std::fs::write(dir.join("released"), "").unwrap();
+        assert_eq!(check(), Some(0), "its own lease and a released one");
+        let mut other = hold("other run");
+        assert_eq!(check(), Some(10), "another run's held lease");
+        for child in [&mut other, &mut own_holder] {
+            drop(child.stdin.take());
+            child.wait().unwrap();
+        }
+        assert_eq!(check(), Some(0), "released");
     }
 }

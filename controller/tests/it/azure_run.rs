@@ -582,3 +582,72 @@ async fn the_azure_cli_credential_asks_az_for_a_token_with_the_arm_scope() {
     assert_eq!(dealloc.auth.as_deref(), Some("Bearer cli-token"));
     assert_eq!(fake.state.lock().unwrap().power, "deallocated");
 }
+
+/// Issue 14: two runs on one VM. While another run's agent holds its lease on the VM
+/// (running, or waiting for the host), a run that ends leaves the VM running for it; once no
+/// other lease is held, the VM is deallocated as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_another_run_still_uses_is_left_running_for_it() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    // The other run's lease, where its agent would hold it.
+    let home = std::env::var("HOME").unwrap();
+    let leases = std::path::Path::new(&home)
+        .join(".benchvm/leases")
+        .join(benchvm::host::ssh::lease_dir_name("127.0.0.1", sshd.port));
+    std::fs::create_dir_all(&leases).unwrap();
+    let lease = leases.join("other-run");
+    let mut other = std::process::Command::new("flock")
+        .arg(&lease)
+        .args([
+            "python3",
+            "-c",
+            "import sys; print('held', flush=True); sys.stdin.read()",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(other.stdout.as_mut().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    assert_eq!(said.trim(), "held");
+
+    let run = |name: &str| {
+        benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+            .args(["--rounds", "2", "--results"])
+            .arg(tmp.path().join(name))
+            .output()
+    };
+    let out = run("r1").await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("another run is using the VM"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().power, "running");
+    assert_eq!(posts(&fake, "deallocate"), 0);
+    // This run's own lease was released and removed with its run directory.
+    let left: Vec<_> = std::fs::read_dir(&leases)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("other-run")]);
+
+    // The other run ends: the next run deallocates.
+    drop(other.stdin.take());
+    assert!(other.wait().unwrap().success());
+    let out = run("r2").await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("another run"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+    assert_eq!(posts(&fake, "deallocate"), 1);
+    std::fs::remove_dir_all(&leases).unwrap();
+}

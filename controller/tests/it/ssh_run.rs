@@ -335,6 +335,32 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
         agent = rest.split_whitespace().nth(1).unwrap().parse().unwrap();
         assert!(agent > 1, "no agent above the benchmark");
     }
+    // The running agent holds its run's lease (what another controller checks before it
+    // deallocates a VM).
+    let home = std::env::var("HOME").unwrap();
+    let leases = std::path::Path::new(&home)
+        .join(".benchvm/leases")
+        .join(benchvm::host::ssh::lease_dir_name("127.0.0.1", sshd.port));
+    let lease = std::fs::read_dir(&leases)
+        .unwrap()
+        .next()
+        .expect("a lease")
+        .unwrap()
+        .path();
+    let flock = |lease: &std::path::Path| {
+        Command::new("flock")
+            .args(["-n", "-E", "10"])
+            .arg(lease)
+            .arg("true")
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(
+        flock(&lease),
+        Some(10),
+        "the lease is held while the agent runs"
+    );
     assert_eq!(
         unsafe { libc::kill(agent as libc::pid_t, libc::SIGKILL) },
         0
@@ -359,6 +385,8 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(flock(&lease), Some(0), "the lease is released");
+    std::fs::remove_dir_all(&leases).unwrap();
 }
 
 /// Issue 14: a benchmark that leaves a process behind in a group of its own (the head's
