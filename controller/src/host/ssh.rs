@@ -87,25 +87,28 @@ impl SshHost {
     }
 
     /// Whether another run's agent holds its lease on the host (is running or waiting for
-    /// the host); `None` when that cannot be told (the host does not answer within the
-    /// connection timeout, say), which a caller about to deallocate takes as "no".
+    /// the host); `None` when that cannot be told within 10 s (a host that stopped
+    /// answering, say), which a caller about to deallocate takes as "no".
     pub async fn another_run_holds_the_host(&self) -> Option<bool> {
         let host = self.clone();
-        blocking(move || {
+        // A host that stopped answering mid-run must not hold up its deallocation for long.
+        let check = blocking(move || {
             let session = SshSession::connect(&host.target)?;
             let home = capture(&session, "printf %s \"$HOME\"")?;
             let lease_dir = host.lease_dir(&home);
             let own = format!("{lease_dir}/{}", host.run_id);
             let command = other_lease_command(&lease_dir, &own);
-            Ok(session.exec(&command, Duration::from_secs(30), &mut |_, _| {})?)
-        })
-        .await
-        .ok()
-        .and_then(|status| match status {
-            0 => Some(false),
-            10 => Some(true),
-            _ => None,
-        })
+            Ok(session.exec(&command, Duration::from_secs(10), &mut |_, _| {})?)
+        });
+        tokio::time::timeout(Duration::from_secs(10), check)
+            .await
+            .ok()?
+            .ok()
+            .and_then(|status| match status {
+                0 => Some(false),
+                10 => Some(true),
+                _ => None,
+            })
     }
 
     /// Connects, retrying until `deadline` (a VM's sshd answers a little after the VM
