@@ -16,4 +16,5 @@ mod shard_run;
 mod ssh_run;
 mod ssh_transport;
 mod static_agent;
+mod vm_guard;
 mod workflows;

@@ -1,0 +1,100 @@
+//! The VM's metadata guard (cloud-init/benchvm-imds-guard.sh): once it ran, only root reaches
+//! the instance metadata address, so the code a pull request benchmarks (the bench user)
+//! cannot take the VM's managed-identity token. Checked for real, with iptables, in a network
+//! namespace of the test's own: the address, a stand-in metadata server and the rule exist
+//! only there.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn guard() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm-imds-guard.sh")
+}
+
+/// In a namespace: a server on 169.254.169.254, reached by root and by an unprivileged user
+/// (uid 65534) before and after the guard ran (twice), and the guard's rules counted.
+const SCENARIO: &str = r#"
+set -eu
+guard=$1
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+python3 -m http.server --bind 169.254.169.254 8080 >/dev/null 2>&1 &
+server=$!
+trap 'kill $server' EXIT
+# A TCP connection with bash alone: the unprivileged user may not be able to run this
+# machine's python3 (a pyenv shim under /root, say).
+PROBE='exec 3<>/dev/tcp/169.254.169.254/8080 && echo reached'
+reach() { timeout 10 "$@" /bin/bash -c "$PROBE" 2>/dev/null || echo refused; }
+nobody="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+for _ in $(seq 100); do [ "$(reach)" = reached ] && break; sleep 0.1; done
+echo "before root=$(reach) nobody=$(reach $nobody)"
+sh "$guard"
+sh "$guard"
+echo "after root=$(reach) nobody=$(reach $nobody)"
+echo "rules=$(iptables -S OUTPUT | grep -c 169.254.169.254)"
+"#;
+
+#[test]
+fn once_the_guard_ran_only_root_reaches_the_metadata_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", SCENARIO, "sh"])
+        .arg(guard())
+        .current_dir(tmp.path())
+        .output()
+        .expect("timeout and unshare (util-linux, coreutils) run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "before root=reached nobody=reached",
+            "after root=reached nobody=refused",
+            "rules=1",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_cloud_config_installs_the_guard_before_sshd_at_every_boot() {
+    let yaml = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm.yaml"),
+    )
+    .unwrap();
+    let config: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let file = |path: &str| {
+        config["write_files"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("{path} is written"))["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        file("/usr/local/sbin/benchvm-imds-guard"),
+        std::fs::read_to_string(guard()).unwrap(),
+        "the embedded copy is the tested script"
+    );
+    let unit = file("/etc/systemd/system/benchvm-imds-guard.service");
+    assert!(unit.contains("Before=ssh.service") && unit.contains("WantedBy=multi-user.target"));
+    let runcmd: Vec<&str> = config["runcmd"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(runcmd.contains(&"systemctl enable --now benchvm-imds-guard.service"));
+    let packages: Vec<&str> = config["packages"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(packages.contains(&"iptables"));
+}
