@@ -50,12 +50,23 @@ async fn run_agent(job: &Job) -> Result<()> {
         .stdout(std::process::Stdio::null());
     // A session of its own, so that whatever the benchmarked code leaves behind (in a
     // process group of its own, which the agent's group kills miss) can be found and
-    // stopped once the agent is done. ^C still stops it: the controller's handler does.
-    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+    // stopped once the agent is done. ^C still stops it: the controller's handler does. And
+    // SIGTERM when the controller dies, however it dies (SIGKILL included, or a CI runner
+    // killing the controller's process group, which the agent is no longer in): the agent
+    // then stops its benchmark and exits.
+    let controller = std::process::id() as libc::pid_t;
+    // SAFETY: setsid(2), prctl(2) and getppid(2) are async-signal-safe and touch no memory
+    // of the parent.
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) == -1
+            {
                 return Err(std::io::Error::last_os_error());
+            }
+            // The controller died before the request took effect: nothing will signal us.
+            if libc::getppid() != controller {
+                return Err(std::io::Error::other("the controller is gone"));
             }
             Ok(())
         });

@@ -697,3 +697,63 @@ fn a_process_the_benchmark_left_behind_is_gone_after_a_local_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Issue 14: the controller SIGKILLed (no handler runs) during a `--local` run: its agent
+/// gets SIGTERM from the kernel (it runs in a session of its own, so a kill of the
+/// controller's process group would miss it), stops its benchmark and exits.
+#[test]
+fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-local-killed-{}", std::process::id());
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: slow\n    command: \"python -c 'import time; time.sleep(120)' {marker}\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 300\n"
+        ),
+    )
+    .unwrap();
+    let results = tmp.path().join("killed-results");
+    let mut controller = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--config", &config)
+        .flag("--cache", tmp.path().join("cache"))
+        .flag("--results", &results)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = |pattern: &str| {
+        !Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    };
+    let t = Instant::now();
+    while !running(&marker) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the benchmark never started"
+        );
+        assert!(
+            controller.try_wait().unwrap().is_none(),
+            "the run ended first"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    controller.kill().unwrap();
+    controller.wait().unwrap();
+    let t = Instant::now();
+    while running(&marker) || running(results.to_str().unwrap()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the agent or its benchmark outlived the controller"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
