@@ -268,32 +268,12 @@ async fn a_vm_up_past_the_hard_cap_is_deallocated_armed_or_not() {
 
 #[test]
 fn the_cloud_config_embeds_the_same_script() {
-    let yaml = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm.yaml"),
-    )
-    .unwrap();
-    let config: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let embedded = config["write_files"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "/usr/local/sbin/benchvm-deadman")
-        .expect("the switch is installed by cloud-init")["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(embedded, std::fs::read_to_string(script()).unwrap());
-    let file = |path: &str| {
-        config["write_files"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"] == path)
-            .unwrap_or_else(|| panic!("{path} is written"))["content"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let config = crate::support::cloud::config();
+    let file = |path: &str| crate::support::cloud::written(&config, path);
+    assert_eq!(
+        file("/usr/local/sbin/benchvm-deadman"),
+        std::fs::read_to_string(script()).unwrap()
+    );
     assert!(file("/etc/systemd/system/benchvm-deadman.service").contains("TimeoutStartSec="));
     let cap: u64 = file("/etc/benchvm/max-uptime-s").trim().parse().unwrap();
     assert!(

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::procs;
 use crate::support::tiny::{LocalRun, tiny_repo};
 use serde_json::Value;
 
@@ -658,19 +659,11 @@ fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
 /// code can) on `--local`: once the run is over, nothing of it runs on this machine.
 #[test]
 fn a_process_the_benchmark_left_behind_is_gone_after_a_local_run() {
-    use std::time::{Duration, Instant};
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let marker = format!("benchvm-local-leftover-{}", std::process::id());
-    let config = tmp.path().join("bench.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"import time; time.sleep(120)\\\", \\\"{marker}\\\"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
-        ),
-    )
-    .unwrap();
+    let config = procs::leaving_config(tmp.path(), &marker);
     let results = tmp.path().join("results");
     let out = LocalRun::new(&repo, "main", "perf/slow")
         .flag("--config", &config)
@@ -681,21 +674,11 @@ fn a_process_the_benchmark_left_behind_is_gone_after_a_local_run() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report = std::fs::read_to_string(results.join("report.json")).unwrap();
     assert!(report.contains("startup/leaves"), "the benchmark ran");
-    let left = || {
-        let out = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        !out.stdout.is_empty()
-    };
-    let t = Instant::now();
-    while left() {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "a process the benchmark started outlived the run"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    procs::wait_gone(
+        &[&marker],
+        std::time::Duration::from_secs(15),
+        "a process the benchmark started outlived the run",
+    );
 }
 
 /// Issue 14: the controller SIGKILLed (no handler runs) during a `--local` run: its agent
@@ -708,14 +691,7 @@ fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let marker = format!("benchvm-local-killed-{}", std::process::id());
-    let config = tmp.path().join("bench.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "startup:\n  - name: slow\n    command: \"python -c 'import time; time.sleep(120)' {marker}\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 300\n"
-        ),
-    )
-    .unwrap();
+    let config = procs::slow_config(tmp.path(), &marker);
     let results = tmp.path().join("killed-results");
     let mut controller = LocalRun::new(&repo, "main", "perf/slow")
         .flag("--config", &config)
@@ -726,16 +702,8 @@ fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let running = |pattern: &str| {
-        !Command::new("pgrep")
-            .args(["-f", pattern])
-            .output()
-            .unwrap()
-            .stdout
-            .is_empty()
-    };
     let t = Instant::now();
-    while !running(&marker) {
+    while procs::pids(&marker).is_empty() {
         assert!(
             t.elapsed() < Duration::from_secs(120),
             "the benchmark never started"
@@ -748,12 +716,9 @@ fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
     }
     controller.kill().unwrap();
     controller.wait().unwrap();
-    let t = Instant::now();
-    while running(&marker) || running(results.to_str().unwrap()) {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "the agent or its benchmark outlived the controller"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    procs::wait_gone(
+        &[&marker, results.to_str().unwrap()],
+        Duration::from_secs(15),
+        "the agent or its benchmark outlived the controller",
+    );
 }

@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use crate::support::agent::static_agent;
+use crate::support::procs;
 use crate::support::sshd::Sshd;
 use crate::support::tiny::tiny_repo;
 
@@ -280,14 +281,7 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
     let marker = format!("benchvm-ssh-orphan-{}", std::process::id());
-    let config = tmp.path().join("bench.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "startup:\n  - name: slow\n    command: \"python -c 'import time; time.sleep(120)' {marker}\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 300\n"
-        ),
-    )
-    .unwrap();
+    let config = procs::slow_config(tmp.path(), &marker);
     let results = tmp.path().join("results");
     let mut run = command(&sshd, &repo, &results, &sshd.host_key())
         .args(["--config", config.to_str().unwrap()])
@@ -297,16 +291,7 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
         .unwrap();
     let stderr = run.stderr.take().unwrap();
     let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let benchmark = || {
-        let out = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()
-            .map(|pid| pid.parse::<u32>().unwrap())
-    };
+    let benchmark = || procs::pids(&marker).first().copied();
     // Other tests share this host's lock: the benchmark may take a while to start.
     let t = Instant::now();
     let pid = loop {
@@ -377,14 +362,11 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
     let log = log.join().unwrap();
     assert_eq!(status.code(), Some(3), "{log}");
     assert!(log.contains("killed by signal 9"), "{log}");
-    let t = Instant::now();
-    while benchmark().is_some() {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "the benchmark outlived its agent"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    procs::wait_gone(
+        &[&marker],
+        Duration::from_secs(15),
+        "the benchmark outlived its agent",
+    );
     assert_eq!(flock(&lease), Some(0), "the lease is released");
     std::fs::remove_dir_all(&leases).unwrap();
 }
@@ -393,20 +375,12 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
 /// code can): once the run is over, nothing of it runs on the host.
 #[test]
 fn a_process_the_benchmark_left_behind_is_gone_after_the_run() {
-    use std::time::{Duration, Instant};
     let sshd = Sshd::start();
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
     let marker = format!("benchvm-ssh-leftover-{}", std::process::id());
-    let config = tmp.path().join("bench.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"import time; time.sleep(120)\\\", \\\"{marker}\\\"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
-        ),
-    )
-    .unwrap();
+    let config = procs::leaving_config(tmp.path(), &marker);
     let results = tmp.path().join("results");
     let out = command(&sshd, &repo, &results, &sshd.host_key())
         .args(["--config", config.to_str().unwrap()])
@@ -416,19 +390,9 @@ fn a_process_the_benchmark_left_behind_is_gone_after_the_run() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report = std::fs::read_to_string(results.join("report.json")).unwrap();
     assert!(report.contains("startup/leaves"), "the benchmark ran");
-    let left = || {
-        let out = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        !out.stdout.is_empty()
-    };
-    let t = Instant::now();
-    while left() {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "a process the benchmark started outlived the run"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    procs::wait_gone(
+        &[&marker],
+        std::time::Duration::from_secs(15),
+        "a process the benchmark started outlived the run",
+    );
 }

@@ -7,8 +7,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::support::cloud;
+
 fn guard() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm-imds-guard.sh")
+    cloud::file("benchvm-imds-guard.sh")
 }
 
 /// In a namespace: a server on 169.254.169.254, reached by root and by an unprivileged user
@@ -60,41 +62,17 @@ fn once_the_guard_ran_only_root_reaches_the_metadata_service() {
 
 #[test]
 fn the_cloud_config_installs_the_guard_before_sshd_at_every_boot() {
-    let yaml = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cloud-init/benchvm.yaml"),
-    )
-    .unwrap();
-    let config: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let file = |path: &str| {
-        config["write_files"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"] == path)
-            .unwrap_or_else(|| panic!("{path} is written"))["content"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let config = cloud::config();
     assert_eq!(
-        file("/usr/local/sbin/benchvm-imds-guard"),
+        cloud::written(&config, "/usr/local/sbin/benchvm-imds-guard"),
         std::fs::read_to_string(guard()).unwrap(),
         "the embedded copy is the tested script"
     );
-    let unit = file("/etc/systemd/system/benchvm-imds-guard.service");
+    let unit = cloud::written(&config, "/etc/systemd/system/benchvm-imds-guard.service");
     assert!(unit.contains("Before=ssh.service") && unit.contains("WantedBy=multi-user.target"));
-    let runcmd: Vec<&str> = config["runcmd"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c.as_str())
-        .collect();
-    assert!(runcmd.contains(&"systemctl enable --now benchvm-imds-guard.service"));
-    let packages: Vec<&str> = config["packages"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p.as_str())
-        .collect();
-    assert!(packages.contains(&"iptables"));
+    assert!(
+        cloud::list(&config, "runcmd")
+            .contains(&"systemctl enable --now benchvm-imds-guard.service")
+    );
+    assert!(cloud::list(&config, "packages").contains(&"iptables"));
 }
