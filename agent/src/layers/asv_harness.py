@@ -723,6 +723,12 @@ def serve(suite):
     # What the suite reads from stdin, at import or in a sample, is empty, as in a fresh run.
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    try:
+        import ctypes
+
+        LIBC.append(ctypes.CDLL(None))
+    except (ImportError, OSError):
+        pass
     found = {}
     for line in requests:
         if line.strip() in ("go", "stop"):
@@ -746,6 +752,9 @@ def serve(suite):
 # The server's own request and answer streams: a forked sample closes them first.
 ANSWERS = []
 PR_SET_PDEATHSIG = 1
+# The C library, loaded once by the server: a child importing ctypes itself spent about
+# 3 ms of every sample's fork-to-answer time on it (docs/perf/sample-server.md).
+LIBC = []
 
 
 def forked_sample(hit, request):
@@ -770,11 +779,9 @@ def forked_sample(hit, request):
                 for fd in ANSWERS:
                     os.close(fd)
             try:
-                import ctypes
-
                 # Dies with the server, should the agent kill the server mid-sample.
-                ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            except (OSError, AttributeError):
+                LIBC[0].prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            except (IndexError, AttributeError, OSError):
                 pass
             try:
                 pad_heap(int(request.get("pad", 0)))

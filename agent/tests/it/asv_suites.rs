@@ -1281,3 +1281,86 @@ fn lockstep_the_second_side_does_not_pay_for_the_first_sides_setup() {
         assert!(h.is_ok() && b.is_ok(), "lockstep: head {h:?} base {b:?}");
     });
 }
+
+/// A sample's forked child dies with its server (the agent kills a server mid-sample when a
+/// run stops): it asks for SIGKILL on its parent's death, with the C library the server
+/// loaded once.
+#[test]
+fn a_served_sample_dies_with_its_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("checkout");
+    let pid_file = tmp.path().join("child.pid");
+    crate::support::write(
+        &checkout,
+        "benchmarks/bench_s.py",
+        &format!(
+            "import os, time\n\
+             def time_sleeps():\n    open({:?}, 'w').write(str(os.getpid()))\n    time.sleep(60)\n",
+            pid_file.display().to_string()
+        ),
+    );
+    crate::support::write(&checkout, "benchmarks/__init__.py", "");
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let sampler = {
+        let (checkout, scratch) = (checkout.clone(), scratch.clone());
+        std::thread::spawn(move || {
+            let harness = asv::install_harness(&scratch).unwrap();
+            let base = side(&checkout, vec![]);
+            let timeout = Duration::from_secs(90);
+            let suite = asv::discover(
+                &SystemRunner,
+                &harness,
+                Path::new("benchmarks"),
+                &base,
+                &scratch,
+                timeout,
+            )
+            .unwrap();
+            let servers = Servers::new(&scratch, None);
+            let probe = Probe {
+                runner: &SystemRunner,
+                scratch: &scratch,
+                timeout,
+                servers: Some(&servers),
+                cpu: None,
+            };
+            let bench = suite.benchmarks.iter().find(|b| b.served).unwrap();
+            probe.measure(bench, &base, 0).map(|m| m.value)
+        })
+    };
+    let t = Instant::now();
+    let child: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the sample never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stat = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    let field = |text: &str, n: usize| -> String {
+        let rest = text.rsplit_once(") ").unwrap().1;
+        rest.split_whitespace().nth(n).unwrap().to_owned()
+    };
+    let server: i32 = field(&stat(child).expect("the child runs"), 1)
+        .parse()
+        .unwrap();
+    assert_eq!(unsafe { libc::kill(server, libc::SIGKILL) }, 0);
+    let t = Instant::now();
+    // Gone, or a zombie nobody has reaped yet: either way no longer running.
+    while stat(child).is_some_and(|s| field(&s, 0) != "Z") {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the sample outlived its server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let outcome = sampler.join().unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+}
