@@ -397,15 +397,18 @@ impl SshSession {
     /// Stops every process of the command's session `sid` (its pid: the command runs under
     /// `setsid`), in whatever process group: the agent runs each benchmark in a group of its
     /// own, which a group kill misses when the agent itself is gone. TERM first (a live
-    /// agent then stops its benchmark itself), KILL after 5 s. The session is left by
-    /// nothing but `setsid`, which the wrapper's own process does not call again.
+    /// agent then stops its benchmark itself), then STOP and KILL, repeated until the session
+    /// is empty (a process that keeps forking is frozen before it is killed). The session is
+    /// left by nothing but `setsid`, which the wrapper's own process does not call again.
     fn kill_session(&self, sid: u32) -> Result<(), SshError> {
         let mut channel = self.session.channel_session()?;
         channel.exec(&format!(
-            "s={sid}; alive() {{ pgrep -s $s >/dev/null 2>&1 || kill -0 -- -$s 2>/dev/null; }}; \
+            "s={sid}; [ \"$s\" -gt 1 ] || exit 0; \
+             alive() {{ pgrep -s $s >/dev/null 2>&1 || kill -0 -- -$s 2>/dev/null; }}; \
              pkill -TERM -s $s 2>/dev/null; kill -TERM -- -$s 2>/dev/null; \
              for _ in 1 2 3 4 5 6 7 8 9 10; do alive || exit 0; sleep 0.5; done; \
-             pkill -KILL -s $s 2>/dev/null; kill -KILL -- -$s 2>/dev/null; true"
+             for _ in $(seq 50); do pkill -STOP -s $s 2>/dev/null; pkill -KILL -s $s 2>/dev/null; \
+             kill -KILL -- -$s 2>/dev/null; alive || exit 0; sleep 0.1; done; true"
         ))?;
         let mut sink = String::new();
         let _ = channel.read_to_string(&mut sink);

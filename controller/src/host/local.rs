@@ -111,8 +111,9 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Stops every process left in session `sid` (the finished agent's): SIGTERM, and SIGKILL
-/// to what is still there after 5 s. Sessions are read from `/proc/<pid>/stat`.
+/// Stops every process left in session `sid` (the finished agent's): SIGTERM, and to what
+/// is still there after 5 s SIGSTOP and SIGKILL until none is left. Sessions are read from
+/// `/proc/<pid>/stat`; a zombie (already dead, not yet reaped) does not count.
 fn stop_session(sid: u32) {
     let members = || -> Vec<libc::pid_t> {
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -128,23 +129,37 @@ fn stop_session(sid: u32) {
             unsafe { libc::kill(pid, signal) };
         }
     };
+    if sid <= 1 {
+        return;
+    }
     signal(libc::SIGTERM);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !members().is_empty() {
-        if std::time::Instant::now() >= deadline {
-            signal(libc::SIGKILL);
+    while !members().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // What is left is frozen, then killed, until nothing is: a process that keeps forking
+    // cannot slip out between the listing and the signal.
+    for _ in 0..50 {
+        if members().is_empty() {
             return;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        signal(libc::SIGSTOP);
+        signal(libc::SIGKILL);
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
 /// The session id of `pid`: the sixth field of `/proc/<pid>/stat`, counted after the
 /// command name (which may hold spaces and parentheses).
+/// `None` for a zombie: it is dead already, only not yet reaped.
 fn session_of(pid: libc::pid_t) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(") ")?;
-    rest.split_whitespace().nth(3)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(2)?.parse().ok()
 }
 
 #[cfg(test)]

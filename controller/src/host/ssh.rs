@@ -229,8 +229,10 @@ impl SshHost {
         let silence = 4 * self.target.keepalive.as_secs() + 5;
         // The agent holds this run's lease while it runs (flock(1) keeps it until the agent
         // has exited, however it exits): another controller then leaves the VM running.
+        // `-o`: the lock's descriptor is not passed on to the agent and its benchmarks, so
+        // nothing they leave running can hold the lease after the run.
         let mut command = format!(
-            "if command -v flock >/dev/null 2>&1; then set -- flock {}; else set --; fi; \
+            "if command -v flock >/dev/null 2>&1; then set -- flock -o {}; else set --; fi; \
              \"$@\" {} {} --heartbeat-secs 5 --controller-silence {silence}",
             super::quote(&lease),
             super::quote(&remote_agent),

@@ -39,7 +39,16 @@ echo "rules=$(iptables -S OUTPUT | grep -c 169.254.169.254)"
 #[test]
 fn once_the_guard_ran_only_root_reaches_the_metadata_service() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
+    // A network namespace needs root: CI's runner user gets it through sudo, as
+    // scripts/prerequisites does.
+    let mut command = if unsafe { libc::geteuid() } == 0 {
+        Command::new("timeout")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "timeout"]);
+        sudo
+    };
+    let out = command
         .args(["120", "unshare", "--net", "sh", "-c", SCENARIO, "sh"])
         .arg(guard())
         .current_dir(tmp.path())
