@@ -376,8 +376,11 @@ class Skips:
         assert_eq!(value("bench_x.track_len").unwrap().value, 1000.0);
         let fast = value("bench_x.TimeSleep.time_sleep(0.001)").unwrap().value;
         let slow = value("bench_x.TimeSleep.time_sleep(0.002)").unwrap().value;
-        assert!((0.001..0.0019).contains(&fast), "{fast}");
-        assert!((0.002..0.003).contains(&slow), "{slow}");
+        // Per call, not per repeat: a sleep never returns early, and a late wake-up on a
+        // loaded machine (3.9 ms for the 1 ms sleep, seen under load) stays well below the
+        // ten calls' total a per-repeat value would show.
+        assert!((0.001..0.0095).contains(&fast), "{fast}");
+        assert!((0.002..0.0105).contains(&slow), "{slow}");
         let sum = value("bench_x.time_sum").unwrap().value;
         assert!(sum > 0.0 && sum < 0.001, "{sum}");
         let mem = value("bench_x.TimeSleep.peakmem_list(0.001)")
