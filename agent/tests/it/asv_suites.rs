@@ -199,6 +199,23 @@ fn discovery_finds_exactly_what_asv_runner_finds_on_asv_s_own_suite_and_numpy_pa
     }
 }
 
+/// The suite under `checkout/benchmarks`, discovered with a harness installed in `scratch`,
+/// and the base side it was discovered on.
+fn discovered(checkout: &Path, scratch: &Path, timeout: Duration) -> (SideEnv, asv::Suite) {
+    let harness = asv::install_harness(scratch).unwrap();
+    let base = side(checkout, vec![]);
+    let suite = asv::discover(
+        &SystemRunner,
+        &harness,
+        Path::new("benchmarks"),
+        &base,
+        scratch,
+        timeout,
+    )
+    .unwrap();
+    (base, suite)
+}
+
 fn side(checkout: &Path, env: Vec<(String, String)>) -> SideEnv {
     let mut env = env;
     env.push(("PATH".into(), std::env::var("PATH").unwrap()));
@@ -593,18 +610,8 @@ fn hostile_samples_cannot_disturb_the_sample_server() {
     crate::support::write(&checkout, "benchmarks/__init__.py", "");
     let scratch = tmp.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
-    let harness = asv::install_harness(&scratch).unwrap();
-    let base = side(&checkout, vec![]);
     let timeout = Duration::from_secs(5);
-    let suite = asv::discover(
-        &SystemRunner,
-        &harness,
-        Path::new("benchmarks"),
-        &base,
-        &scratch,
-        timeout,
-    )
-    .unwrap();
+    let (base, suite) = discovered(&checkout, &scratch, timeout);
     let servers = Servers::new(&scratch, None);
     let probe = Probe {
         runner: &SystemRunner,
@@ -1305,18 +1312,8 @@ fn a_served_sample_dies_with_its_server() {
     let sampler = {
         let (checkout, scratch) = (checkout.clone(), scratch.clone());
         std::thread::spawn(move || {
-            let harness = asv::install_harness(&scratch).unwrap();
-            let base = side(&checkout, vec![]);
             let timeout = Duration::from_secs(90);
-            let suite = asv::discover(
-                &SystemRunner,
-                &harness,
-                Path::new("benchmarks"),
-                &base,
-                &scratch,
-                timeout,
-            )
-            .unwrap();
+            let (base, suite) = discovered(&checkout, &scratch, timeout);
             let servers = Servers::new(&scratch, None);
             let probe = Probe {
                 runner: &SystemRunner,

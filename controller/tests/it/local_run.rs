@@ -659,15 +659,11 @@ fn calibration_stores_floors_that_raise_delta_and_a_new_host_calibrates_once() {
 /// code can) on `--local`: once the run is over, nothing of it runs on this machine.
 #[test]
 fn a_process_the_benchmark_left_behind_is_gone_after_a_local_run() {
-    left_behind_is_gone(procs::leaving_config, "leftover");
-}
-
-fn left_behind_is_gone(config: fn(&Path, &str) -> PathBuf, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
-    let marker = format!("benchvm-local-{what}-{}", std::process::id());
-    let config = config(tmp.path(), &marker);
+    let marker = format!("benchvm-local-leftover-{}", std::process::id());
+    let config = procs::leaving_config(tmp.path(), &marker);
     let results = tmp.path().join("results");
     let out = LocalRun::new(&repo, "main", "perf/slow")
         .flag("--config", &config)
