@@ -125,6 +125,9 @@ pub struct SideEnv {
     pub checkout: PathBuf,
     /// Variables set on every command of this side (PATH with the venv first, VIRTUAL_ENV).
     pub env: Vec<(String, String)>,
+    /// Where this side's processes may write ([`crate::measure::confine`]): its checkout,
+    /// venv and TMPDIR. `None`: unconfined (tests with scripted runners).
+    pub writable: Option<Vec<PathBuf>>,
 }
 
 /// The measurement of one successful run.
@@ -185,6 +188,7 @@ impl<R: ProcessRunner> Probe<'_, R> {
             stderr: Some(stderr.clone()),
             pad,
             cpu: self.cpu,
+            writable: side.writable.clone(),
         };
         let outcome = self
             .runner

@@ -262,6 +262,13 @@ impl Phases<'_> {
     /// A virtual environment per side with its checkout installed.
     fn install(&mut self, config: &Config, code: &Code) -> Result<(Installer, Vec<SideEnv>)> {
         let installer = Installer::find(config, &self.cache_dir)?;
+        if crate::measure::confine::abi().is_none() {
+            self.progress(
+                "warning: this kernel has no Landlock: the benchmarked code is not confined \
+                 (it can write wherever the agent can)"
+                    .into(),
+            );
+        }
         let cache = Cache::from_warm(installer.cache_warm());
         std::fs::create_dir_all(&self.logs).map_err(|e| Error::io("create", &self.logs, e))?;
         let mut sides = Vec::new();
@@ -274,14 +281,28 @@ impl Phases<'_> {
             };
             self.progress(format!("installing {side} ({how})"));
             let venv = self.work.path.join(format!("{side}-venv"));
+            let tmp = self.work.path.join(format!("{side}-tmp"));
             let log = self.logs.join(format!("install-{side}.log"));
-            sides.push(installer.install(&self.runner, config, side, checkout, &venv, &log)?);
+            sides.push(installer.install(
+                &self.runner,
+                config,
+                side,
+                checkout,
+                &venv,
+                &tmp,
+                &log,
+            )?);
             self.timeline
                 .record(&format!("install {side}"), t, Some(cache));
         }
         if config.micro.asv.is_some() {
             for side in &mut sides {
                 let root = asv_cache_root(&self.work.path, side.side);
+                // setup_cache writes its results there.
+                std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+                if let Some(writable) = &mut side.writable {
+                    writable.push(root.clone());
+                }
                 side.env
                     .push((asv::CACHE_VAR.into(), root.display().to_string()));
                 side.env
@@ -817,6 +838,7 @@ fn importtime_breakdown<R: ProcessRunner>(
                 stderr: Some(stderr.clone()),
                 pad: 0,
                 cpu: None,
+                writable: side.writable.clone(),
             };
             let outcome = runner
                 .run(&spec)

@@ -54,6 +54,10 @@ impl Installer {
     }
 
     /// Creates `venv` and runs the install command in `checkout`; output goes to `log`.
+    /// `tmp` becomes the side's TMPDIR. The install (which runs the project's build
+    /// backend) may write only to the checkout, the venv, `tmp` and uv's cache; what the
+    /// side runs afterwards only to the first three ([`crate::measure::confine`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn install<R: ProcessRunner>(
         &self,
         runner: &R,
@@ -61,10 +65,22 @@ impl Installer {
         side: Side,
         checkout: &Path,
         venv: &Path,
+        tmp: &Path,
         log: &Path,
     ) -> Result<SideEnv> {
-        if venv.exists() {
-            std::fs::remove_dir_all(venv).map_err(|e| Error::io("remove", venv, e))?;
+        for dir in [venv, tmp] {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove", dir, e))?;
+            }
+            // The confinement's paths must exist before the venv is made in one of them.
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let writable = vec![checkout.to_owned(), venv.to_owned(), tmp.to_owned()];
+        let mut install_writable = writable.clone();
+        if self.uv.is_some() {
+            std::fs::create_dir_all(&self.uv_cache)
+                .map_err(|e| Error::io("create", &self.uv_cache, e))?;
+            install_writable.push(self.uv_cache.clone());
         }
         let venv_str = venv.display().to_string();
         let python_str = self.python.display().to_string();
@@ -79,7 +95,8 @@ impl Installer {
             ],
             None => vec![python_str, "-m".into(), "venv".into(), venv_str],
         };
-        let env = self.side_env(venv);
+        let mut env = self.side_env(venv);
+        env.push(("TMPDIR".into(), tmp.display().to_string()));
         let run = |argv: Vec<String>, what: &str| -> Result<()> {
             let spec = RunSpec {
                 argv,
@@ -90,6 +107,7 @@ impl Installer {
                 stderr: Some(log.to_owned()),
                 pad: 0,
                 cpu: None,
+                writable: Some(install_writable.clone()),
             };
             let action = format!("{what} for {side}");
             let outcome = runner
@@ -126,6 +144,7 @@ impl Installer {
             side,
             checkout: checkout.to_owned(),
             env,
+            writable: Some(writable),
         })
     }
 
@@ -205,6 +224,7 @@ mod tests {
                 Side::Head,
                 &checkout,
                 &venv,
+                &tmp.path().join("tmp"),
                 &tmp.path().join("log"),
             )
             .unwrap();
@@ -247,6 +267,7 @@ mod tests {
                 Side::Base,
                 &checkout,
                 &venv,
+                &tmp.path().join("tmp"),
                 &tmp.path().join("log"),
             )
             .unwrap();
@@ -276,6 +297,7 @@ mod tests {
                 Side::Base,
                 tmp.path(),
                 &tmp.path().join("v"),
+                &tmp.path().join("t"),
                 &tmp.path().join("log"),
             )
             .unwrap_err();

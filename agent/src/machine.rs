@@ -12,6 +12,10 @@ pub struct Machine {
     pub memory_bytes: Option<u64>,
     /// `scaling_governor` of cpu0, where cpufreq is exposed (often not on VMs).
     pub governor: Option<String>,
+    /// The Landlock ABI the benchmarked code was confined with (crate::measure::confine);
+    /// `None`: this kernel has none, and nothing confined it.
+    #[serde(default)]
+    pub landlock_abi: Option<u32>,
 }
 
 impl Machine {
@@ -44,6 +48,7 @@ impl Machine {
             memory_bytes,
             governor: read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
                 .map(|g| g.trim().to_owned()),
+            landlock_abi: crate::measure::confine::abi(),
         }
     }
 }

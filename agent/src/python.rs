@@ -39,7 +39,9 @@ pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     ];
     // From the caller's directory, as before: a checkout's own `*.egg-info` must not count.
     let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
-    let out = capture(&SystemRunner, argv, &cwd, &[], PROBE_TIMEOUT)
+    // The side's interpreter runs whatever its venv's `.pth` files say (the head's code):
+    // confined, with nothing to write.
+    let out = capture(&SystemRunner, argv, &cwd, &[], PROBE_TIMEOUT, Some(vec![]))
         .map_err(|e| Error::caused(format!("run {}", python.display()), e))?;
     if let Some(failure) = out.outcome.failure() {
         if out.outcome.timed_out || out.outcome.status.code().is_none() {
@@ -75,6 +77,7 @@ pub fn version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) -> 
         stderr: None,
         pad: 0,
         cpu: None,
+        writable: side.writable.clone(),
     };
     runner.run(&spec).ok().filter(|o| o.success())?;
     std::fs::read_to_string(out)

@@ -50,6 +50,7 @@ fn time_command(argv: &[String], warmup: u32, runs: u32) -> Result<Vec<f64>> {
             stderr: None,
             pad: rand::random_range(0..=MAX_PAD),
             cpu: None,
+            writable: None,
         };
         let out = SystemRunner
             .run(&spec)

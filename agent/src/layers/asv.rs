@@ -107,6 +107,7 @@ pub fn discover<R: ProcessRunner>(
         stderr: Some(stderr.clone()),
         pad: 0,
         cpu: None,
+        writable: side.writable.clone(),
     };
     let action = format!("list the ASV suite {} on {}", suite.display(), side.side);
     let outcome = runner.run(&spec).map_err(|e| Error::caused(&action, e))?;
@@ -226,6 +227,7 @@ pub fn prepare_caches<R: ProcessRunner>(
             stderr: Some(stderr.clone()),
             pad: 0,
             cpu: None,
+            writable: side.writable.clone(),
         };
         progress(format!("setup_cache {} on {}", cache.key, side.side));
         let outcome = runner
@@ -333,6 +335,7 @@ class Skips:
             side: Side::Base,
             checkout,
             env: vec![("PATH".into(), python_path())],
+            writable: None,
         };
         let timeout = Duration::from_secs(60);
         let found = discover(
@@ -442,6 +445,7 @@ class Skips:
                 side: Side::Base,
                 checkout: checkout.clone(),
                 env,
+                writable: None,
             };
             probe.measure(&bench, &side, 0).unwrap();
             std::fs::read_to_string(&calls).unwrap().len()

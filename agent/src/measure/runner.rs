@@ -36,6 +36,9 @@ pub struct RunSpec {
     pub pad: usize,
     /// The CPU the run is confined to ([`sample_cpu`]); `None`: wherever the kernel puts it.
     pub cpu: Option<usize>,
+    /// Confines the run ([`super::confine`]): it and everything it starts may write only
+    /// beneath these paths. `None`: the agent's own helpers (git, probes), unconfined.
+    pub writable: Option<Vec<PathBuf>>,
 }
 
 /// The CPU micro-benchmark samples run on when `sampling.pin_cpu` is set: the last one this
@@ -170,9 +173,19 @@ impl ProcessRunner for SystemRunner {
         if let Some(cpu) = spec.cpu {
             pin(&mut command, cpu);
         }
+        // Built before the clock starts; applied in the child, and kept until it is spawned.
+        let ruleset = spec
+            .writable
+            .as_deref()
+            .map(super::confine::Ruleset::new)
+            .transpose()?;
+        if let Some(ruleset) = &ruleset {
+            ruleset.apply_to(&mut command);
+        }
 
         let start = Instant::now();
         let child = command.spawn()?;
+        drop(ruleset);
         let pid = child.id() as libc::pid_t;
         CURRENT_GROUP.store(pid, std::sync::atomic::Ordering::SeqCst);
         let timed_out = wait_for_exit(pid, spec.timeout);
@@ -211,6 +224,7 @@ pub fn capture<R: ProcessRunner + ?Sized>(
     cwd: &std::path::Path,
     env: &[(String, String)],
     timeout: Duration,
+    writable: Option<Vec<PathBuf>>,
 ) -> io::Result<Captured> {
     let dir = tempfile::Builder::new().prefix("benchvm-run").tempdir()?;
     let (stdout, stderr) = (dir.path().join("out"), dir.path().join("err"));
@@ -223,6 +237,7 @@ pub fn capture<R: ProcessRunner + ?Sized>(
         stderr: Some(stderr.clone()),
         pad: 0,
         cpu: None,
+        writable,
     };
     let outcome = runner.run(&spec)?;
     let read =
@@ -411,6 +426,7 @@ mod tests {
             stderr: None,
             pad: 0,
             cpu: None,
+            writable: None,
         }
     }
 

@@ -470,7 +470,17 @@ impl Servers {
         if let Some(cpu) = self.cpu {
             runner::pin(&mut command, cpu);
         }
+        // It runs the side's code: confined as its other runs are (kept until the spawn).
+        let ruleset = side
+            .writable
+            .as_deref()
+            .map(super::confine::Ruleset::new)
+            .transpose()?;
+        if let Some(ruleset) = &ruleset {
+            ruleset.apply_to(&mut command);
+        }
         let mut child = command.spawn()?;
+        drop(ruleset);
         runner::track_group(child.id() as libc::pid_t, true);
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");

@@ -189,6 +189,7 @@ fn survey_base<R: ProcessRunner>(
             include: &include,
             python_path: &python_path,
             timeout: cx.timeout * SURVEY_SLOWDOWN,
+            writable: cx.base.writable.as_deref(),
         };
         let raw = survey::run(runner, &rec, &target)?;
         surveyed.push(survey::surveyed(&b.id, &raw, &map));
@@ -227,9 +228,15 @@ fn python<R: ProcessRunner>(
     action: &str,
 ) -> Result<String> {
     let argv = vec!["python".into(), "-c".into(), code.into()];
-    let out =
-        crate::measure::runner::capture(runner, argv, cx.scratch, &env, Duration::from_secs(60))
-            .map_err(|e| Error::caused("run python", e))?;
+    let out = crate::measure::runner::capture(
+        runner,
+        argv,
+        cx.scratch,
+        &env,
+        Duration::from_secs(60),
+        Some(vec![]),
+    )
+    .map_err(|e| Error::caused("run python", e))?;
     match out.outcome.failure() {
         Some(failure) => Err(Error::infra(action, failure)),
         None => Ok(out.stdout),
@@ -286,6 +293,7 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
         stderr: Some(log.clone()),
         pad: 0,
         cpu: None,
+        writable: None,
     };
     let outcome = runner
         .run(&spec)

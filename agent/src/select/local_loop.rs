@@ -106,6 +106,7 @@ pub fn survey(
             include: &include,
             python_path: &[],
             timeout: SURVEY_TIMEOUT,
+            writable: None,
         };
         let raw = survey::run(&crate::measure::runner::SystemRunner, &rec, &target)?;
         if crate::heartbeat::stop_requested() {
@@ -454,8 +455,15 @@ fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
         "list".into(),
         p.suite.display().to_string(),
     ];
-    let out = capture(&SystemRunner, argv, &p.source_root, &[], SURVEY_TIMEOUT)
-        .map_err(|e| Error::caused(format!("run {}", p.python.display()), e))?;
+    let out = capture(
+        &SystemRunner,
+        argv,
+        &p.source_root,
+        &[],
+        SURVEY_TIMEOUT,
+        None,
+    )
+    .map_err(|e| Error::caused(format!("run {}", p.python.display()), e))?;
     let not_listed = |last: &str| {
         // A missing module usually means the project is not installed for --python.
         let hint = if last.starts_with("ModuleNotFoundError") {
@@ -597,7 +605,7 @@ pub(crate) fn run_captured(
     if crate::heartbeat::stop_requested() {
         return Err(stopped());
     }
-    let out = capture(&SystemRunner, argv.to_vec(), cwd, env, SURVEY_TIMEOUT)
+    let out = capture(&SystemRunner, argv.to_vec(), cwd, env, SURVEY_TIMEOUT, None)
         .map_err(|e| Error::caused(format!("run {}", argv[0]), e))?;
     if crate::heartbeat::stop_requested() {
         return Err(stopped());

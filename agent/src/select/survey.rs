@@ -73,6 +73,9 @@ pub struct Target<'a> {
     /// interpreter has none).
     pub python_path: &'a [PathBuf],
     pub timeout: Duration,
+    /// The side's writable paths ([`crate::bench::SideEnv::writable`]); the run may also
+    /// write its report directory. `None`: unconfined.
+    pub writable: Option<&'a [PathBuf]>,
 }
 
 /// Runs `target` once with the recorder and merges what its processes reported.
@@ -122,6 +125,11 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         stderr: Some(stderr.clone()),
         pad: 0,
         cpu: None,
+        writable: target.writable.map(|w| {
+            let mut w = w.to_vec();
+            w.push(out.path().to_owned());
+            w
+        }),
     };
     let outcome = runner
         .run(&spec)
@@ -388,6 +396,7 @@ mod tests {
                 include: &include,
                 python_path: &[],
                 timeout: Duration::from_secs(60),
+                writable: None,
             },
         )
         .unwrap();
@@ -479,6 +488,7 @@ mod tests {
                     include: &include,
                     python_path: &[],
                     timeout: Duration::from_secs(60),
+                    writable: None,
                 },
             )
             .unwrap();
@@ -511,6 +521,7 @@ mod tests {
                 include: &include,
                 python_path: &[],
                 timeout: Duration::from_secs(60),
+                writable: None,
             },
         )
         .unwrap();

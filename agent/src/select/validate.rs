@@ -342,7 +342,7 @@ fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
         Step::Run(command) => {
             let command = command.replace("{python}", &p.python.display().to_string());
             let argv = vec!["sh".into(), "-c".into(), command.clone()];
-            let out = capture(&SystemRunner, argv, &p.source_root, &[], STEP_TIMEOUT)
+            let out = capture(&SystemRunner, argv, &p.source_root, &[], STEP_TIMEOUT, None)
                 .map_err(|e| format!("{command}: {e}"))?;
             match out.outcome.failure() {
                 None => Ok(()),

@@ -223,6 +223,7 @@ fn side(checkout: &Path, env: Vec<(String, String)>) -> SideEnv {
         side: Side::Base,
         checkout: checkout.to_owned(),
         env,
+        writable: None,
     }
 }
 

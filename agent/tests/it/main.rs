@@ -4,6 +4,7 @@
 mod support;
 
 mod asv_suites;
+mod confinement;
 mod local_loop;
 mod local_loop_signals;
 mod recall;

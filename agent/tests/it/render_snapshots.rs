@@ -163,6 +163,7 @@ fn report() -> Report {
             os: Some("Debian GNU/Linux 12".into()),
             memory_bytes: Some(16 << 30),
             governor: None,
+            landlock_abi: Some(4),
         },
         python: Some("Python 3.11.7".into()),
         seed: 42,

@@ -16,5 +16,6 @@ mod shard_run;
 mod ssh_run;
 mod ssh_transport;
 mod static_agent;
+mod untrusted_head;
 mod vm_guard;
 mod workflows;

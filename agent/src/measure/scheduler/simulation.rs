@@ -123,6 +123,7 @@ fn compare(
         side,
         checkout: PathBuf::from(format!("/nowhere/{side}")),
         env: vec![],
+        writable: None,
     });
     let sampling = Sampling {
         warmups: 0,

@@ -59,6 +59,7 @@ fn side(side: Side) -> SideEnv {
         side,
         checkout: PathBuf::from(format!("/nowhere/{side}")),
         env: vec![],
+        writable: None,
     }
 }
 

@@ -642,6 +642,7 @@ fn machine(report: &Report) -> String {
         "<details><summary>Machine and sampling</summary>\n\n\
          - machine: {} · {} cores · {} · kernel {} · governor {}\n\
          - python: {}\n\
+         - isolation: {}\n\
          - sampling: {} rounds ({stop}), {} warm-up(s), randomized base/head pairs, seed `{}`\n\
          - decision: δ = {} %, Benjamini–Hochberg at α = {}, {} % Hodges–Lehmann intervals\n\n\
          </details>\n",
@@ -651,6 +652,14 @@ fn machine(report: &Report) -> String {
         m.kernel.as_deref().unwrap_or("?"),
         m.governor.as_deref().unwrap_or("not exposed"),
         code(report.python.as_deref().unwrap_or("?")),
+        match m.landlock_abi {
+            Some(abi) => format!(
+                "Landlock ABI {abi}: each side's code wrote only its checkout, venv and TMPDIR"
+            ),
+            None => "**none**: no Landlock on this kernel, the benchmarked code could write \
+                     wherever the agent can"
+                .to_owned(),
+        },
         report.sampling.rounds,
         report.sampling.config.warmups,
         report.seed,

@@ -1,0 +1,212 @@
+//! A pull request's head that attacks the host it is benchmarked on, at install time (its
+//! build backend: setup.py) and at run time (a benchmark): each write that would persist
+//! or poison a later run, and each read of an ancestor's secrets, is refused; the run itself
+//! completes and reports the attacks' outcome as a benchmark value.
+//!
+//! Every probe is harmless if it succeeds (an append of nothing, a new empty file with a
+//! name of its own in a directory this test owns), so a broken confinement fails the test
+//! without damaging anything.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::tiny::{LocalRun, sh, tiny_repo, write};
+
+/// The attacks, as Python run by setup.py (stage `install`) and by the benchmark (stage
+/// `bench`). Prints nothing; returns the list of attacks that succeeded, after two
+/// controls that must succeed (writes to TMPDIR and to the checkout).
+const ATTACKS: &str = r#"
+import os, time
+
+def _ancestors():
+    pid = os.getppid()
+    while pid > 1:
+        yield pid
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+
+def _create(directory, stage):
+    # Unique: the build backend and the benchmark run more than once.
+    name = f"planted-by-{stage}-{os.getpid()}-{time.monotonic_ns()}"
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+
+def _append_nothing(path):
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.close(fd)
+
+def attack(stage, agent_dir, checkout):
+    venv = os.environ["VIRTUAL_ENV"]
+    work = os.path.dirname(venv)
+    with open(os.path.join(checkout, ".git")) as f:
+        worktree_admin = f.read().split("gitdir:", 1)[1].strip()
+    mirror = os.path.dirname(os.path.dirname(worktree_admin))
+    other = "base-venv" if venv.endswith("head-venv") else "head-venv"
+    attempts = {
+        "authorized_keys": lambda: _append_nothing(
+            os.path.expanduser("~/.ssh/authorized_keys")),
+        "home": lambda: _create(os.path.expanduser("~"), stage),
+        "mirror objects": lambda: _create(os.path.join(mirror, "objects"), stage),
+        "other side's venv": lambda: _create(os.path.join(work, other), stage),
+        "agent directory": lambda: _create(agent_dir, stage),
+        "cache": lambda: _create(os.path.dirname(os.path.dirname(work)), stage),
+    }
+    if stage == "bench":
+        # The install may write uv's cache (a residual risk the docs name); what runs
+        # afterwards may not.
+        attempts["uv cache"] = lambda: _create(os.environ["UV_CACHE_DIR"], stage)
+    succeeded = []
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            succeeded.append(name)
+        except OSError:
+            pass
+    for pid in _ancestors():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"planted-secret-value" in f.read():
+                    succeeded.append(f"environ of {pid}")
+        except OSError:
+            pass
+    # The controls: a side writes its TMPDIR and its checkout.
+    _create(os.environ["TMPDIR"], stage)
+    _create(checkout, stage)
+    return succeeded
+"#;
+
+/// setup.py of the attacking head: the attacks at build time, their outcome kept in the
+/// checkout for the benchmark to report.
+fn setup_py(agent_dir: &Path) -> String {
+    format!(
+        r#"import json, os
+from setuptools import setup
+{ATTACKS}
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "install-attacks.json"), "w") as f:
+    json.dump(attack("install", {agent_dir:?}, here), f)
+setup()
+"#,
+        agent_dir = agent_dir.display().to_string()
+    )
+}
+
+/// The benchmark: the number of attacks that succeeded at install and at run time; -1 when
+/// the install's record is missing (its attacks did not run).
+fn suite(agent_dir: &Path) -> String {
+    format!(
+        r#"import json, os
+from tinybench.work import loop
+{ATTACKS}
+
+def time_loop():
+    loop(20_000)
+
+def track_attacks():
+    try:
+        with open("install-attacks.json") as f:
+            at_install = json.load(f)
+    except OSError:
+        return -1
+    at_run = attack("bench", {agent_dir:?}, os.getcwd())
+    if at_install or at_run:
+        raise RuntimeError(f"attacks succeeded: {{at_install + at_run}}")
+    return 0
+track_attacks.unit = "attacks"
+"#,
+        agent_dir = agent_dir.display().to_string()
+    )
+}
+
+#[test]
+fn a_head_that_attacks_the_host_is_refused_every_write_and_every_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let agent = Path::new(env!("CARGO_BIN_EXE_benchvm"));
+    let agent_dir = agent.parent().unwrap();
+    // Both sides attack (so the benchmark is compared); the head is one more commit.
+    write(&repo, "setup.py", &setup_py(agent_dir));
+    write(&repo, "benchmarks/bench_tiny.py", &suite(agent_dir));
+    sh(&repo, "git add -A && git commit -qm attack");
+    write(&repo, "README", "the head\n");
+    sh(
+        &repo,
+        "git checkout -qb perf/attack && git add -A && git commit -qm head && git checkout -q main",
+    );
+    let home = tmp.path().join("home");
+    let keys = home.join(".ssh/authorized_keys");
+    write(
+        &home,
+        ".ssh/authorized_keys",
+        "ssh-ed25519 AAAA the-owner\n",
+    );
+    let cache = tmp.path().join("cache");
+    let results = tmp.path().join("results");
+    let out = LocalRun::new(&repo, "main", "perf/attack")
+        .flag("--results", &results)
+        .flag("--cache", &cache)
+        .command()
+        .env("HOME", &home)
+        // A credential of the job: the controller holds it, the agent is started without
+        // it; the benchmarks' reads of their ancestors' environments must be refused.
+        .env("AZURE_CLIENT_SECRET", "planted-secret-value")
+        .output()
+        .expect("benchvm runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: String = ["base", "head"]
+        .map(|side| {
+            std::fs::read_to_string(results.join(format!("logs/install-{side}.log")))
+                .unwrap_or_default()
+        })
+        .concat();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the run completes: {stderr}\n{logs}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    let attacks = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["benchmark"] == "micro/bench_tiny.track_attacks")
+        .unwrap_or_else(|| panic!("the attacks ran on every round and were reported: {report}"));
+    assert_eq!(attacks["head_median"], 0.0, "{attacks}");
+    assert_eq!(attacks["void_pairs"], 0, "{attacks}");
+    assert_eq!(
+        std::fs::read_to_string(&keys).unwrap(),
+        "ssh-ed25519 AAAA the-owner\n"
+    );
+    // The run's own directory (its checkouts and TMPDIRs hold the controls) is gone.
+    let planted: Vec<String> = walk(tmp.path())
+        .into_iter()
+        .chain(["install", "bench"].map(|stage| {
+            agent_dir
+                .join(format!("planted-by-{stage}"))
+                .display()
+                .to_string()
+        }))
+        .filter(|p| p.contains("planted-by-") && Path::new(p).exists())
+        .collect();
+    assert!(planted.is_empty(), "planted: {planted:?}");
+}
+
+/// Every path beneath `dir` (not following symlinks).
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        out.push(path.display().to_string());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&path));
+        }
+    }
+    out
+}
