@@ -269,11 +269,11 @@ impl Phases<'_> {
                     .into(),
             );
         }
-        let cache = Cache::from_warm(installer.cache_warm());
         std::fs::create_dir_all(&self.logs).map_err(|e| Error::io("create", &self.logs, e))?;
         let mut sides = Vec::new();
         for (side, checkout) in Side::BOTH.into_iter().zip(&code.paths) {
             let t = Instant::now();
+            let cache = Cache::from_warm(installer.cache_warm(side));
             let how = if installer.uv.is_some() {
                 "uv"
             } else {

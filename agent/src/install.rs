@@ -18,7 +18,9 @@ pub struct Installer {
     /// Absolute path of the interpreter environments are created from.
     pub python: PathBuf,
     pub uv: Option<PathBuf>,
-    /// uv's cache, kept on the host's disk between runs.
+    /// uv's cache, kept on the host's disk between runs: the base side's. The head's install
+    /// (its build backend is the pull request's code, and may write the cache it installs
+    /// with) has one of its own, [`Installer::uv_cache_of`].
     pub uv_cache: PathBuf,
 }
 
@@ -43,10 +45,18 @@ impl Installer {
         })
     }
 
-    /// Whether the package cache already held something before this run.
-    pub fn cache_warm(&self) -> bool {
+    /// The uv cache `side` installs with: a head can poison only what later heads install.
+    pub fn uv_cache_of(&self, side: Side) -> PathBuf {
+        match side {
+            Side::Base => self.uv_cache.clone(),
+            Side::Head => self.uv_cache.with_file_name("uv-head"),
+        }
+    }
+
+    /// Whether `side`'s package cache already held something before this run.
+    pub fn cache_warm(&self, side: Side) -> bool {
         let dir = if self.uv.is_some() {
-            self.uv_cache.clone()
+            self.uv_cache_of(side)
         } else {
             home().join(".cache/pip")
         };
@@ -77,10 +87,10 @@ impl Installer {
         }
         let writable = vec![checkout.to_owned(), venv.to_owned(), tmp.to_owned()];
         let mut install_writable = writable.clone();
+        let uv_cache = self.uv_cache_of(side);
         if self.uv.is_some() {
-            std::fs::create_dir_all(&self.uv_cache)
-                .map_err(|e| Error::io("create", &self.uv_cache, e))?;
-            install_writable.push(self.uv_cache.clone());
+            std::fs::create_dir_all(&uv_cache).map_err(|e| Error::io("create", &uv_cache, e))?;
+            install_writable.push(uv_cache.clone());
         }
         let venv_str = venv.display().to_string();
         let python_str = self.python.display().to_string();
@@ -95,7 +105,7 @@ impl Installer {
             ],
             None => vec![python_str, "-m".into(), "venv".into(), venv_str],
         };
-        let mut env = self.side_env(venv);
+        let mut env = self.side_env(venv, &uv_cache);
         env.push(("TMPDIR".into(), tmp.display().to_string()));
         let run = |argv: Vec<String>, what: &str| -> Result<()> {
             let spec = RunSpec {
@@ -148,7 +158,7 @@ impl Installer {
         })
     }
 
-    fn side_env(&self, venv: &Path) -> Vec<(String, String)> {
+    fn side_env(&self, venv: &Path, uv_cache: &Path) -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_default();
         vec![
             (
@@ -156,7 +166,10 @@ impl Installer {
                 format!("{}:{path}", venv.join("bin").display()),
             ),
             ("VIRTUAL_ENV".into(), venv.display().to_string()),
-            ("UV_CACHE_DIR".into(), self.uv_cache.display().to_string()),
+            ("UV_CACHE_DIR".into(), uv_cache.display().to_string()),
+            // Copies, not uv's default hard links into its cache: a side may write its venv,
+            // and through a link it would write the cache every later run installs from.
+            ("UV_LINK_MODE".into(), "copy".into()),
             // uv must not pick an interpreter other than the venv's.
             (
                 "UV_PYTHON".into(),

@@ -33,6 +33,17 @@ def _create(directory, stage):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
 
+def _linked_file(directory):
+    # A file with a second name elsewhere (uv links venvs to its cache by default):
+    # writing it through the venv would write the cache.
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.lstat(path).st_nlink > 1:
+                _append_nothing(path)
+                return
+    raise FileNotFoundError(directory)
+
 def _append_nothing(path):
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     os.close(fd)
@@ -53,10 +64,15 @@ def attack(stage, agent_dir, checkout):
         "agent directory": lambda: _create(agent_dir, stage),
         "cache": lambda: _create(os.path.dirname(os.path.dirname(work)), stage),
     }
+    if venv.endswith("head-venv"):
+        # The head installs with a uv cache of its own; the base side's is not its to write.
+        attempts["the base side's uv cache"] = lambda: _create(
+            os.path.join(os.path.dirname(os.environ["UV_CACHE_DIR"]), "uv"), stage)
     if stage == "bench":
         # The install may write uv's cache (a residual risk the docs name); what runs
         # afterwards may not.
         attempts["uv cache"] = lambda: _create(os.environ["UV_CACHE_DIR"], stage)
+        attempts["uv cache through the venv"] = lambda: _linked_file(venv)
     succeeded = []
     for name, attempt in attempts.items():
         try:
