@@ -261,7 +261,11 @@ impl Phases<'_> {
 
     /// A virtual environment per side with its checkout installed.
     fn install(&mut self, config: &Config, code: &Code) -> Result<(Installer, Vec<SideEnv>)> {
-        let installer = Installer::find(config, &self.cache_dir)?;
+        let installer = Installer::find(config, &self.cache_dir)?.for_head(&format!(
+            "{} {}",
+            self.job.mirror_name.as_deref().unwrap_or(&self.job.repo),
+            self.job.head_cache.as_deref().unwrap_or(self.job.head())
+        ))?;
         if crate::measure::confine::abi().is_none() {
             self.progress(
                 "warning: this kernel has no Landlock: the benchmarked code is not confined \

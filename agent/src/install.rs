@@ -12,6 +12,9 @@ use crate::measure::runner::{ProcessRunner, RunSpec};
 /// An install can build wheels; give it far longer than a benchmark run.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// A head's uv cache unused this long is removed by the next install.
+const HEAD_CACHE_UNUSED: Duration = Duration::from_secs(14 * 24 * 3600);
+
 /// The tools found for installing.
 #[derive(Debug, Clone)]
 pub struct Installer {
@@ -22,6 +25,9 @@ pub struct Installer {
     /// (its build backend is the pull request's code, and may write the cache it installs
     /// with) has one of its own, [`Installer::uv_cache_of`].
     pub uv_cache: PathBuf,
+    /// The head's uv cache: one per repository and head ref ([`Installer::for_head`]), so
+    /// what a head's code leaves in it reaches only that head's later runs.
+    pub head_uv_cache: PathBuf,
 }
 
 impl Installer {
@@ -42,14 +48,42 @@ impl Installer {
                 which(&p.display().to_string())
             }),
             uv_cache: cache.join("uv"),
+            head_uv_cache: cache.join("uv-head").join("unnamed"),
         })
     }
 
-    /// The uv cache `side` installs with: a head can poison only what later heads install.
+    /// The head's cache for `head` (the repository and the head ref: a pull request's
+    /// branch), in `uv-head/` beside the base side's; the others there that no install used
+    /// for [`HEAD_CACHE_UNUSED`] are removed.
+    pub fn for_head(mut self, head: &str) -> Result<Self> {
+        let root = self.uv_cache.with_file_name("uv-head");
+        self.head_uv_cache = head_uv_cache(self.uv_cache.parent().unwrap_or(Path::new(".")), head);
+        std::fs::create_dir_all(&self.head_uv_cache)
+            .map_err(|e| Error::io("create", &self.head_uv_cache, e))?;
+        // Marks it used (uv writes deeper down, which leaves this directory's time alone).
+        let used = std::fs::File::open(&self.head_uv_cache)
+            .and_then(|d| d.set_modified(std::time::SystemTime::now()));
+        used.map_err(|e| Error::io("touch", &self.head_uv_cache, e))?;
+        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > HEAD_CACHE_UNUSED);
+            if stale && entry.path() != self.head_uv_cache {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(self)
+    }
+
+    /// The uv cache `side` installs with: what a head's build backend leaves in its cache
+    /// reaches neither the base side nor another head.
     pub fn uv_cache_of(&self, side: Side) -> PathBuf {
         match side {
             Side::Base => self.uv_cache.clone(),
-            Side::Head => self.uv_cache.with_file_name("uv-head"),
+            Side::Head => self.head_uv_cache.clone(),
         }
     }
 
@@ -184,6 +218,13 @@ impl Installer {
     }
 }
 
+/// The head's uv cache for `head` (repository and name) in the agent's cache `cache`.
+pub fn head_uv_cache(cache: &Path, head: &str) -> PathBuf {
+    use sha1::{Digest, Sha1};
+    let key = format!("{:x}", Sha1::digest(head.as_bytes()));
+    cache.join("uv-head").join(&key[..16])
+}
+
 /// Finds an executable on PATH (or checks a path given with a slash).
 pub fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -208,6 +249,30 @@ fn home() -> PathBuf {
 mod tests {
     use super::*;
     use crate::measure::runner::SystemRunner;
+
+    #[test]
+    fn each_head_installs_with_a_cache_of_its_own_and_stale_ones_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::parse("startup:\n  - {name: a, command: a}\n", "t").unwrap();
+        let found = || Installer::find(&config, tmp.path()).unwrap();
+        let a = found().for_head("repo perf/a").unwrap();
+        let b = found().for_head("repo perf/b").unwrap();
+        let a_again = found().for_head("repo perf/a").unwrap();
+        assert_eq!(a.uv_cache_of(Side::Base), tmp.path().join("uv"));
+        assert_eq!(a.uv_cache_of(Side::Base), b.uv_cache_of(Side::Base));
+        assert_ne!(a.uv_cache_of(Side::Head), b.uv_cache_of(Side::Head));
+        assert_eq!(a.uv_cache_of(Side::Head), a_again.uv_cache_of(Side::Head));
+        assert_ne!(a.uv_cache_of(Side::Head), a.uv_cache_of(Side::Base));
+        // b unused for longer than HEAD_CACHE_UNUSED: the next install removes it, not a.
+        let old = std::time::SystemTime::now() - HEAD_CACHE_UNUSED - Duration::from_secs(60);
+        std::fs::File::open(b.uv_cache_of(Side::Head))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        found().for_head("repo perf/c").unwrap();
+        assert!(!b.uv_cache_of(Side::Head).exists());
+        assert!(a.uv_cache_of(Side::Head).exists());
+    }
 
     #[test]
     fn which_finds_sh_and_not_nonsense() {

@@ -38,6 +38,11 @@ pub struct Job {
     /// (a controller's per-run bundle).
     #[arg(long, hide = true)]
     pub mirror_name: Option<String>,
+    /// Keep the head's uv cache under this name (a pull request, a branch) instead of the
+    /// head ref's: a head's code may write its cache, which then serves only this name's
+    /// later runs (install.rs `for_head`).
+    #[arg(long, hide = true)]
+    pub head_cache: Option<String>,
     #[command(flatten)]
     pub options: JobOptions,
 }
@@ -101,6 +106,7 @@ impl Job {
             calibrate: false,
             config: None,
             mirror_name: None,
+            head_cache: None,
             options: JobOptions::default(),
         }
     }
@@ -166,6 +172,7 @@ impl Job {
         flag("head", self.head.clone());
         flag("config", path(&self.config));
         flag("mirror-name", self.mirror_name.clone());
+        flag("head-cache", self.head_cache.clone());
         let o = &self.options;
         flag("results", path(&o.results));
         flag("cache", path(&o.cache));

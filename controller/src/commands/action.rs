@@ -159,6 +159,12 @@ async fn run_or_merge(
             shard_weights: flags.shard_weights.clone(),
             ..JobOptions::default()
         },
+        // The head's uv cache lives as long as its pull request or branch, not one commit.
+        head_cache: match &actions.trigger {
+            Trigger::PullRequest { number, .. } => Some(format!("pull/{number}")),
+            Trigger::Push { branch, .. } => Some(branch.clone()),
+            Trigger::Dispatch { .. } | Trigger::Other { .. } => None,
+        },
         ..Job::new(repo, base, head)
     };
     prepare(&mut job)?;

@@ -486,6 +486,12 @@ if found:
         .unwrap_or_else(|| panic!("the probe failed on every run: {report}"));
     assert_eq!(env["pairs"], 2, "{env}");
     assert_eq!(env["void_pairs"], 0, "{env}");
+    // The head installed with the pull request's own uv cache, not one per commit.
+    let head_cache = benchvm_agent::install::head_uv_cache(
+        &shared_cache(),
+        &format!("{} pull/7", job.repo.display()),
+    );
+    assert!(head_cache.is_dir(), "{} missing", head_cache.display());
 }
 
 #[test]

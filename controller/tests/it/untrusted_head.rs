@@ -65,9 +65,12 @@ def attack(stage, agent_dir, checkout):
         "cache": lambda: _create(os.path.dirname(os.path.dirname(work)), stage),
     }
     if venv.endswith("head-venv"):
-        # The head installs with a uv cache of its own; the base side's is not its to write.
+        # The head installs with a uv cache of its own; the base side's is not its to write
+        # (nor another head's: those are its siblings).
+        heads = os.path.dirname(os.environ["UV_CACHE_DIR"])
         attempts["the base side's uv cache"] = lambda: _create(
-            os.path.join(os.path.dirname(os.environ["UV_CACHE_DIR"]), "uv"), stage)
+            os.path.join(os.path.dirname(heads), "uv"), stage)
+        attempts["another head's uv cache"] = lambda: _create(heads, stage)
     if stage == "bench":
         # The install may write uv's cache (a residual risk the docs name); what runs
         # afterwards may not.
