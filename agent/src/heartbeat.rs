@@ -45,8 +45,9 @@ pub fn watch_controller(
     silence: Duration,
     dead_man: Option<std::path::PathBuf>,
 ) -> std::io::Result<()> {
-    // SAFETY: dup of fd 0 gives a new descriptor this function owns from here on.
-    let private = unsafe { libc::dup(0) };
+    // SAFETY: a copy of fd 0 this function owns from here on, closed on exec: no process
+    // the agent starts inherits it (one could read the beats, and the agent would stop).
+    let private = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
     if private < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -207,6 +207,17 @@ pub fn prepare_caches<R: ProcessRunner>(
             continue;
         }
         done.push(&cache.dir);
+        // The name comes from the side's own listing: the harness's hash, nothing else (a
+        // `..` or a `/` would put the agent's files outside the side's directory).
+        if cache.dir.len() != 16 || !cache.dir.bytes().all(|b| b.is_ascii_hexdigit()) {
+            progress(format!(
+                "setup_cache {} on {}: refused, its directory name {} is not the harness's",
+                crate::report::inert::line(&cache.key),
+                side.side,
+                crate::report::inert::line(&cache.dir)
+            ));
+            continue;
+        }
         let dir = root.join(&cache.dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let limit = cache
@@ -217,7 +228,9 @@ pub fn prepare_caches<R: ProcessRunner>(
             .unwrap_or(timeout);
         let mut argv = bench.argv.clone();
         argv[2] = "cache".into();
-        let stderr = dir.join("stderr");
+        // Beside the side's directory, not in it: the side may write there, and the agent
+        // opens this file itself.
+        let stderr = root.with_extension(format!("{}.stderr", cache.dir));
         let spec = RunSpec {
             argv,
             cwd: side.checkout.clone(),
@@ -234,11 +247,30 @@ pub fn prepare_caches<R: ProcessRunner>(
             .run(&spec)
             .map_err(|e| Error::caused(format!("run setup_cache {}", cache.key), e))?;
         if let Some(failure) = outcome.failure() {
+            // The side may have put anything at `error`: a new file or none, never through
+            // a link; read without following one.
+            use std::os::unix::fs::OpenOptionsExt;
             let error = dir.join("error");
-            if !error.exists() {
-                std::fs::write(&error, &failure).map_err(|e| Error::io("write", &error, e))?;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&error)
+            {
+                std::io::Write::write_all(&mut f, failure.as_bytes())
+                    .map_err(|e| Error::io("write", &error, e))?;
             }
-            let why = std::fs::read_to_string(&error).unwrap_or(failure);
+            let mut why = String::new();
+            let read = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&error)
+                .and_then(|f| {
+                    std::io::Read::read_to_string(&mut std::io::Read::take(f, 4096), &mut why)
+                });
+            let why = match read {
+                Ok(_) => crate::report::inert::line(&why),
+                Err(_) => failure,
+            };
             progress(format!(
                 "setup_cache {} failed on {}: {why}",
                 cache.key, side.side

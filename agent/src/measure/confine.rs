@@ -4,7 +4,8 @@
 //! request's code cannot write `~/.ssh/authorized_keys`, the git mirrors, the uv cache, the
 //! agent, the other side's venv or the dead-man switch's files. The confinement also makes
 //! them unable to ptrace or read `/proc/<pid>/environ|mem` of any process outside it, or to
-//! signal one (Landlock ABI 6); `no_new_privs` makes set-user-ID programs (sudo) run
+//! signal one or connect to its abstract UNIX sockets (Landlock ABI 6; sockets with a path,
+//! such as a user's D-Bus or docker.sock, are not covered: docs/untrusted-code.md); `no_new_privs` makes set-user-ID programs (sudo) run
 //! without their privileges, and the process keeps no capabilities (an agent run as root
 //! still runs benchmarks without them).
 //!
@@ -35,7 +36,9 @@ const MAKE_SYM: u64 = 1 << 12;
 const REFER: u64 = 1 << 13;
 /// ABI 3: truncating a file.
 const TRUNCATE: u64 = 1 << 14;
-/// ABI 6 scope: no signals to processes outside the domain.
+/// ABI 6 scopes: no connection to an abstract UNIX socket created outside the domain, no
+/// signals to processes outside it.
+const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 const SCOPE_SIGNAL: u64 = 1 << 1;
 
 const CREATE_RULESET_VERSION: u32 = 1;
@@ -132,7 +135,11 @@ impl Ruleset {
         let attr = RulesetAttr {
             handled_access_fs: handled,
             handled_access_net: 0,
-            scoped: if abi >= 6 { SCOPE_SIGNAL } else { 0 },
+            scoped: if abi >= 6 {
+                SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET
+            } else {
+                0
+            },
         };
         // SAFETY: attr is a valid struct of the size given; the kernel accepts a larger
         // struct from an older ABI's view as long as the fields it does not know are zero.

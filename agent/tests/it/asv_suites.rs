@@ -1362,3 +1362,39 @@ fn a_served_sample_dies_with_its_server() {
     let outcome = sampler.join().unwrap();
     assert!(outcome.is_err(), "{outcome:?}");
 }
+
+/// A setup_cache's directory name comes from the side's own listing: one that is not the
+/// harness's hash (here `../escaped`) is refused, and nothing is made outside the root.
+#[test]
+fn a_setup_cache_directory_that_is_not_the_harnesss_hash_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let AsvTestSuite {
+        cache_root,
+        base,
+        timeout,
+        suite,
+        ..
+    } = asv_test_suite(tmp.path());
+    let (id, cache) = suite
+        .caches
+        .first()
+        .expect("asv's suite has a setup_cache")
+        .clone();
+    let forged = asv::SetupCache {
+        dir: "../escaped".into(),
+        ..cache
+    };
+    let mut log = Vec::new();
+    asv::prepare_caches(
+        &SystemRunner,
+        &base,
+        &cache_root,
+        &suite.benchmarks,
+        &[(id, forged)],
+        timeout,
+        &mut |line| log.push(line),
+    )
+    .unwrap();
+    assert!(!cache_root.with_file_name("escaped").exists());
+    assert!(log.iter().any(|l| l.contains("refused")), "{log:?}");
+}

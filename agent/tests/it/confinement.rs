@@ -142,7 +142,7 @@ fn a_confined_run_cannot_read_the_agents_environment_or_gain_privileges() {
 }
 
 #[test]
-fn a_confined_run_cannot_signal_outside_itself() {
+fn a_confined_run_cannot_signal_or_reach_an_abstract_socket_outside_itself() {
     let abi = confine::abi().expect("Landlock");
     if abi < 6 {
         // Signal scoping came with ABI 6 (Linux 6.12); older kernels do not offer it, and
@@ -152,16 +152,41 @@ fn a_confined_run_cannot_signal_outside_itself() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let me = std::process::id();
+    // An abstract UNIX socket of the agent's (D-Bus and others listen on such).
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("benchvm-confine-{me}");
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind_addr(&address).unwrap();
+    let connect = format!(
+        "if python3 -c \"import socket; socket.socket(socket.AF_UNIX).connect('\\0{name}')\" 2>/dev/null; then echo 'abstract-socket ok'; else echo 'abstract-socket refused'; fi\n"
+    );
     let script = [
         probe("signal-agent", &format!("kill -0 {me}")),
         probe("signal-self", "kill -0 $$"),
+        connect.clone(),
     ]
     .concat();
     let out = confined(tmp.path(), vec![tmp.path().to_owned()], &script);
+    for expected in [
+        "signal-agent refused",
+        "signal-self ok",
+        "abstract-socket refused",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
+    // Unconfined, the same connection is made: the refusal is the confinement's.
+    let free = capture(
+        &SystemRunner,
+        vec!["sh".into(), "-c".into(), connect],
+        tmp.path(),
+        &[],
+        Duration::from_secs(30),
+        None,
+    )
+    .unwrap();
     assert!(
-        out.stdout.contains("signal-agent refused"),
+        free.stdout.contains("abstract-socket ok"),
         "{}",
-        out.stdout
+        free.stdout
     );
-    assert!(out.stdout.contains("signal-self ok"), "{}", out.stdout);
 }
