@@ -410,6 +410,7 @@ impl Phases<'_> {
             cache: &self.cache_dir,
             logs: &self.logs,
             uv: installer.uv.as_deref(),
+            python: &installer.python,
             timeout: config.sampling.timeout,
         };
         let selection = match in_compare::choose(&self.runner, &cx, &plan.benchmarks, self.progress)

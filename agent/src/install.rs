@@ -28,6 +28,10 @@ pub struct Installer {
     /// The head's uv cache: one per repository and head ref ([`Installer::for_head`]), so
     /// what a head's code leaves in it reaches only that head's later runs.
     pub head_uv_cache: PathBuf,
+    /// Whether the base side installs with the shared cache: only with the default install
+    /// command. A bench.yml `install:` may be the head's (its bench.yml is the default
+    /// config) and runs on the base side too, so it gets the head's cache there as well.
+    pub base_shares_cache: bool,
 }
 
 impl Installer {
@@ -49,6 +53,7 @@ impl Installer {
             }),
             uv_cache: cache.join("uv"),
             head_uv_cache: cache.join("uv-head").join("unnamed"),
+            base_shares_cache: config.install.is_none(),
         })
     }
 
@@ -82,8 +87,8 @@ impl Installer {
     /// reaches neither the base side nor another head.
     pub fn uv_cache_of(&self, side: Side) -> PathBuf {
         match side {
-            Side::Base => self.uv_cache.clone(),
-            Side::Head => self.head_uv_cache.clone(),
+            Side::Base if self.base_shares_cache => self.uv_cache.clone(),
+            Side::Base | Side::Head => self.head_uv_cache.clone(),
         }
     }
 
@@ -272,6 +277,18 @@ mod tests {
         found().for_head("repo perf/c").unwrap();
         assert!(!b.uv_cache_of(Side::Head).exists());
         assert!(a.uv_cache_of(Side::Head).exists());
+        // An install command (perhaps the head's bench.yml) runs on the base side too: the
+        // shared cache is then nobody's to write.
+        let custom = Config::parse(
+            "install: pip install .\nstartup:\n  - {name: a, command: a}\n",
+            "t",
+        )
+        .unwrap();
+        let c = Installer::find(&custom, tmp.path())
+            .unwrap()
+            .for_head("repo perf/a")
+            .unwrap();
+        assert_eq!(c.uv_cache_of(Side::Base), a.uv_cache_of(Side::Head));
     }
 
     #[test]

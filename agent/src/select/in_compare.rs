@@ -40,6 +40,8 @@ pub struct Context<'a> {
     /// Where install output goes.
     pub logs: &'a Path,
     pub uv: Option<&'a Path>,
+    /// The interpreter the venvs were made from (outside anything a side may write).
+    pub python: &'a Path,
     /// One measured run's timeout.
     pub timeout: Duration,
 }
@@ -168,7 +170,12 @@ fn survey_base<R: ProcessRunner>(
 ) -> Result<Survey> {
     let rec = survey::Recorder::install(&cx.scratch.join("survey"))?;
     let python_path = coverage_path(runner, cx)?;
-    let files = git(&cx.base.checkout, &["ls-files"])?;
+    // From the mirror, not the checkout: the base side's code may have rewritten the
+    // checkout's `.git` (a config with hooks would run here, unconfined).
+    let files = git(
+        cx.git_dir,
+        &["ls-tree", "-r", "--name-only", cx.base_commit],
+    )?;
     let files: Vec<String> = files.lines().map(str::to_owned).collect();
     let installed = installed_dirs(runner, cx, &files)?;
     let map = survey::SourceMap::new(&cx.base.checkout, installed.clone(), files);
@@ -263,18 +270,23 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     }
     let log = cx.logs.join("install-coverage.log");
     let target = dir.display().to_string();
+    // Unconfined (it writes the host's cache), so with the interpreter the venv was made
+    // from, never the venv's own: a side may have written the venv (a `.pth` runs at start).
+    let python = cx.python.display().to_string();
     let argv: Vec<String> = match cx.uv {
         Some(uv) => vec![
             uv.display().to_string(),
             "pip".into(),
             "install".into(),
             "--quiet".into(),
+            "--python".into(),
+            python,
             "--target".into(),
             target,
             "coverage>=7,<8".into(),
         ],
         None => vec![
-            "python".into(),
+            python,
             "-m".into(),
             "pip".into(),
             "install".into(),
@@ -287,7 +299,13 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     let spec = RunSpec {
         argv,
         cwd: cx.scratch.to_owned(),
-        env: cx.base.env.clone(),
+        env: cx
+            .base
+            .env
+            .iter()
+            .filter(|(k, _)| k != "VIRTUAL_ENV" && k != "UV_PYTHON")
+            .cloned()
+            .collect(),
         timeout: Duration::from_secs(600),
         stdout: Some(log.clone()),
         stderr: Some(log.clone()),

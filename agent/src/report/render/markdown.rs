@@ -653,8 +653,12 @@ fn machine(report: &Report) -> String {
         m.governor.as_deref().unwrap_or("not exposed"),
         code(report.python.as_deref().unwrap_or("?")),
         match m.landlock_abi {
-            Some(abi) => format!(
+            Some(abi) if abi >= 3 => format!(
                 "Landlock ABI {abi}: each side's code wrote only its checkout, venv and TMPDIR"
+            ),
+            Some(abi) => format!(
+                "Landlock ABI {abi} (**partial**: truncating a file needs ABI 3, Linux 6.2): \
+                 each side's code wrote only its checkout, venv and TMPDIR"
             ),
             None => "**none**: no Landlock on this kernel, the benchmarked code could write \
                      wherever the agent can"
