@@ -208,6 +208,16 @@ impl Ruleset {
     }
 }
 
+/// Confines `command` to writing beneath `writable` (nothing done for `None`). The ruleset
+/// returned must be kept until the command has been spawned.
+pub fn confine(command: &mut Command, writable: Option<&[PathBuf]>) -> io::Result<Option<Ruleset>> {
+    let ruleset = writable.map(Ruleset::new).transpose()?;
+    if let Some(ruleset) = &ruleset {
+        ruleset.apply_to(command);
+    }
+    Ok(ruleset)
+}
+
 /// Adds a rule: `access` beneath `path` (a directory, or the file itself).
 fn allow(ruleset: &OwnedFd, path: &Path, access: u64) -> io::Result<()> {
     let name = std::ffi::CString::new(path.as_os_str().as_bytes())

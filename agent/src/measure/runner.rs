@@ -174,14 +174,7 @@ impl ProcessRunner for SystemRunner {
             pin(&mut command, cpu);
         }
         // Built before the clock starts; applied in the child, and kept until it is spawned.
-        let ruleset = spec
-            .writable
-            .as_deref()
-            .map(super::confine::Ruleset::new)
-            .transpose()?;
-        if let Some(ruleset) = &ruleset {
-            ruleset.apply_to(&mut command);
-        }
+        let ruleset = super::confine::confine(&mut command, spec.writable.as_deref())?;
 
         let start = Instant::now();
         let child = command.spawn()?;

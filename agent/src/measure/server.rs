@@ -471,14 +471,7 @@ impl Servers {
             runner::pin(&mut command, cpu);
         }
         // It runs the side's code: confined as its other runs are (kept until the spawn).
-        let ruleset = side
-            .writable
-            .as_deref()
-            .map(super::confine::Ruleset::new)
-            .transpose()?;
-        if let Some(ruleset) = &ruleset {
-            ruleset.apply_to(&mut command);
-        }
+        let ruleset = super::confine::confine(&mut command, side.writable.as_deref())?;
         let mut child = command.spawn()?;
         drop(ruleset);
         runner::track_group(child.id() as libc::pid_t, true);
