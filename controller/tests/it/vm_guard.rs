@@ -84,4 +84,6 @@ fn the_cloud_config_installs_the_guard_before_sshd_at_every_boot() {
             .contains(&"systemctl enable --now benchvm-imds-guard.service")
     );
     assert!(cloud::list(&config, "packages").contains(&"iptables"));
+    // No user manager whose bus would start processes outside the confinement.
+    assert!(cloud::list(&config, "runcmd").contains(&"systemctl mask user@.service"));
 }
