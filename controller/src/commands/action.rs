@@ -139,7 +139,12 @@ async fn run_or_merge(
     let repo = repository(flags, actions);
     let local_repo = Path::new(&repo).is_dir().then(|| PathBuf::from(&repo));
     let (base, head) = refs(flags, actions, client, local_repo.as_deref()).await?;
-    let key = SshKey::from_input(flags.ssh_key.as_deref())?;
+    // Written to a file only for a backend that connects: with `local` the benchmarked code
+    // runs here as this user, and could read it.
+    let key = match flags.backend {
+        Backend::Local => SshKey::None,
+        Backend::Ssh | Backend::Azure => SshKey::from_input(flags.ssh_key.as_deref())?,
+    };
     let host = host::from_flags(&host_flags(flags, key.path()))?;
     let config = match &flags.config {
         Some(c) if !c.is_file() => {

@@ -437,8 +437,9 @@ fn the_benchmarked_code_gets_none_of_the_jobs_credentials() {
             r#"import os, sys
 names = ["INPUT_GITHUB-TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_RUNTIME_TOKEN",
          "AZURE_CLIENT_SECRET", "GITHUB_TOKEN"]
-values = [b"{TOKEN}", b"oidc-secret", b"runtime-secret", b"azure-secret", b"ghs_env_secret"]
-if "PATH" not in os.environ or "GITHUB_REPOSITORY" not in os.environ:
+values = [b"{TOKEN}", b"oidc-secret", b"runtime-secret", b"azure-secret", b"ghs_env_secret",
+          b"planted-key-material"]
+if not all(k in os.environ for k in ("PATH", "GITHUB_REPOSITORY", "RUNNER_TEMP")):
     sys.exit("not the real environment")
 found = [n for n in names if n in os.environ]
 pid = os.getppid()
@@ -451,6 +452,15 @@ while pid > 1:
         pass
     with open(f"/proc/{{pid}}/stat") as f:
         pid = int(f.read().rsplit(")", 1)[1].split()[1])
+# Files the job keeps in RUNNER_TEMP (an SSH key written from its input would be one).
+for root, _, files in os.walk(os.environ["RUNNER_TEMP"]):
+    for name in files:
+        try:
+            with open(os.path.join(root, name), "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        found += [f"{{v!r}} in {{root}}/{{name}}" for v in values if v in text]
 if found:
     sys.exit(f"LEAKED {{found}}")
 "#
@@ -551,6 +561,17 @@ fn run_with_secrets(job: &Job, gh: &FakeGithub, event: &Path, inputs: &[(&str, &
         .env("ACTIONS_RUNTIME_TOKEN", "runtime-secret")
         .env("AZURE_CLIENT_SECRET", "azure-secret")
         .env("GITHUB_TOKEN", "ghs_env_secret")
+        // An SSH key given as text (a workflow may pass it for every backend) and the
+        // runner's temporary directory, where it would be written.
+        .env(
+            "INPUT_SSH-KEY",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nplanted-key-material\n-----END OPENSSH PRIVATE KEY-----",
+        )
+        .env("RUNNER_TEMP", {
+            let temp = job.path("runner-temp");
+            std::fs::create_dir_all(&temp).unwrap();
+            temp
+        })
         .current_dir(job.dir.path());
     for (k, v) in inputs {
         cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
