@@ -43,6 +43,7 @@ impl Installer {
                 format!("{:?} (bench.yml `python`) is not on PATH", config.python),
             )
         })?;
+        trusted_interpreter(&python, cache)?;
         Ok(Self {
             python,
             // Non-interactive SSH sessions do not read shell profiles, so uv's standalone
@@ -223,6 +224,31 @@ impl Installer {
     }
 }
 
+/// Refuses an interpreter a side's code could have written: bench.yml's `python` may be the
+/// head's, and the interpreter runs unconfined (the coverage install) or with the shared uv
+/// cache writable (the base side's venv). Anything under the agent's cache (runs, venvs, the
+/// head's caches) or in a world-writable temporary place is refused, links resolved.
+fn trusted_interpreter(python: &Path, cache: &Path) -> Result<()> {
+    let real = python
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", python, e))?;
+    let cache = cache.canonicalize().unwrap_or_else(|_| cache.to_owned());
+    let untrusted = ["/tmp", "/var/tmp", "/dev/shm", "/run"]
+        .iter()
+        .map(PathBuf::from)
+        .chain(std::iter::once(cache))
+        .find(|dir| real.starts_with(dir));
+    match untrusted {
+        Some(dir) => Err(Error::Usage(format!(
+            "bench.yml `python`: {} is under {}, where benchmarked code may write; name an \
+             interpreter installed on the host",
+            python.display(),
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The head's uv cache for `head` (repository and name) in the agent's cache `cache`.
 pub fn head_uv_cache(cache: &Path, head: &str) -> PathBuf {
     use sha1::{Digest, Sha1};
@@ -289,6 +315,30 @@ mod tests {
             .for_head("repo perf/a")
             .unwrap();
         assert_eq!(c.uv_cache_of(Side::Base), a.uv_cache_of(Side::Head));
+    }
+
+    #[test]
+    fn an_interpreter_where_benchmarked_code_may_write_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(cache.join("uv-head/x")).unwrap();
+        let planted = cache.join("uv-head/x/python3");
+        std::fs::copy("/bin/sh", &planted).unwrap();
+        let yml = format!(
+            "python: {}\nstartup:\n  - {{name: a, command: a}}\n",
+            planted.display()
+        );
+        let config = Config::parse(&yml, "t").unwrap();
+        let err = Installer::find(&config, &cache).unwrap_err().to_string();
+        assert!(err.contains("bench.yml `python`"), "{err}");
+        // tempdir() is under /tmp: refused there too, whatever the cache.
+        let err = Installer::find(&config, Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("under /tmp"), "{err}");
+        // The host's interpreter is accepted.
+        let host = Config::parse("startup:\n  - {name: a, command: a}\n", "t").unwrap();
+        Installer::find(&host, &cache).unwrap();
     }
 
     #[test]

@@ -247,26 +247,13 @@ pub fn prepare_caches<R: ProcessRunner>(
             .run(&spec)
             .map_err(|e| Error::caused(format!("run setup_cache {}", cache.key), e))?;
         if let Some(failure) = outcome.failure() {
-            // The side may have put anything at `error`: a new file or none, never through
-            // a link; read without following one.
-            use std::os::unix::fs::OpenOptionsExt;
-            let error = dir.join("error");
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&error)
-            {
-                std::io::Write::write_all(&mut f, failure.as_bytes())
-                    .map_err(|e| Error::io("write", &error, e))?;
-            }
+            // The side may have put anything at `error`, or a link at the directory itself:
+            // everything goes through a descriptor of the directory opened without following
+            // a link, `error` created new (never through a link) and read the same way.
             let mut why = String::new();
-            let read = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(&error)
-                .and_then(|f| {
-                    std::io::Read::read_to_string(&mut std::io::Read::take(f, 4096), &mut why)
-                });
+            let read = error_file(&dir, &failure).and_then(|f| {
+                std::io::Read::read_to_string(&mut std::io::Read::take(f, 4096), &mut why)
+            });
             let why = match read {
                 Ok(_) => crate::report::inert::line(&why),
                 Err(_) => failure,
@@ -278,6 +265,47 @@ pub fn prepare_caches<R: ProcessRunner>(
         }
     }
     Ok(())
+}
+
+/// Writes `failure` to `dir/error` unless it exists, and opens it for reading; neither `dir`
+/// nor `error` is followed if it is a link.
+fn error_file(dir: &Path, failure: &str) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let no_follow = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid C string; the descriptor is owned below.
+    let raw = unsafe {
+        libc::open(
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | no_follow,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nobody else owns.
+    let dir_fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let open = |flags: libc::c_int| -> std::io::Result<std::fs::File> {
+        // SAFETY: a valid directory descriptor and a constant C string.
+        let fd = unsafe {
+            libc::openat(
+                dir_fd.as_raw_fd(),
+                c"error".as_ptr(),
+                flags | no_follow,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nobody else owns.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    };
+    if let Ok(mut new) = open(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) {
+        std::io::Write::write_all(&mut new, failure.as_bytes())?;
+    }
+    open(libc::O_RDONLY | libc::O_NONBLOCK)
 }
 
 /// Everything both sides' discoveries found, merged.
@@ -313,6 +341,31 @@ pub fn union(base: Suite, head: Suite) -> Union {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_error_file_is_never_written_or_read_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        // A link at the directory: refused, nothing written where it points.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(super::error_file(&link, "failed").is_err());
+        assert!(!real.join("error").exists());
+        // A plain directory: written once, then read back.
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut super::error_file(&real, "failed").unwrap(), &mut text)
+            .unwrap();
+        assert_eq!(text, "failed");
+        // A link at `error`: neither written through nor read.
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, other.join("error")).unwrap();
+        assert!(super::error_file(&other, "failed").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
     use std::time::Duration;
 
     use super::*;

@@ -264,6 +264,22 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     let Some(tag) = probe("")? else {
         return Ok(Vec::new());
     };
+    // The tag is the side's own output: a path component of the host's cache only if it
+    // looks like one (cpython-311, pypy39).
+    if tag.is_empty()
+        || tag.starts_with('.')
+        || !tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(Error::infra(
+            "look for coverage.py",
+            format!(
+                "the interpreter's cache tag {} is not a plain name",
+                crate::report::inert::line(&tag)
+            ),
+        ));
+    }
     let dir = cx.cache.join("survey-tools").join(&tag);
     if probe(&dir.display().to_string())?.is_none() {
         return Ok(vec![dir]);
@@ -271,7 +287,8 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     let log = cx.logs.join("install-coverage.log");
     let target = dir.display().to_string();
     // Unconfined (it writes the host's cache), so with the interpreter the venv was made
-    // from, never the venv's own: a side may have written the venv (a `.pth` runs at start).
+    // from (install.rs refuses one a side could have written), never the venv's own: a side
+    // may have written the venv (a `.pth` runs at start).
     let python = cx.python.display().to_string();
     let argv: Vec<String> = match cx.uv {
         Some(uv) => vec![
@@ -299,13 +316,12 @@ fn coverage_path<R: ProcessRunner>(runner: &R, cx: &Context) -> Result<Vec<PathB
     let spec = RunSpec {
         argv,
         cwd: cx.scratch.to_owned(),
-        env: cx
-            .base
-            .env
-            .iter()
-            .filter(|(k, _)| k != "VIRTUAL_ENV" && k != "UV_PYTHON")
-            .cloned()
-            .collect(),
+        // None of the side's variables (its TMPDIR and cache are the side's to write): the
+        // agent's own environment, and the shared uv cache, which only trusted code writes.
+        env: vec![(
+            "UV_CACHE_DIR".into(),
+            cx.cache.join("uv").display().to_string(),
+        )],
         timeout: Duration::from_secs(600),
         stdout: Some(log.clone()),
         stderr: Some(log.clone()),

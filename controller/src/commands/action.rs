@@ -165,9 +165,13 @@ async fn run_or_merge(
             ..JobOptions::default()
         },
         // The head's uv cache lives as long as its pull request or branch, not one commit.
+        // Named by the repository (owner/name: two repositories' workspaces may share a
+        // path) and a kind, so that no branch name can equal a pull request's.
         head_cache: match &actions.trigger {
-            Trigger::PullRequest { number, .. } => Some(format!("pull/{number}")),
-            Trigger::Push { branch, .. } => Some(branch.clone()),
+            Trigger::PullRequest { number, .. } => {
+                Some(format!("{} pr:{number}", actions.repository))
+            }
+            Trigger::Push { branch, .. } => Some(format!("{} branch:{branch}", actions.repository)),
             Trigger::Dispatch { .. } | Trigger::Other { .. } => None,
         },
         ..Job::new(repo, base, head)

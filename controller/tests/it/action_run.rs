@@ -499,7 +499,7 @@ if found:
     // The head installed with the pull request's own uv cache, not one per commit.
     let head_cache = benchvm_agent::install::head_uv_cache(
         &shared_cache(),
-        &format!("{} pull/7", job.repo.display()),
+        &format!("{} {OWNER}/{REPO} pr:7", job.repo.display()),
     );
     assert!(head_cache.is_dir(), "{} missing", head_cache.display());
 }
