@@ -25,8 +25,8 @@ pub struct Installer {
     /// (its build backend is the pull request's code, and may write the cache it installs
     /// with) has one of its own, [`Installer::uv_cache_of`].
     pub uv_cache: PathBuf,
-    /// The head's uv cache: one per repository and head ref ([`Installer::for_head`]), so
-    /// what a head's code leaves in it reaches only that head's later runs.
+    /// The head's uv cache: one per repository and pull request ([`Installer::for_head`]),
+    /// so what a head's code leaves in it reaches only that pull request's later runs.
     pub head_uv_cache: PathBuf,
     /// Whether the base side installs with the shared cache: only with the default install
     /// command. A bench.yml `install:` may be the head's (its bench.yml is the default
@@ -58,12 +58,16 @@ impl Installer {
         })
     }
 
-    /// The head's cache for `head` (the repository and the head ref: a pull request's
-    /// branch), in `uv-head/` beside the base side's; the others there that no install used
-    /// for [`HEAD_CACHE_UNUSED`] are removed.
+    /// The head's cache for `head` (the repository and what names the head: its pull
+    /// request, else its branch or ref), in `uv-head/` beside the base side's; the others
+    /// there that no install used for [`HEAD_CACHE_UNUSED`] are removed.
     pub fn for_head(mut self, head: &str) -> Result<Self> {
-        let root = self.uv_cache.with_file_name("uv-head");
         self.head_uv_cache = head_uv_cache(self.uv_cache.parent().unwrap_or(Path::new(".")), head);
+        let root = self
+            .head_uv_cache
+            .parent()
+            .expect("uv-head/<key>")
+            .to_owned();
         std::fs::create_dir_all(&self.head_uv_cache)
             .map_err(|e| Error::io("create", &self.head_uv_cache, e))?;
         // Marks it used (uv writes deeper down, which leaves this directory's time alone).

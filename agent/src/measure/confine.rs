@@ -156,7 +156,6 @@ impl Ruleset {
         }
         // SAFETY: the kernel returned a new descriptor (close-on-exec) that nothing else owns.
         let ruleset = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-        let file_access = WRITE_FILE | if abi >= 3 { TRUNCATE } else { 0 };
         for path in writable {
             allow(&ruleset, path, handled)?;
         }
@@ -164,14 +163,9 @@ impl Ruleset {
             allow(&ruleset, Path::new(SHARED_MEMORY), handled)?;
         }
         for device in DEVICES.iter().map(Path::new).filter(|d| d.exists()) {
-            allow(&ruleset, device, file_access)?;
+            allow(&ruleset, device, handled)?;
         }
         Ok(Self { fd: Some(ruleset) })
-    }
-
-    /// Whether the ruleset confines writes (false: the kernel has no Landlock).
-    pub fn enforced(&self) -> bool {
-        self.fd.is_some()
     }
 
     /// Applies the ruleset to `command`'s process when it starts. The ruleset must live
