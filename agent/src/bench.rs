@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::measure::runner::{ProcessRunner, RunOutcome, RunSpec};
+use crate::side_file::{self, Links};
 
 /// Which side of the comparison a run belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,8 +196,7 @@ impl<R: ProcessRunner> Probe<'_, R> {
             .run(&spec)
             .map_err(|e| format!("failed to start {:?}: {e}", bench.argv[0]))?;
         if let Some(failure) = outcome.failure() {
-            let tail = last_line(&std::fs::read_to_string(&stderr).unwrap_or_default());
-            return Err(match tail {
+            return Err(match side_file::last_line(&stderr) {
                 Some(tail) => format!("{failure}: {tail}"),
                 None => failure,
             });
@@ -205,7 +205,9 @@ impl<R: ProcessRunner> Probe<'_, R> {
             Metric::WallTime => outcome.wall.as_secs_f64(),
             Metric::PeakRss => outcome.max_rss as f64,
             Metric::Reported => {
-                reported_value(&std::fs::read_to_string(&stdout).unwrap_or_default())?
+                let text = side_file::read(&stdout, side_file::SMALL, Links::Refuse)
+                    .map_err(|e| format!("its output {e}"))?;
+                reported_value(&String::from_utf8_lossy(&text))?
             }
         };
         Ok(measurement(value, &outcome))
@@ -245,16 +247,6 @@ pub fn reported_value(stdout: &str) -> Result<f64, String> {
         .and_then(|v| v.as_f64())
         .filter(|v| v.is_finite())
         .ok_or_else(|| format!("printed {line}, which has no finite \"value\""))
-}
-
-fn last_line(text: &str) -> Option<String> {
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    let line = line.trim();
-    Some(if line.len() > 300 {
-        format!("{}…", &line[..line.floor_char_boundary(300)])
-    } else {
-        line.to_owned()
-    })
 }
 
 #[cfg(test)]

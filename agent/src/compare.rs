@@ -21,6 +21,7 @@ use crate::report::{
     analysis, results,
 };
 use crate::select::in_compare;
+use crate::side_file::{self, Links};
 use crate::spans::{Cache, Timeline};
 
 /// How many `python -X importtime` runs per side feed the per-module medians.
@@ -756,9 +757,15 @@ fn blind_spot(benchmarks: usize, sampling: &Sampling, thresholds: &Thresholds) -
 fn head_config(checkout: &Path, head: &str, progress: &mut dyn FnMut(String)) -> Result<Config> {
     // Named after the ref, not the scratch worktree it happens to sit in.
     let path = checkout.join("bench.yml");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        progress(format!("reading {head}:bench.yml"));
-        return Ok(Config::parse(&text, &format!("{head}:bench.yml"))?);
+    // The head's own file (git may have written it as a link into its tree), read before
+    // any of its code runs; a link to a device or a FIFO is refused, not read.
+    match side_file::read_text(&path, side_file::SMALL, Links::Follow) {
+        Ok(text) => {
+            progress(format!("reading {head}:bench.yml"));
+            return Ok(Config::parse(&text, &format!("{head}:bench.yml"))?);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Usage(format!("{head}:bench.yml {e}"))),
     }
     let Some(rel) = crate::config::asv_conf::find(checkout) else {
         return Err(Error::Usage(format!(
@@ -848,15 +855,16 @@ fn importtime_breakdown<R: ProcessRunner>(
             let outcome = runner
                 .run(&spec)
                 .map_err(|e| Error::caused("run python -X importtime", e))?;
-            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
             if let Some(failure) = outcome.failure() {
-                let tail = text.lines().last().unwrap_or("");
+                let tail = side_file::last_line(&stderr).unwrap_or_default();
                 return Err(Error::infra(
                     format!("import {module} on {}", side.side),
                     format!("{failure}: {tail}"),
                 ));
             }
-            runs[i].push(importtime::parse(&text));
+            let text = side_file::read(&stderr, side_file::LARGE, Links::Refuse)
+                .map_err(|e| Error::io("read", &stderr, e))?;
+            runs[i].push(importtime::parse(&String::from_utf8_lossy(&text)));
         }
     }
     Ok(ImportTime {
@@ -869,7 +877,9 @@ fn importtime_breakdown<R: ProcessRunner>(
 fn read_quality(id: &str, file: &Path, base: &SideEnv, head: &SideEnv) -> Quality {
     let read = |side: &SideEnv| -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
         let path = side.checkout.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Written by the side's integration run, in its checkout: it may be anything.
+        let text = side_file::read_text(&path, side_file::SMALL, Links::Refuse)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         match value {
             serde_json::Value::Object(map) => Ok(map.into_iter().filter(|(_, v)| v.is_number()).collect()),

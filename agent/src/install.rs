@@ -8,6 +8,7 @@ use crate::bench::{Side, SideEnv};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::measure::runner::{ProcessRunner, RunSpec};
+use crate::side_file;
 
 /// An install can build wheels; give it far longer than a benchmark run.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -170,12 +171,7 @@ impl Installer {
             match outcome.failure() {
                 None => Ok(()),
                 Some(failure) => {
-                    let text = std::fs::read_to_string(log).unwrap_or_default();
-                    let tail = text
-                        .lines()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("");
+                    let tail = side_file::last_line(log).unwrap_or_default();
                     Err(Error::infra(
                         action,
                         format!("{failure}: {} (log: {})", tail.trim(), log.display()),

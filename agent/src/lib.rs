@@ -30,6 +30,7 @@ pub mod machine;
 pub mod measure;
 pub mod python;
 pub mod select;
+pub mod side_file;
 pub mod stats;
 #[doc(hidden)]
 #[cfg(any(test, feature = "test-support"))]

@@ -9,6 +9,7 @@ use sha1::{Digest, Sha1};
 use crate::bench::SideEnv;
 use crate::error::{Error, Result};
 use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner, capture};
+use crate::side_file::{self, Links};
 
 /// How long an interpreter may take to describe itself.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,9 +58,15 @@ pub fn environment_hash(python: &Path, root: &Path) -> Result<String> {
     }
     h.update(out.stdout.as_bytes());
     for lock in ["uv.lock", "poetry.lock", "Pipfile.lock", "requirements.txt"] {
-        if let Ok(bytes) = std::fs::read(root.join(lock)) {
-            h.update(lock.as_bytes());
-            h.update(&bytes);
+        // A lock file that cannot be read (a link to a device, a FIFO, too large) counts
+        // as a change: everything runs.
+        match side_file::read(&root.join(lock), side_file::LARGE, Links::Follow) {
+            Ok(bytes) => {
+                h.update(lock.as_bytes());
+                h.update(&bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => h.update(format!("{lock} {e} {}", std::process::id()).as_bytes()),
         }
     }
     Ok(format!("{:x}", h.finalize()))
@@ -80,7 +87,7 @@ pub fn version<R: ProcessRunner>(runner: &R, side: &SideEnv, scratch: &Path) -> 
         writable: side.writable.clone(),
     };
     runner.run(&spec).ok().filter(|o| o.success())?;
-    std::fs::read_to_string(out)
+    side_file::read_text(&out, side_file::SMALL, Links::Refuse)
         .ok()
         .map(|s| s.trim().to_owned())
 }

@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{Config, ConfigError};
+use crate::side_file::{self, Links};
 
 /// Where asv keeps its conf: at the top, or one folder down (`benchmarks/` as numpy and
 /// networkx have it, `asv_bench/` as pandas has it).
@@ -43,9 +44,12 @@ pub fn find(checkout: &Path) -> Option<PathBuf> {
 /// Reads `checkout/rel` (an `asv.conf.json`); `origin` names it in messages.
 pub fn read(checkout: &Path, rel: &Path, origin: &str) -> Result<FromAsv, ConfigError> {
     let path = checkout.join(rel);
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
+    // The head's file: a link into its tree is followed, a link to a device is refused.
+    let text = side_file::read_text(&path, side_file::SMALL, Links::Follow).map_err(|source| {
+        ConfigError::Read {
+            path: path.clone(),
+            source,
+        }
     })?;
     let conf = parse(&text, origin)?;
     let invalid = |key: &str, message: String| ConfigError::Invalid {

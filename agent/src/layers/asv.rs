@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::bench::{Benchmark, Layer, Metric, SideEnv};
 use crate::error::{Error, Result};
 use crate::measure::runner::{ProcessRunner, RunSpec};
+use crate::side_file::{self, Links};
 
 /// The harness source, written next to the run's scratch files.
 pub const HARNESS: &str = include_str!("asv_harness.py");
@@ -112,15 +113,11 @@ pub fn discover<R: ProcessRunner>(
     let action = format!("list the ASV suite {} on {}", suite.display(), side.side);
     let outcome = runner.run(&spec).map_err(|e| Error::caused(&action, e))?;
     if let Some(failure) = outcome.failure() {
-        let err = std::fs::read_to_string(&stderr).unwrap_or_default();
-        let tail = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
+        let tail = side_file::last_line(&stderr).unwrap_or_default();
         return Err(Error::infra(action, format!("{failure}: {tail}")));
     }
-    let text = std::fs::read_to_string(&stdout).map_err(|e| Error::io("read", &stdout, e))?;
+    let text = side_file::read_text(&stdout, side_file::LARGE, Links::Refuse)
+        .map_err(|e| Error::io("read", &stdout, e))?;
     // The listing is the last line: a suite may print while it is imported.
     let last = text
         .lines()

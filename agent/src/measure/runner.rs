@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::side_file::{self, Links};
+
 /// The name of the padding variable. Its length changes per run: the size of the
 /// environment shifts the initial stack address and with it alignment-sensitive timings
 /// (Mytkowicz et al., "Producing Wrong Data Without Doing Anything Obviously Wrong!",
@@ -233,12 +235,14 @@ pub fn capture<R: ProcessRunner + ?Sized>(
         writable,
     };
     let outcome = runner.run(&spec)?;
-    let read =
-        |f: &PathBuf| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
+    let stdout = match side_file::read(&stdout, side_file::LARGE, Links::Refuse) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        read => String::from_utf8_lossy(&read.unwrap_or_default()).into_owned(),
+    };
     Ok(Captured {
         outcome,
-        stdout: read(&stdout),
-        stderr: read(&stderr),
+        stdout,
+        stderr: side_file::tail(&stderr),
     })
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::bench::{Benchmark, Measurement, SKIPPED, Side, SideEnv};
 use crate::measure::runner;
+use crate::side_file;
 
 /// The blocks a lockstep sample's calls are timed in (fewer when `number` is smaller).
 pub const LOCKSTEP_BLOCKS: u32 = 20;
@@ -357,7 +358,7 @@ impl Servers {
             Err(e) => {
                 // Dead or stuck: its stderr says why.
                 let server = running.remove(&side).expect("present");
-                let tail = last_line(&server.stderr);
+                let tail = side_file::last_line(&server.stderr);
                 drop(server);
                 return Said::Silent {
                     timed_out: e == mpsc::RecvTimeoutError::Timeout,
@@ -510,10 +511,4 @@ impl Servers {
             stderr,
         })
     }
-}
-
-fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
-    Some(line.chars().take(300).collect())
 }

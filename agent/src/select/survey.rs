@@ -16,6 +16,7 @@ use super::fingerprint;
 use super::store::{Dependency, Surveyed};
 use crate::error::{Error, Result};
 use crate::measure::runner::{ProcessRunner, RunSpec};
+use crate::side_file::{self, Links};
 
 const RECORDER: &str = include_str!("survey_recorder.py");
 
@@ -136,10 +137,8 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
     let mut raw = merge(out.path())?;
     if let Some(failure) = outcome.failure() {
-        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
-        let tail = text.lines().rev().find(|l| !l.trim().is_empty());
-        raw.error = Some(match tail {
-            Some(t) => format!("{failure}: {}", t.trim()),
+        raw.error = Some(match side_file::last_line(&stderr) {
+            Some(t) => format!("{failure}: {t}"),
             None => failure,
         });
     }
@@ -160,12 +159,19 @@ fn merge(dir: &Path) -> Result<Raw> {
     starts.sort();
     for start in starts {
         let report = start.with_extension("json");
-        let Ok(text) = std::fs::read_to_string(&report) else {
-            let pid = start.file_stem().unwrap_or_default().to_string_lossy();
-            untrusted.insert(format!(
-                "a Python process (pid {pid}) ended without reporting its coverage (os._exit, a signal or a forked child)"
-            ));
-            continue;
+        let pid = start.file_stem().unwrap_or_default().to_string_lossy();
+        let text = match side_file::read_text(&report, side_file::LARGE, Links::Refuse) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                untrusted.insert(format!(
+                    "a Python process (pid {pid}) ended without reporting its coverage (os._exit, a signal or a forked child)"
+                ));
+                continue;
+            }
+            Err(e) => {
+                untrusted.insert(format!("the coverage report of pid {pid} {e}"));
+                continue;
+            }
         };
         let part: Raw =
             serde_json::from_str(&text).map_err(|e| Error::caused("read a survey report", e))?;
@@ -302,9 +308,16 @@ pub fn surveyed(benchmark: &str, raw: &Raw, map: &SourceMap) -> Surveyed {
         let Some(rel) = map.to_source(path) else {
             continue;
         };
-        let Ok(bytes) = std::fs::read(path) else {
-            untrusted.push(format!("{rel} vanished during the survey"));
-            continue;
+        let bytes = match side_file::read(Path::new(path), side_file::LARGE, Links::Refuse) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                untrusted.push(format!("{rel} vanished during the survey"));
+                continue;
+            }
+            Err(e) => {
+                untrusted.push(format!("{rel} {e}"));
+                continue;
+            }
         };
         let fp = fingerprint::fingerprint(&String::from_utf8_lossy(&bytes));
         let mut blocks: Vec<&str> = lines.iter().map(|&l| fp.owner_of_line(l)).collect();
@@ -331,7 +344,9 @@ pub fn surveyed(benchmark: &str, raw: &Raw, map: &SourceMap) -> Surveyed {
         .iter()
         .filter_map(|p| {
             let rel = map.to_source(p)?;
-            let sha = std::fs::read(p).ok().map(|b| fingerprint::blob_sha1(&b));
+            let sha = side_file::read(Path::new(p), side_file::LARGE, Links::Follow)
+                .ok()
+                .map(|b| fingerprint::blob_sha1(&b));
             Some((rel, sha))
         })
         .collect();

@@ -33,7 +33,9 @@ pub fn demo(flags: DemoFlags) -> Result<i32> {
         )
     };
     block_on(compare(
-        std::sync::Arc::new(host::local::LocalHost),
+        std::sync::Arc::new(host::local::LocalHost {
+            timeout: std::time::Duration::from_secs_f64(host::DEFAULT_TIMEOUT_MINUTES * 60.0),
+        }),
         job,
         &flags.output,
     ))

@@ -1,19 +1,24 @@
 //! The local host: this machine. The controller binary doubles as the agent
 //! (`benchvm agent …`), so nothing has to be installed beside it.
 
+use std::time::Duration;
+
 use crate::error::{Error, Result};
 use crate::host::Host;
 use benchvm_agent::job::Job;
 use benchvm_agent::spans::Timeline;
 
-/// This machine: nothing to start or release.
+/// This machine: nothing to start or release. The agent is stopped once it has run for
+/// `timeout` (`--timeout-minutes`), as a remote one is.
 #[derive(Debug, Clone, Copy)]
-pub struct LocalHost;
+pub struct LocalHost {
+    pub timeout: Duration,
+}
 
 #[async_trait::async_trait]
 impl Host for LocalHost {
     async fn run_agent(&self, job: &Job, _timeline: &Timeline) -> Result<()> {
-        run_agent(job).await
+        run_agent(job, self.timeout).await
     }
 }
 
@@ -33,7 +38,7 @@ pub fn is_credential(name: &str) -> bool {
         )
 }
 
-async fn run_agent(job: &Job) -> Result<()> {
+async fn run_agent(job: &Job, timeout: Duration) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::caused("find the benchvm binary", e))?;
     // stderr is inherited: the agent's progress lines reach the job log as they come. A tokio
     // child, not a ProcessRunner run: it is awaited beside the signal handlers, and the agent
@@ -75,15 +80,36 @@ async fn run_agent(job: &Job) -> Result<()> {
         .spawn()
         .map_err(|e| Error::caused("start the agent", e))?;
     let mut stop = StopOnDrop(child.id());
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| Error::caused("run the agent", e))?;
-    if let Some(sid) = stop.0.take() {
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let sid = stop.0.take();
+    if waited.is_err() {
+        // SIGTERM first: the agent stops its benchmark and exits; whatever does not is
+        // stopped with the rest of its session below.
+        if let Some(pid) = sid {
+            // SAFETY: kill(2) with a pid of our own unreaped child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    }
+    if let Some(sid) = sid {
         tokio::task::spawn_blocking(move || stop_session(sid))
             .await
             .map_err(|e| Error::caused("stop what the agent left running", e))?;
     }
+    let status = match waited {
+        Ok(status) => status.map_err(|e| Error::caused("run the agent", e))?,
+        Err(_) => {
+            // Reaped, if the session stop above had to kill it.
+            let _ = child.wait().await;
+            return Err(Error::infra(
+                "run the agent",
+                format!(
+                    "it ran longer than --timeout-minutes ({} s) and was stopped",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+    };
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(Error::Agent { code }),

@@ -67,8 +67,8 @@ pub struct HostFlags {
     /// this checkout's musl release build].
     #[arg(long)]
     pub agent_binary: Option<PathBuf>,
-    /// Minutes the remote comparison may take before its processes are killed (fractions allowed).
-    #[arg(long, default_value_t = 180.0)]
+    /// Minutes the comparison may take before its processes are killed (fractions allowed).
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_MINUTES)]
     pub timeout_minutes: f64,
     /// Seconds between SSH keepalives; a host silent for two intervals is a lost connection.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -207,10 +207,20 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// `--timeout-minutes` when not given (and the demo's limit).
+pub const DEFAULT_TIMEOUT_MINUTES: f64 = 180.0;
+
 /// The validated host, from the flags in one place.
 pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
+    if !(f.timeout_minutes.is_finite() && f.timeout_minutes > 0.0) {
+        return Err(Error::Usage(format!(
+            "--timeout-minutes: {} is not a positive number of minutes",
+            f.timeout_minutes
+        )));
+    }
+    let timeout = Duration::from_secs_f64(f.timeout_minutes * 60.0);
     if f.choice.local {
-        return Ok(Arc::new(local::LocalHost));
+        return Ok(Arc::new(local::LocalHost { timeout }));
     }
     let with = if f.choice.azure { "--azure" } else { "--ssh" };
     let key = f
@@ -249,16 +259,10 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
             )
         })?,
     };
-    if !(f.timeout_minutes.is_finite() && f.timeout_minutes > 0.0) {
-        return Err(Error::Usage(format!(
-            "--timeout-minutes: {} is not a positive number of minutes",
-            f.timeout_minutes
-        )));
-    }
     let ssh = ssh::SshHost {
         target,
         agent,
-        timeout: Duration::from_secs_f64(f.timeout_minutes * 60.0),
+        timeout,
         dead_man: f.choice.azure,
         run_id: ssh::new_run_id(),
     };

@@ -730,3 +730,52 @@ fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
         "the agent or its benchmark outlived the controller",
     );
 }
+
+/// `--timeout-minutes` bounds a local run as it does a remote one: an agent that runs past
+/// it (here, a benchmark that sleeps for minutes) is stopped with its benchmark, and the run
+/// fails with exit 3 and says why. (It bounded only SSH and Azure runs: a local agent that
+/// hung ran until someone killed it.)
+#[test]
+fn a_local_run_past_its_timeout_is_stopped_with_exit_3() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let marker = format!("benchvm-local-timeout-{}", std::process::id());
+    let config = procs::slow_config(tmp.path(), &marker);
+    let log = tmp.path().join("stderr");
+    let mut controller = LocalRun::new(&repo, "main", "perf/slow")
+        .flag("--config", &config)
+        .flag("--results", tmp.path().join("results"))
+        .flag("--timeout-minutes", "1.5")
+        .shared_cache()
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Two rounds of two two-minute samples: eight minutes without the limit.
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = controller.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > Duration::from_secs(300) {
+            controller.kill().unwrap();
+            controller.wait().unwrap();
+            panic!("the run outlived its --timeout-minutes 1.5 by minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("ran longer than --timeout-minutes (90 s)"),
+        "{stderr}"
+    );
+    procs::wait_gone(
+        &[&marker],
+        Duration::from_secs(15),
+        "the benchmark outlived the stopped agent",
+    );
+}

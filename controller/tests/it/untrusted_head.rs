@@ -229,3 +229,119 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The head's bench.yml, for both sides: its integration run leaves a FIFO where its quality
+/// file should be, and two benchmarks fail after growing their stderr to a sparse terabyte
+/// (whose end is zeros: no line to show).
+const TRAPS_YML: &str = r#"micro:
+  asv: benchmarks
+integration:
+  - name: trap
+    command: python -c "import os; os.makedirs('build', exist_ok=True); os.path.exists('build/q.json') or os.mkfifo('build/q.json')"
+    quality: build/q.json
+sampling:
+  min_rounds: 2
+  max_rounds: 2
+  timeout_s: 60
+thresholds:
+  calibration: off
+"#;
+
+const TRAPS_SUITE: &str = r#"import os
+from tinybench.work import loop
+
+def time_loop():
+    loop(20_000)
+
+def time_sparse_stderr():
+    os.ftruncate(2, 1 << 40)
+    raise RuntimeError("trap")
+
+def track_sparse_stderr():
+    os.ftruncate(2, 1 << 40)
+    raise RuntimeError("trap")
+"#;
+
+/// Files a side wrote are read bounded: a FIFO is not waited on (that would hang the agent
+/// while the VM bills), a huge log is read from its end only, and the run completes with
+/// each trap reported as a failure of its own.
+#[test]
+fn a_head_whose_outputs_are_traps_fails_those_benchmarks_and_the_run_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    // Both sides lay the traps (so each benchmark is compared); the head is one more commit.
+    write(&repo, "bench.yml", TRAPS_YML);
+    write(&repo, "benchmarks/bench_tiny.py", TRAPS_SUITE);
+    sh(&repo, "git add -A && git commit -qm traps");
+    write(&repo, "README", "the head\n");
+    sh(
+        &repo,
+        "git checkout -qb perf/traps && git add -A && git commit -qm head",
+    );
+    let results = tmp.path().join("results");
+    let out = LocalRun::new(&repo, "main", "perf/traps")
+        .flag("--results", &results)
+        // A hang (a FIFO opened for reading waits for a writer forever) fails the test here.
+        .flag("--timeout-minutes", "5")
+        .shared_cache()
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the run completes: {stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    let quality = &report["quality"][0];
+    assert!(
+        quality["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("build/q.json: is not a regular file")),
+        "{quality}"
+    );
+    // Each trap fails its benchmark at its first sample (the warm-up), which drops it.
+    for name in ["time_sparse_stderr", "track_sparse_stderr"] {
+        let dropped = report["dropped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["benchmark"] == format!("micro/bench_tiny.{name}"))
+            .unwrap_or_else(|| panic!("{name} is dropped: {report}"));
+        let reason = dropped["reason"].as_str().unwrap();
+        assert!(reason.contains("warm-up"), "{reason}");
+        assert!(!reason.contains('\0'), "{reason}");
+    }
+    let timed = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["benchmark"] == "micro/bench_tiny.time_loop")
+        .unwrap();
+    assert_ne!(timed["verdict"], "failed", "{timed}");
+}
+
+/// A bench.yml that git wrote as a link to a device is refused before anything of the head
+/// runs (read, it would never end).
+#[test]
+fn a_head_bench_yml_linked_to_a_device_is_refused_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    sh(
+        &repo,
+        "git checkout -qb perf/zero && rm bench.yml && ln -s /dev/zero bench.yml && git add -A && git commit -qm zero",
+    );
+    let out = LocalRun::new(&repo, "main", "perf/zero")
+        .flag("--results", tmp.path().join("results"))
+        .flag("--timeout-minutes", "4")
+        .shared_cache()
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("perf/zero:bench.yml is not a regular file"),
+        "{stderr}"
+    );
+}
