@@ -68,11 +68,20 @@ fn remove_command(run_dir: &str, lease: &str) -> String {
 
 /// Exits 10 when a lease in `lease_dir` other than `own` is held by a running agent, 0 when
 /// none is (or `flock` is missing: then no run holds one).
+///
+/// A lease counts only if a holder of its lock (`/proc/locks`, by inode) runs without
+/// `no_new_privs`. A run's `flock(1)` does; benchmark code never can (the confinement sets it
+/// and nothing clears it), and it can take the lock of a lease it may not write: `flock`
+/// needs only a descriptor opened for reading. Without `/proc/locks` a held lease counts.
 fn other_lease_command(lease_dir: &str, own: &str) -> String {
     format!(
         "d={}; own={}; command -v flock >/dev/null 2>&1 || exit 0; \
          for f in \"$d\"/*; do [ -f \"$f\" ] && [ \"$f\" != \"$own\" ] || continue; \
-         flock -n -E 10 \"$f\" true; [ $? -eq 10 ] && exit 10; done; exit 0",
+         flock -n -E 10 \"$f\" true; [ $? -eq 10 ] || continue; \
+         [ -r /proc/locks ] && i=$(stat -c %i \"$f\") || exit 10; \
+         for p in $(awk -v i=\"$i\" '$2 == \"FLOCK\" {{ n = split($6, a, \":\"); if (a[n] == i) print $5 }}' /proc/locks); do \
+         grep -qs '^NoNewPrivs:[[:space:]]*0$' \"/proc/$p/status\" && exit 10; done; \
+         done; exit 0",
         super::quote(lease_dir),
         super::quote(own)
     )
@@ -368,8 +377,16 @@ mod tests {
                 .unwrap()
                 .code()
         };
-        let hold = |name: &str| {
-            let mut child = std::process::Command::new("flock")
+        // `setpriv --no-new-privs`: the holder is benchmark code (confined: no_new_privs).
+        let hold_as = |name: &str, benchmark: bool| {
+            let mut command = if benchmark {
+                let mut c = std::process::Command::new("setpriv");
+                c.args(["--no-new-privs", "flock"]);
+                c
+            } else {
+                std::process::Command::new("flock")
+            };
+            let mut child = command
                 .arg(dir.join(name))
                 .args(["sh", "-c", "echo held; read _"])
                 .stdin(std::process::Stdio::piped())
@@ -385,13 +402,18 @@ mod tests {
             assert_eq!(line.trim(), "held");
             child
         };
+        let hold = |name: &str| hold_as(name, false);
         assert_eq!(check(), Some(0), "no lease at all");
         let mut own_holder = hold("own");
         std::fs::write(dir.join("released"), "").unwrap();
         assert_eq!(check(), Some(0), "its own lease and a released one");
+        // Issue 14: a process the benchmark left behind takes a lease's lock (a descriptor
+        // opened for reading is enough) to keep every later run from deallocating the VM.
+        let mut forged = hold_as("stale", true);
+        assert_eq!(check(), Some(0), "a lease held by benchmark code is forged");
         let mut other = hold("other run");
         assert_eq!(check(), Some(10), "another run's held lease");
-        for child in [&mut other, &mut own_holder] {
+        for child in [&mut other, &mut own_holder, &mut forged] {
             drop(child.stdin.take());
             child.wait().unwrap();
         }
