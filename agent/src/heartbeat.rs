@@ -151,6 +151,8 @@ fn stop(reason: &str) -> ! {
             runner::kill_current();
         }
     }
+    // Whatever the benchmarked code left running (adopted: `runner::adopt_orphans`).
+    runner::stop_descendants(Duration::from_secs(5));
     std::process::exit(exit::INFRA);
 }
 

@@ -405,6 +405,85 @@ pub(crate) fn kill_group(pid: libc::pid_t) {
     }
 }
 
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`): a
+/// process the benchmarked code leaves behind, even in a session of its own (`setsid`) and
+/// forked twice, is re-parented to this process instead of init, so it stays a descendant
+/// that [`stop_descendants`] finds.
+pub fn adopt_orphans() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Kills (SIGKILL) and reaps every descendant of this process, again and again until none is
+/// left or `limit` has passed (a process that forks while it is killed leaves children, which
+/// come to this process once their parent is gone). Returns how many were killed. Only for
+/// the end of a run: it reaps any child, so nothing else may be waiting for one.
+pub fn stop_descendants(limit: Duration) -> usize {
+    let me = std::process::id() as libc::pid_t;
+    let start = Instant::now();
+    let mut killed = std::collections::BTreeSet::new();
+    loop {
+        let found = descendants(me);
+        for &pid in &found {
+            // SAFETY: kill(2) has no memory-safety preconditions; ESRCH (gone) is fine.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed.insert(pid);
+        }
+        // Reap what is dead now (ours: children, and orphans adopted as children).
+        // SAFETY: waitpid with a null status pointer.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        if found.is_empty() || start.elapsed() > limit {
+            return killed.len();
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every living process below `root` in the parent tree, from `/proc/<pid>/stat` (zombies,
+/// already dead, are left to the reaping).
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: std::collections::HashMap<libc::pid_t, Vec<libc::pid_t>> =
+        std::collections::HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name may hold spaces and parentheses: the fields follow the last ')'.
+        let mut fields = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .split_whitespace();
+        let (Some(state), Some(ppid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if state == "Z" {
+            continue;
+        }
+        if let Ok(ppid) = ppid.parse() {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut queue = vec![root];
+    while let Some(p) = queue.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            out.push(c);
+            queue.push(c);
+        }
+    }
+    out
+}
+
 fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }

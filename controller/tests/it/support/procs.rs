@@ -17,8 +17,9 @@ pub fn slow_config(dir: &Path, marker: &str) -> PathBuf {
     )
 }
 
-/// A bench.yml in `dir` whose benchmark `leaves` starts a process in a process group of
-/// its own (`marker` in its command line, sleeping two minutes) and returns at once.
+/// A bench.yml in `dir` whose benchmark `leaves` starts a process in a session (and so a
+/// process group) of its own, `setsid`, (`marker` in its command line, sleeping two minutes)
+/// and returns at once.
 pub fn leaving_config(dir: &Path, marker: &str) -> PathBuf {
     left_behind(dir, marker, "import time; time.sleep(120)")
 }
@@ -27,7 +28,7 @@ fn left_behind(dir: &Path, marker: &str, code: &str) -> PathBuf {
     config(
         dir,
         &format!(
-            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"{code}\\\", \\\"{marker}\\\"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
+            "startup:\n  - name: leaves\n    command: \"python -c 'import subprocess, sys; subprocess.Popen([sys.executable, \\\"-c\\\", \\\"{code}\\\", \\\"{marker}\\\"], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n"
         ),
     )
 }
