@@ -32,6 +32,17 @@ fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
 
 /// `benchvm`, reaching the host's sshd at `port` (a relay in front of it, say).
 fn benchvm_at(fake: &FakeArm, sshd: &Sshd, port: u16, args: &[&str]) -> Command {
+    benchvm_with_key(fake, sshd, port, &sshd.user_key(), args)
+}
+
+/// `benchvm`, logging in with the user key `key`.
+fn benchvm_with_key(
+    fake: &FakeArm,
+    sshd: &Sshd,
+    port: u16,
+    key: &std::path::Path,
+    args: &[&str],
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
     c.args(args)
         .args([
@@ -68,7 +79,7 @@ fn benchvm_at(fake: &FakeArm, sshd: &Sshd, port: u16, args: &[&str]) -> Command 
         ])
         .args([
             "--ssh-key",
-            sshd.user_key().to_str().unwrap(),
+            key.to_str().unwrap(),
             "--ssh-host-key",
             &sshd.host_key(),
         ])
@@ -428,6 +439,47 @@ async fn a_start_that_azure_gives_up_on_fails_fast_with_its_reason() {
     // Polled every 5 s over 2 transitions, not the 10-minute start deadline.
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
     assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
+/// Issue 14: a login the VM refuses (a wrong user key) stops the run at once, exit 3, and
+/// the VM it started is deallocated; the controller does not retry for the 10-minute start
+/// deadline while the VM bills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_fails_fast_and_deallocates_the_vm() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let wrong = tmp.path().join("wrong_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&wrong)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let t = Instant::now();
+    let child = benchvm_with_key(
+        &fake,
+        &sshd,
+        sshd.port,
+        &wrong,
+        &azure_run(&repo, "perf/slow"),
+    )
+    .args(["--results", tmp.path().join("results").to_str().unwrap()])
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let (code, rest) = finish(child, Duration::from_secs(180)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("failed to authenticate"), "{rest}");
+    assert!(t.elapsed() < Duration::from_secs(120), "{:?}", t.elapsed());
+    assert_eq!(posts(&fake, "start"), 1);
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+    assert!(!tmp.path().join("results/report.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
