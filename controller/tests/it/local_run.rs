@@ -133,7 +133,20 @@ fn local_run_finds_the_planted_regression_and_writes_every_result_file() {
 
 #[test]
 fn sigterm_stops_the_run_kills_the_agent_and_exits_3() {
+    cancel_with(libc::SIGTERM, "SIGTERM");
+}
+
+/// A cancelled GitHub job sends SIGINT first (then SIGTERM), as does a person's ^C.
+#[test]
+fn sigint_stops_the_run_kills_the_agent_and_exits_3() {
+    cancel_with(libc::SIGINT, "SIGINT");
+}
+
+/// Sends `signal` to a local run once its sampling has started: it exits 3 within 10 s,
+/// saying so, its agent is gone and no report is written. Every wait has a deadline.
+fn cancel_with(signal: libc::c_int, name: &str) {
     use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
@@ -147,34 +160,56 @@ fn sigterm_stops_the_run_kills_the_agent_and_exits_3() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // Wait (bounded by the agent's own progress) until sampling has started.
-    let started = lines
-        .by_ref()
-        .take(200)
-        .map_while(Result::ok)
-        .any(|l| l.contains("round 1/500 done"));
-    assert!(started, "the run reached its first round");
-    let t = std::time::Instant::now();
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let stderr = child.stderr.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let t = Instant::now();
+    while !seen.iter().any(|l: &String| l.contains("round 1/500 done")) {
+        let left = Duration::from_secs(300).saturating_sub(t.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the run never reached its first round: {seen:?}");
+            }
+        }
+    }
+    let t = Instant::now();
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run outlived {name} by a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = t.elapsed();
+    // The reader ends with the stream (the controller and its agent are gone), or soon.
+    let rest: Vec<String> =
+        std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
     assert_eq!(status.code(), Some(3), "{rest:?}");
-    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     assert!(
-        rest.iter().any(|l| l.contains("SIGTERM received")),
+        rest.iter().any(|l| l.contains(&format!("{name} received"))),
         "{rest:?}"
     );
     // The agent (which runs with the results path in its arguments) is gone too.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let pgrep = Command::new("pgrep")
-        .args(["-f", results.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        pgrep.stdout.is_empty(),
-        "agent still running: {}",
-        String::from_utf8_lossy(&pgrep.stdout)
+    procs::wait_gone(
+        &[results.to_str().unwrap()],
+        Duration::from_secs(5),
+        "the agent outlived its controller",
     );
     assert!(
         !results.join("report.json").exists(),
