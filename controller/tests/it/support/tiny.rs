@@ -139,9 +139,14 @@ impl LocalRun {
         self.flag("--cache", shared_cache())
     }
 
+    /// The command; a run without its own `--timeout-minutes` gets 20 (so that no test waits
+    /// on a hung agent for the default three hours).
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_benchvm"));
         command.args(&self.args);
+        if !self.args.iter().any(|a| a == "--timeout-minutes") {
+            command.args(["--timeout-minutes", "20"]);
+        }
         command
     }
 
