@@ -203,36 +203,60 @@ async fn a_fifo_or_a_link_in_the_run_directory_cannot_hang_or_steer_the_switch()
 /// attempt. It stays armed until a deallocation was requested, counting attempts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_retried_every_tick_until_the_deallocation_is_requested() {
+    // Every try of one tick (the first and curl's two retries) meets a 503.
+    outage_is_retried("/metadata/identity/oauth2/token", 503, 3, vec![]).await;
+}
+
+/// Issue 14: ARM throttles (429, with Retry-After) or fails (500) the switch's deallocation
+/// request through all of one tick's tries (the first and curl's three retries): the switch
+/// stays armed, and the next tick's request goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arm_throttling_or_failing_the_deallocation_is_retried_the_next_tick() {
+    outage_is_retried("/deallocate", 429, 4, vec![("Retry-After", "1".into())]).await;
+    outage_is_retried("/deallocate", 500, 4, vec![]).await;
+}
+
+/// `tries` answers of `status` at `path`: the first tick fails and stays armed; the second
+/// requests the deallocation and disarms.
+async fn outage_is_retried(
+    path: &'static str,
+    status: u16,
+    tries: usize,
+    headers: Vec<(&'static str, String)>,
+) {
     let fake = FakeArm::start("bench-vm", "running").await;
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path();
     std::fs::write(run.join("armed"), "600").unwrap();
     std::fs::write(run.join("heartbeat"), "").unwrap();
     stale(&run.join("heartbeat"), "20 minutes ago");
-    // Every try of one tick (the first and curl's two retries) meets a 503.
-    for _ in 0..3 {
+    for _ in 0..tries {
         fake.fault(crate::support::fake_arm::Fault {
-            path_contains: "/metadata/identity/oauth2/token",
-            status: 503,
-            headers: vec![],
+            path_contains: path,
+            status,
+            headers: headers.clone(),
             body: "{}".into(),
         });
     }
     let out = run_switch(&fake, run).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    assert!(!out.status.success(), "{path} {status}: {stderr}");
     assert!(stderr.contains("attempt 1"), "{stderr}");
-    assert!(deallocations(&fake).is_empty());
+    // Refused requests are recorded too: for ARM's faults, one per try of the tick.
+    let refused = if path == "/deallocate" { tries } else { 0 };
+    assert_eq!(deallocations(&fake).len(), refused, "{path} {status}");
+    assert_eq!(fake.state.lock().unwrap().power, "running");
     assert!(
         run.join("armed").exists(),
-        "still armed after a failed attempt"
+        "still armed after a failed attempt ({path} {status})"
     );
 
     let out = run_switch(&fake, run).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert!(out.status.success(), "{path} {status}: {stderr}");
     assert!(stderr.contains("attempt 2"), "{stderr}");
-    assert_eq!(deallocations(&fake).len(), 1);
+    assert_eq!(deallocations(&fake).len(), refused + 1, "{path} {status}");
+    assert_ne!(fake.state.lock().unwrap().power, "running");
     assert!(!run.join("armed").exists());
 }
 
