@@ -158,27 +158,18 @@ fn stop(reason: &str) -> ! {
 
 /// Arms the VM's dead-man switch (cloud-init/benchvm-deadman.sh): if the heartbeat file
 /// goes silent for `silence`, the switch kills this agent's process group and has Azure
-/// deallocate the VM. Disarmed by dropping the returned guard.
-pub fn arm(dir: &std::path::Path, silence: Duration) -> std::io::Result<DeadMan> {
+/// deallocate the VM.
+///
+/// Nothing disarms it: once the run is over the beats stop, and `silence` later the switch
+/// deallocates the VM, unless the controller has done so already (the usual case) or the
+/// next run, holding the host, armed it with its own pid. So a controller whose deallocation
+/// keeps failing (an ARM outage, a revoked credential) leaves the VM up for about `silence`,
+/// not until the uptime cap.
+pub fn arm(dir: &std::path::Path, silence: Duration) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("heartbeat"), b"")?;
     std::fs::write(dir.join("agent.pid"), std::process::id().to_string())?;
-    std::fs::write(dir.join("armed"), silence.as_secs().to_string())?;
-    Ok(DeadMan {
-        dir: dir.to_owned(),
-    })
-}
-
-/// The armed switch; a run that ends normally disarms it.
-#[derive(Debug)]
-pub struct DeadMan {
-    dir: std::path::PathBuf,
-}
-
-impl Drop for DeadMan {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join("armed"));
-    }
+    std::fs::write(dir.join("armed"), silence.as_secs().to_string())
 }
 
 /// Writes one line to stderr; if the controller's end of the pipe is gone, stops the
@@ -195,17 +186,15 @@ pub fn line(text: &str) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn arming_writes_the_files_and_a_finished_run_disarms() {
+    fn arming_writes_the_files() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("benchvm");
-        let guard = super::arm(&run, std::time::Duration::from_secs(600)).unwrap();
+        super::arm(&run, std::time::Duration::from_secs(600)).unwrap();
         assert_eq!(std::fs::read_to_string(run.join("armed")).unwrap(), "600");
         assert_eq!(
             std::fs::read_to_string(run.join("agent.pid")).unwrap(),
             std::process::id().to_string()
         );
         assert!(run.join("heartbeat").exists());
-        drop(guard);
-        assert!(!run.join("armed").exists());
     }
 }

@@ -71,15 +71,12 @@ pub(super) fn run(f: CompareFlags) -> Result<i32> {
         ))
     };
     // The switch is armed only by the run that holds the host: a run waiting for it
-    // would overwrite the holder's files, and the holder's exit would disarm it.
+    // would overwrite the holder's files.
     let host = compare::hold_host(&job, &mut progress)?;
-    let _dead_man = match &f.dead_man_dir {
-        Some(dir) => Some(
-            crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
-                .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?,
-        ),
-        None => None,
-    };
+    if let Some(dir) = &f.dead_man_dir {
+        crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
+            .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?;
+    }
     let report = compare::run(&job, &results, &weights, host, &mut progress)?;
     let s = &report.summary;
     progress(format!(

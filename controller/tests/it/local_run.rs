@@ -437,7 +437,8 @@ fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
 }
 
 /// Issue 14: a run waiting for the host must not touch the dead-man switch of the run that
-/// holds it (it overwrote `agent.pid` and `armed`, and the holder's exit then disarmed it).
+/// holds it (it overwrote `agent.pid` and `armed`, and the holder's exit then disarmed it;
+/// now nothing disarms it).
 #[test]
 fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
     use std::io::{BufRead, BufReader};
@@ -524,7 +525,13 @@ fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(status.code(), Some(0));
-    assert!(!switch.join("armed").exists(), "a finished run disarms");
+    // A finished run leaves the switch armed, with its own (now dead) pid: if the controller
+    // cannot deallocate the VM, the switch does once the silence has passed.
+    assert!(switch.join("armed").exists(), "a finished run stays armed");
+    assert_eq!(
+        std::fs::read_to_string(switch.join("agent.pid")).unwrap(),
+        agent.id().to_string()
+    );
 }
 
 /// Issue 16: a run in which every benchmark failed said "Inconclusive" and exited 0.
