@@ -482,6 +482,39 @@ async fn a_refused_login_fails_fast_and_deallocates_the_vm() {
     assert!(!tmp.path().join("results/report.json").exists());
 }
 
+/// Issue 14: Entra refuses the credential (a wrong or revoked client secret): the run stops
+/// with exit 3 and Entra's reason, without starting the VM and without retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_credential_stops_the_run_before_the_vm_starts() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    for _ in 0..20 {
+        fake.fault(crate::support::fake_arm::Fault {
+            path_contains: "/oauth2/v2.0/token",
+            status: 401,
+            headers: vec![],
+            body: r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#.into(),
+        });
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let child = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+        .args(["--results", tmp.path().join("results").to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, rest) = finish(child, Duration::from_secs(120)).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("AADSTS7000215"), "{rest}");
+    assert_eq!(posts(&fake, "start"), 0, "the VM was started");
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+    assert!(!tmp.path().join("results/report.json").exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deallocation_that_fails_once_is_retried() {
     let (fake, sshd) = (
