@@ -14,7 +14,7 @@ use crate::install::Installer;
 use crate::job::Job;
 use crate::layers::{self, asv, importtime};
 use crate::machine::Machine;
-use crate::measure::runner::{ProcessRunner, RunSpec, SystemRunner};
+use crate::measure::runner::{self, ProcessRunner, RunSpec, SystemRunner};
 use crate::measure::scheduler;
 use crate::report::{
     self, CalibrationRun, ImportTime, Quality, Report, Revision, SamplingSummary, Summary, Tool,
@@ -68,6 +68,9 @@ pub fn run(
     progress: &mut dyn FnMut(String),
 ) -> Result<Report> {
     let HeldHost { _lock, timeline } = host;
+    // Declared after the lock, so dropped before it: what the run left running is stopped
+    // while this run still holds the host.
+    let _leftovers = runner::StopLeftovers;
     let cache_dir = job.cache();
     let mut run = Phases {
         job,

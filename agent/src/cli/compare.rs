@@ -30,16 +30,6 @@ pub(super) struct CompareFlags {
     controller_silence: Option<u64>,
 }
 
-/// Stops what the run left running when the run returns (the signal path does it in
-/// `heartbeat::stop`).
-struct StopLeftovers;
-
-impl Drop for StopLeftovers {
-    fn drop(&mut self) {
-        runner::stop_descendants(Duration::from_secs(5));
-    }
-}
-
 /// Holds the host, arms the dead-man switch, compares; prints the report's path.
 pub(super) fn run(f: CompareFlags) -> Result<i32> {
     let job = f.job;
@@ -47,10 +37,10 @@ pub(super) fn run(f: CompareFlags) -> Result<i32> {
     let weights = job.shard_weights()?;
     crate::heartbeat::stop_on_signals();
     // What the benchmarked code leaves running, even in a session of its own, stays below
-    // this process and is stopped when the run ends, however it ends.
+    // this process and is stopped when the run ends, however it ends (`compare::run`, and
+    // `heartbeat::stop` on a signal).
     runner::adopt_orphans()
         .map_err(|e| Error::caused("become the reaper of the run's processes", e))?;
-    let _leftovers = StopLeftovers;
     if let Some(secs) = f.controller_silence {
         crate::heartbeat::watch_controller(Duration::from_secs(secs), f.dead_man_dir.clone())
             .map_err(|e| Error::io("watch the controller on", "stdin", e))?;

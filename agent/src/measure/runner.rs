@@ -417,38 +417,70 @@ pub fn adopt_orphans() -> io::Result<()> {
     Ok(())
 }
 
-/// Kills (SIGKILL) and reaps every descendant of this process, again and again until none is
-/// left or `limit` has passed (a process that forks while it is killed leaves children, which
-/// come to this process once their parent is gone). Returns how many were killed. Only for
-/// the end of a run: it reaps any child, so nothing else may be waiting for one.
-pub fn stop_descendants(limit: Duration) -> usize {
-    let me = std::process::id() as libc::pid_t;
-    let start = Instant::now();
-    let mut killed = std::collections::BTreeSet::new();
-    loop {
-        let found = descendants(me);
-        for &pid in &found {
-            // SAFETY: kill(2) has no memory-safety preconditions; ESRCH (gone) is fine.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            killed.insert(pid);
-        }
-        // Reap what is dead now (ours: children, and orphans adopted as children).
-        // SAFETY: waitpid with a null status pointer.
-        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-        if found.is_empty() || start.elapsed() > limit {
-            return killed.len();
-        }
-        thread::sleep(Duration::from_millis(20));
+/// Stops what a run left running ([`stop_descendants`]) when dropped.
+#[derive(Debug)]
+pub struct StopLeftovers;
+
+impl Drop for StopLeftovers {
+    fn drop(&mut self) {
+        stop_descendants(Duration::from_secs(5));
     }
 }
 
-/// Every living process below `root` in the parent tree, from `/proc/<pid>/stat` (zombies,
-/// already dead, are left to the reaping).
-fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+/// Kills (SIGKILL) and reaps every descendant of this process, and every process group one
+/// of them (a zombie child included) was in, again and again until nothing is found or
+/// reaped for 300 ms, or `limit` has passed. Returns how many processes it saw.
+///
+/// The groups matter: a process that forks and lets its parent exit, over and over, lives
+/// at each pid for microseconds, so a pid read from /proc is gone when it is signalled; but
+/// its children stay in its process group, which one `killpg` reaches at once, and each
+/// parent it leaves becomes a zombie child of this process (the reaper) that names the
+/// group. A process that also starts a new session at every fork is not caught so (see
+/// docs/untrusted-code.md). Only for the end of a run: it reaps any child, so nothing else
+/// may be waiting for one.
+pub fn stop_descendants(limit: Duration) -> usize {
+    let me = std::process::id() as libc::pid_t;
+    // SAFETY: getpgrp and getsid(0) have no preconditions.
+    let (own_group, own_session) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
+    let start = Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut quiet_since = Instant::now();
+    loop {
+        let (living, groups) = descendants(me);
+        for &group in &groups {
+            if group > 1 && group != own_group && group != own_session {
+                kill_group(group);
+            }
+        }
+        for &pid in &living {
+            // SAFETY: kill(2) has no memory-safety preconditions; ESRCH (gone) is fine.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        seen.extend(living.iter().copied());
+        let mut reaped = 0;
+        // SAFETY: waitpid with a null status pointer.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {
+            reaped += 1;
+        }
+        if !living.is_empty() || !groups.is_empty() || reaped > 0 {
+            quiet_since = Instant::now();
+        }
+        if quiet_since.elapsed() > Duration::from_millis(300) || start.elapsed() > limit {
+            return seen.len();
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Every living process below `root` in the parent tree, and the process groups of those
+/// and of `root`'s zombie children (a zombie's children are already re-parented to `root`),
+/// from `/proc/<pid>/stat`.
+fn descendants(root: libc::pid_t) -> (Vec<libc::pid_t>, std::collections::BTreeSet<libc::pid_t>) {
+    let mut groups = std::collections::BTreeSet::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+        return (Vec::new(), groups);
     };
-    let mut children: std::collections::HashMap<libc::pid_t, Vec<libc::pid_t>> =
+    let mut children: std::collections::HashMap<libc::pid_t, Vec<(libc::pid_t, libc::pid_t)>> =
         std::collections::HashMap::new();
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
@@ -458,30 +490,37 @@ fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
             continue;
         };
         // The command name may hold spaces and parentheses: the fields follow the last ')'.
-        let mut fields = stat
+        let fields: Vec<&str> = stat
             .rsplit_once(')')
             .map(|(_, r)| r)
             .unwrap_or("")
-            .split_whitespace();
-        let (Some(state), Some(ppid)) = (fields.next(), fields.next()) else {
+            .split_whitespace()
+            .take(3)
+            .collect();
+        let [state, ppid, pgrp] = fields[..] else {
+            continue;
+        };
+        let (Ok(ppid), Ok(pgrp)) = (ppid.parse(), pgrp.parse()) else {
             continue;
         };
         if state == "Z" {
+            if ppid == root {
+                groups.insert(pgrp);
+            }
             continue;
         }
-        if let Ok(ppid) = ppid.parse() {
-            children.entry(ppid).or_default().push(pid);
-        }
+        children.entry(ppid).or_default().push((pid, pgrp));
     }
-    let mut out = Vec::new();
+    let mut living = Vec::new();
     let mut queue = vec![root];
     while let Some(p) = queue.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
-            out.push(c);
+        for &(c, pgrp) in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            living.push(c);
+            groups.insert(pgrp);
             queue.push(c);
         }
     }
-    out
+    (living, groups)
 }
 
 fn timeval(t: libc::timeval) -> Duration {

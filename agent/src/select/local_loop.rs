@@ -264,13 +264,24 @@ pub fn normalised(rel: &Path) -> Option<String> {
 }
 
 fn read_change(tree: &Path, path: &str) -> FileChange {
-    match std::fs::read(tree.join(path)) {
+    // A checkout may be someone else's: a link to /dev/zero or a FIFO is a change that
+    // cannot be read (so unparsed), not a read without end.
+    let read = crate::side_file::read(
+        &tree.join(path),
+        crate::side_file::LARGE,
+        crate::side_file::Links::Follow,
+    );
+    match read {
         Ok(bytes) => FileChange::Changed {
             path: path.to_owned(),
             text: String::from_utf8(bytes).ok(),
         },
-        Err(_) => FileChange::Deleted {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileChange::Deleted {
             path: path.to_owned(),
+        },
+        Err(_) => FileChange::Changed {
+            path: path.to_owned(),
+            text: None,
         },
     }
 }

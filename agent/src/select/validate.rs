@@ -153,9 +153,13 @@ fn catalogue_applies(root: &Path, catalogue: &Catalogue) -> Result<()> {
         let mut files: BTreeMap<&str, Option<String>> = BTreeMap::new();
         let current = |files: &BTreeMap<&str, Option<String>>, f: &str| match files.get(f) {
             Some(text) => text.clone(),
-            None => std::fs::read(root.join(f))
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            None => crate::side_file::read(
+                &root.join(f),
+                crate::side_file::LARGE,
+                crate::side_file::Links::Follow,
+            )
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
         };
         for step in &edit.steps {
             let fail =
@@ -320,7 +324,12 @@ fn apply(p: &Project, step: &Step) -> std::result::Result<(), String> {
     let path = |rel: &str| p.source_root.join(rel);
     match step {
         Step::Replace { file, old, new } => {
-            let text = std::fs::read_to_string(path(file)).map_err(|e| format!("{file}: {e}"))?;
+            let text = crate::side_file::read_text(
+                &path(file),
+                crate::side_file::LARGE,
+                crate::side_file::Links::Follow,
+            )
+            .map_err(|e| format!("{file}: {e}"))?;
             if text.matches(old.as_str()).count() != 1 {
                 return Err(format!("{file} does not contain {old:?} exactly once"));
             }

@@ -212,9 +212,10 @@ pub const DEFAULT_TIMEOUT_MINUTES: f64 = 180.0;
 
 /// The validated host, from the flags in one place.
 pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
-    if !(f.timeout_minutes.is_finite() && f.timeout_minutes > 0.0) {
+    // At most a week: more is surely a slip, and would not fit a Duration.
+    if !(f.timeout_minutes > 0.0 && f.timeout_minutes <= 7.0 * 24.0 * 60.0) {
         return Err(Error::Usage(format!(
-            "--timeout-minutes: {} is not a positive number of minutes",
+            "--timeout-minutes: {} is not a number of minutes between 0 and 10080 (a week)",
             f.timeout_minutes
         )));
     }

@@ -24,6 +24,38 @@ pub fn leaving_config(dir: &Path, marker: &str) -> PathBuf {
     left_behind(dir, marker, "import time; time.sleep(120)")
 }
 
+/// A bench.yml in `dir` whose benchmark `hops` starts a compiled process that calls `setsid`,
+/// then forks and lets its parent exit, again and again for two minutes: its pid changes
+/// every few microseconds, so a pid read from /proc is gone when it is signalled (a review's
+/// escape from the first reaper), and no `pgrep` sees it either. So it shows it is alive by
+/// writing the time, every 100 ms, to `beacon` (which must be in /dev/shm, writable under
+/// the confinement).
+pub fn hopping_config(dir: &Path, beacon: &Path) -> PathBuf {
+    let source = dir.join("hopper.c");
+    std::fs::write(
+        &source,
+        "#include <fcntl.h>\n#include <stdio.h>\n#include <time.h>\n#include <unistd.h>\nstatic double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }\nint main(int argc, char **argv) {\n  (void)argc;\n  setsid();\n  double start = now(), told = 0;\n  while (now() - start < 120) {\n    if (now() - told > 0.1) {\n      told = now();\n      char text[64];\n      int n = snprintf(text, sizeof text, \"%.3f\", told);\n      int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);\n      if (fd >= 0) { write(fd, text, n); close(fd); }\n    }\n    pid_t p = fork();\n    if (p > 0) _exit(0);\n  }\n  return 0;\n}\n",
+    )
+    .unwrap();
+    let hopper = dir.join("hopper");
+    let built = Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&hopper)
+        .arg(&source)
+        .status()
+        .expect("a C compiler (cc) is installed");
+    assert!(built.success());
+    config(
+        dir,
+        &format!(
+            "startup:\n  - name: hops\n    command: \"python -c 'import subprocess; subprocess.Popen([\\\"{}\\\", \\\"{}\\\"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n",
+            hopper.display(),
+            beacon.display()
+        ),
+    )
+}
+
 fn left_behind(dir: &Path, marker: &str, code: &str) -> PathBuf {
     config(
         dir,
