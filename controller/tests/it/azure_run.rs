@@ -441,6 +441,23 @@ async fn a_start_that_azure_gives_up_on_fails_fast_with_its_reason() {
     assert_eq!(fake.state.lock().unwrap().power, "deallocated");
 }
 
+/// The tiny repo's two branches on the Azure host, logging in with `key`, results in `dir`.
+fn tiny_run_with_key(
+    fake: &FakeArm,
+    sshd: &Sshd,
+    key: &std::path::Path,
+    dir: &std::path::Path,
+) -> tokio::process::Child {
+    let repo = dir.join("tinyrepo");
+    tiny_repo(&repo);
+    benchvm_with_key(fake, sshd, sshd.port, key, &azure_run(&repo, "perf/slow"))
+        .args(["--results", dir.join("results").to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Issue 14: a login the VM refuses (a wrong user key) stops the run at once, exit 3, and
 /// the VM it started is deallocated; the controller does not retry for the 10-minute start
 /// deadline while the VM bills.
@@ -451,8 +468,6 @@ async fn a_refused_login_fails_fast_and_deallocates_the_vm() {
         Sshd::start(),
     );
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("tinyrepo");
-    tiny_repo(&repo);
     let wrong = tmp.path().join("wrong_key");
     let made = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -461,18 +476,7 @@ async fn a_refused_login_fails_fast_and_deallocates_the_vm() {
         .unwrap();
     assert!(made.success());
     let t = Instant::now();
-    let child = benchvm_with_key(
-        &fake,
-        &sshd,
-        sshd.port,
-        &wrong,
-        &azure_run(&repo, "perf/slow"),
-    )
-    .args(["--results", tmp.path().join("results").to_str().unwrap()])
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let child = tiny_run_with_key(&fake, &sshd, &wrong, tmp.path());
     let (code, rest) = finish(child, Duration::from_secs(180)).await;
     assert_eq!(code, Some(3), "{rest}");
     assert!(rest.contains("failed to authenticate"), "{rest}");
@@ -499,14 +503,7 @@ async fn a_refused_credential_stops_the_run_before_the_vm_starts() {
         });
     }
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("tinyrepo");
-    tiny_repo(&repo);
-    let child = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
-        .args(["--results", tmp.path().join("results").to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = tiny_run_with_key(&fake, &sshd, &sshd.user_key(), tmp.path());
     let (code, rest) = finish(child, Duration::from_secs(120)).await;
     assert_eq!(code, Some(3), "{rest}");
     assert!(rest.contains("AADSTS7000215"), "{rest}");
