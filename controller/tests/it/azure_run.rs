@@ -403,7 +403,9 @@ async fn a_run_timeout_stops_the_agent_and_deallocates_the_vm() {
     tiny_repo(&repo);
     let mut child = long_run(&fake, &sshd, &repo, &["--timeout-minutes", "0.25"]);
     let pid = child.id().unwrap();
-    let (started, seen) = read_until(&mut child, "round 1/500 done").await;
+    // The agent is at work (500 rounds take far longer than 15 s). Not "round 1 done": under
+    // load the install and warm-up alone took 13 s, and the timeout came first.
+    let (started, seen) = read_until(&mut child, "checking out").await;
     assert!(started, "{seen:?}");
     let (code, rest) = finish(child, Duration::from_secs(90)).await;
     assert_eq!(code, Some(3), "{rest}");
