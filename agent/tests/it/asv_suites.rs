@@ -565,9 +565,15 @@ fn served_time_samples_end_as_fresh_ones_do_on_asv_s_test_suite() {
             fresh.measure(bench, &base, 0),
             served.measure(bench, &base, 100),
         );
-        assert_eq!(
-            class(&f),
-            class(&s),
+        // Under load a fresh interpreter can take longer than a benchmark's own 1 s timeout
+        // to reach the failure the served sample reports at once: the timeout's message then
+        // ends with that failure (seen once in a loaded run, params_examples.time_find_test_timeout).
+        let slow_to_fail = |a: &Result<Measurement, String>, b: &Result<Measurement, String>| {
+            matches!((a, b), (Err(a), Err(b)) if class(&Err(b.clone())) == "failed"
+                && a.contains("timed out") && a.ends_with(b.as_str()))
+        };
+        assert!(
+            class(&f) == class(&s) || slow_to_fail(&f, &s) || slow_to_fail(&s, &f),
             "{}: fresh {f:?}, served {s:?}",
             bench.name
         );
