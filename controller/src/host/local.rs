@@ -85,10 +85,7 @@ async fn run_agent(job: &Job, timeout: Duration) -> Result<()> {
     if waited.is_err() {
         // SIGTERM first: the agent stops its benchmark and exits; whatever does not is
         // stopped with the rest of its session below.
-        if let Some(pid) = sid {
-            // SAFETY: kill(2) with a pid of our own unreaped child.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        }
+        sid.into_iter().for_each(terminate);
         let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     }
     if let Some(sid) = sid {
@@ -130,11 +127,14 @@ struct StopOnDrop(Option<u32>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            // SAFETY: kill(2) with a pid of our own unreaped child.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        }
+        self.0.into_iter().for_each(terminate);
     }
+}
+
+/// SIGTERM to the agent: it stops its benchmark and exits.
+fn terminate(pid: u32) {
+    // SAFETY: kill(2) with a pid of our own unreaped child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
 }
 
 /// Stops every process left in session `sid` (the finished agent's): SIGTERM, and to what
