@@ -3,7 +3,7 @@
 //! benchmark's δ to the smallest change that identical code can show here.
 //!
 //! A benchmark's floor is the largest |bound| of its A/A equivalence interval (the one a
-//! "no change" verdict uses, at 1 − α/K): the smallest δ for which that A/A would have said
+//! "no change" verdict uses, at 1 − α·w): the smallest δ for which that A/A would have said
 //! "no change". A change below it is within what identical code shows on this host, so a
 //! later comparison uses δ = max(configured δ, floor) for it, and the comment says so.
 

@@ -142,6 +142,7 @@ pub fn run(
             config: config.sampling,
             rounds: sampled.rounds,
             looks: sampled.looks,
+            plan: sampled.plan.clone(),
             stopped_by: sampled.stopped_by,
         },
         thresholds: config.thresholds,

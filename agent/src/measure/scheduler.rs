@@ -95,9 +95,13 @@ pub fn failures(dropped: &[Dropped]) -> usize {
 pub struct Sampled {
     pub seed: u64,
     pub rounds: u32,
-    /// How many looks were planned: the analysis multiplies each p-value by it.
+    /// How many looks were planned: the analysis pays for them ([`Sampled::alpha_share`]).
     #[serde(default = "one_look")]
     pub looks: u32,
+    /// The rounds the planned looks come after, one per look; empty in reports from before
+    /// looks had unequal shares of α.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<u32>,
     pub stopped_by: StopReason,
     pub pairs: Vec<PairRecord>,
     pub dropped: Vec<Dropped>,
@@ -106,6 +110,33 @@ pub struct Sampled {
 /// The number of looks of reports that predate adaptive sampling.
 pub fn one_look() -> u32 {
     1
+}
+
+impl Sampled {
+    /// The share of α spent on the analysis of a benchmark whose last pair came in round
+    /// `last_round` (0-based): the share of the look that data is analysed at, the first
+    /// planned look at or after it (a time budget that cuts sampling between looks takes the
+    /// next look's share). The shares follow the power spending function α·t² (Kim & DeMets,
+    /// 1987) at the information fraction t = n_k / n_K of look k: look k gets
+    /// t_k² − t_(k−1)², so the shares add up to 1 (Bonferroni over the looks, weighted), and
+    /// the late looks, where most verdicts are reached, get the most (0.04, 0.05, 0.11,
+    /// 0.25 and 0.54 for 8, 12, 18, 27 and 40 rounds). Without a plan (reports from before)
+    /// every look has 1/K.
+    pub fn alpha_share(&self, last_round: u32) -> f64 {
+        let k = self.looks.max(1);
+        let planned = self.plan.len() == k as usize && self.plan.windows(2).all(|w| w[0] < w[1]);
+        let Some(&last) = self.plan.last().filter(|&&n| planned && n > 0) else {
+            return 1.0 / f64::from(k);
+        };
+        let seen = last_round + 1;
+        let at = self
+            .plan
+            .iter()
+            .position(|&n| n >= seen)
+            .unwrap_or(k as usize - 1);
+        let spent = |i: usize| (f64::from(self.plan[i]) / f64::from(last)).powi(2);
+        spent(at) - if at == 0 { 0.0 } else { spent(at - 1) }
+    }
 }
 
 /// The rounds after which adaptive sampling looks at the data: `min_rounds`, then about
@@ -290,6 +321,7 @@ pub fn sample<R: ProcessRunner>(
                 seed,
                 rounds,
                 looks: plan.len() as u32,
+                plan: plan.clone(),
                 stopped_by,
                 pairs: pairs.clone(),
                 dropped: dropped.clone(),
@@ -308,6 +340,7 @@ pub fn sample<R: ProcessRunner>(
         seed,
         rounds,
         looks: plan.len() as u32,
+        plan,
         stopped_by,
         pairs,
         dropped,

@@ -17,14 +17,15 @@ pub const CONFIDENCE: f64 = 0.95;
 
 /// Compares every benchmark that was not dropped.
 ///
-/// With K planned looks each p-value is K·p (a benchmark may stop at any look, so its last
-/// look's p is valid only after that correction), and the rows' intervals agree with their
+/// Each p-value is p/w, w the share of α of the look the benchmark's data ended at (a
+/// benchmark may stop at any look, so its last look's p is valid only after that
+/// correction), and the rows' intervals agree with their
 /// verdicts: with R of the m p-values rejected at the false discovery rate α,
 /// * a regressed or improved row shows the interval at the level its test passed,
-///   1 − 2·R·α/(m·K) (Benjamini–Yekutieli's FCR-adjusted interval): it excludes ±δ;
-/// * a "no change" row shows the equivalence interval, 1 − α/K, which lies inside ±δ;
+///   1 − 2·R·α·w/m (Benjamini–Yekutieli's FCR-adjusted interval): it excludes ±δ;
+/// * a "no change" row shows the equivalence interval, 1 − α·w, which lies inside ±δ;
 /// * an inconclusive row shows the wider of that and the interval at the level the next
-///   flag would have needed, 1 − 2·(R+1)·α/(m·K): it neither lies inside ±δ nor beyond it.
+///   flag would have needed, 1 − 2·(R+1)·α·w/m: it neither lies inside ±δ nor beyond it.
 ///
 /// A benchmark whose calibrated noise floor on this host is above the configured δ is
 /// judged against its floor (its row records the δ it got).
@@ -42,21 +43,21 @@ pub fn compare(
     };
     let log_delta =
         |id: &str| (1.0 + delta(id).unwrap_or(thresholds.min_effect_percent) / 100.0).ln();
-    let looks = f64::from(sampled.looks.max(1));
     let alpha = thresholds.alpha;
-    let mut out: Vec<(Comparison, Option<Differences>)> = benchmarks
+    let mut out: Vec<(Comparison, Option<Differences>, f64)> = benchmarks
         .iter()
         .filter(|b| !sampled.dropped.iter().any(|d| d.benchmark == b.id))
         .map(|b| {
-            let (mut c, d) = one(b, sampled, log_delta(&b.id), looks);
+            let share = share_of(b, sampled);
+            let (mut c, d) = one(b, sampled, log_delta(&b.id), share);
             c.min_effect_percent = delta(&b.id);
-            (c, d)
+            (c, d, share)
         })
         .collect();
 
     // BH over all p-values of the run, both directions of every benchmark.
     let mut p = Vec::new();
-    for (c, _) in &out {
+    for (c, _, _) in &out {
         if let (Some(r), Some(i)) = (c.p_regressed, c.p_improved) {
             p.extend([r, i]);
         }
@@ -65,15 +66,15 @@ pub fn compare(
     let m = p.len() as f64;
     let rejected = q.iter().filter(|&&q| q <= alpha).count() as f64;
     let mut q = q.chunks(2);
-    for (c, d) in &mut out {
+    for (c, d, share) in &mut out {
         let Some(d) = d else { continue };
         let threshold = log_delta(&c.benchmark);
         let pair = q.next().expect("one q pair per tested benchmark");
         c.q_regressed = Some(pair[0]);
         c.q_improved = Some(pair[1]);
         let interval = |per_side: f64| {
-            let hl = stats::hodges_lehmann(d, 1.0 - 2.0 * per_side / looks);
-            (hl, 1.0 - 2.0 * per_side / looks)
+            let level = 1.0 - 2.0 * per_side * *share;
+            (stats::hodges_lehmann(d, level), level)
         };
         let (hl, verdict) = if pair[0] <= alpha {
             (interval(rejected * alpha / m).0, Verdict::Regressed)
@@ -116,7 +117,19 @@ pub fn compare(
         };
         c.change = Some(change_of(&hl));
     }
-    out.into_iter().map(|(c, _)| c).collect()
+    out.into_iter().map(|(c, _, _)| c).collect()
+}
+
+/// The share of α the analysis of `bench` may spend: that of the look its data ended at.
+fn share_of(bench: &Benchmark, sampled: &Sampled) -> f64 {
+    let last = sampled
+        .pairs
+        .iter()
+        .filter(|p| p.benchmark == bench.id)
+        .map(|p| p.round)
+        .max()
+        .unwrap_or(0);
+    sampled.alpha_share(last)
 }
 
 /// Whether the differences have ties or zeros where the tests or the interval rank them.
@@ -153,7 +166,7 @@ pub fn settled(comparisons: &[Comparison], alpha: f64, m: usize) -> Vec<String> 
 }
 
 /// An A/A comparison's noise floor per benchmark, with its valid pairs: the largest |bound|
-/// of its equivalence interval (1 − α/K, the one a "no change" verdict uses) in percent,
+/// of its equivalence interval (1 − α·w, the one a "no change" verdict uses) in percent,
 /// rounded up to 0.1 %; `None` when there were too few pairs for that level. Identical
 /// values in every pair have no floor above 0.
 pub fn floors(
@@ -161,12 +174,11 @@ pub fn floors(
     sampled: &Sampled,
     alpha: f64,
 ) -> BTreeMap<String, (Option<f64>, u32)> {
-    let looks = f64::from(sampled.looks.max(1));
-    let wanted = 1.0 - alpha / looks;
     benchmarks
         .iter()
         .filter(|b| !sampled.dropped.iter().any(|d| d.benchmark == b.id))
         .map(|b| {
+            let wanted = 1.0 - alpha * share_of(b, sampled);
             let (base, head): (Vec<f64>, Vec<f64>) = sampled
                 .pairs
                 .iter()
@@ -205,7 +217,7 @@ fn one(
     bench: &Benchmark,
     sampled: &Sampled,
     threshold: f64,
-    looks: f64,
+    share: f64,
 ) -> (Comparison, Option<Differences>) {
     let records: Vec<_> = sampled
         .pairs
@@ -264,7 +276,7 @@ fn one(
         }
     };
     let p =
-        |mu, alternative| (stats::signed_rank_test(&d, mu, alternative).p_value * looks).min(1.0);
+        |mu, alternative| (stats::signed_rank_test(&d, mu, alternative).p_value / share).min(1.0);
     c.p_regressed = Some(p(threshold, Alternative::Greater));
     c.p_improved = Some(p(-threshold, Alternative::Less));
     c.change = Some(change_of(&stats::hodges_lehmann(&d, CONFIDENCE)));
@@ -310,6 +322,7 @@ mod tests {
             seed: 1,
             rounds,
             looks: 1,
+            plan: vec![],
             stopped_by: StopReason::MaxRounds,
             pairs,
             dropped: vec![],
@@ -480,10 +493,18 @@ mod tests {
                     });
                 }
             }
+            let looks = 1 + trial as u32 % 5;
+            // Every other trial with a plan: unequal shares of α, the last look's the largest.
+            let plan = if trial % 2 == 0 {
+                vec![]
+            } else {
+                (1..=looks).map(|k| (rounds * k).div_ceil(looks)).collect()
+            };
             let s = Sampled {
                 seed: 1,
                 rounds,
-                looks: 1 + trial as u32 % 5,
+                looks,
+                plan,
                 stopped_by: StopReason::MaxRounds,
                 pairs,
                 dropped: vec![],

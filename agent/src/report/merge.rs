@@ -114,7 +114,10 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
             ..s.clone()
         }));
         merged.sampling.rounds = merged.sampling.rounds.max(r.sampling.rounds);
-        merged.sampling.looks = merged.sampling.looks.max(r.sampling.looks);
+        if r.sampling.looks > merged.sampling.looks {
+            merged.sampling.looks = r.sampling.looks;
+            merged.sampling.plan = r.sampling.plan.clone();
+        }
         merged.fail_on_regression |= r.fail_on_regression;
         if merged.importtime.is_none() {
             merged.importtime = r.importtime.clone();
@@ -132,6 +135,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         seed: merged.seed,
         rounds: merged.sampling.rounds,
         looks: merged.sampling.looks,
+        plan: merged.sampling.plan.clone(),
         stopped_by: merged.sampling.stopped_by,
         pairs: merged.samples.clone(),
         dropped: merged.dropped.clone(),
@@ -219,6 +223,7 @@ mod tests {
             seed: 1,
             rounds: 14,
             looks: 1,
+            plan: vec![],
             stopped_by: StopReason::MaxRounds,
             pairs: samples.clone(),
             dropped: vec![],
@@ -255,6 +260,7 @@ mod tests {
                 },
                 rounds: 14,
                 looks: 1,
+                plan: vec![],
                 stopped_by: StopReason::MaxRounds,
             },
             thresholds,
@@ -293,6 +299,7 @@ mod tests {
                     seed: 1,
                     rounds: 14,
                     looks: 1,
+                    plan: vec![],
                     stopped_by: StopReason::MaxRounds,
                     pairs: r.samples.clone(),
                     dropped: vec![],
@@ -351,6 +358,7 @@ mod tests {
             seed: 1,
             rounds: 14,
             looks: 1,
+            plan: vec![],
             stopped_by: StopReason::MaxRounds,
             pairs: holder.1.samples.clone(),
             dropped: vec![],

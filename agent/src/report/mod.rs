@@ -124,6 +124,9 @@ pub struct SamplingSummary {
     /// The planned looks of adaptive sampling (ARCHITECTURE §3); 1 in reports from before.
     #[serde(default = "crate::measure::scheduler::one_look")]
     pub looks: u32,
+    /// The rounds the looks came after (`Sampled::plan`); empty in reports from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<u32>,
     pub stopped_by: StopReason,
 }
 

@@ -182,6 +182,7 @@ fn report() -> Report {
             },
             rounds: 12,
             looks: 1,
+            plan: vec![],
             stopped_by: StopReason::TimeBudget,
         },
         thresholds: Thresholds {

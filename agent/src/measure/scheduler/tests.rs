@@ -333,3 +333,42 @@ fn timeouts_on_both_sides_or_of_a_memory_benchmark_void_the_pair() {
     assert!(dropped.contains(&"startup/both"), "{:?}", s.dropped);
     assert!(dropped.contains(&"memory/memory"), "{:?}", s.dropped);
 }
+
+#[test]
+fn the_looks_share_alpha_by_the_power_spending_function() {
+    let sampled = |plan: Vec<u32>| Sampled {
+        seed: 0,
+        rounds: 40,
+        looks: 5,
+        plan,
+        stopped_by: StopReason::MaxRounds,
+        pairs: vec![],
+        dropped: vec![],
+    };
+    let s = sampled(looks(&Sampling {
+        min_rounds: 8,
+        max_rounds: 40,
+        ..sampling(8)
+    }));
+    assert_eq!(s.plan, [8, 12, 18, 27, 40]);
+    // Each look's share at the round it comes after (0-based rounds 7, 11, …).
+    let shares: Vec<f64> = s.plan.iter().map(|&n| s.alpha_share(n - 1)).collect();
+    assert!(
+        (shares.iter().sum::<f64>() - 1.0).abs() < 1e-12,
+        "{shares:?}"
+    );
+    assert!((shares[0] - 0.04).abs() < 1e-12, "{shares:?}");
+    assert!((shares[4] - (1.0 - (27.0f64 / 40.0).powi(2))).abs() < 1e-12);
+    assert!(shares.windows(2).all(|w| w[0] < w[1]), "{shares:?}");
+    // A time budget that ends sampling after round 20 spends the next look's share (27).
+    assert_eq!(s.alpha_share(19), shares[3]);
+    assert_eq!(s.alpha_share(0), shares[0]);
+    // Reports from before have no plan: an equal split.
+    assert_eq!(sampled(vec![]).alpha_share(39), 0.2);
+    // A single look spends all of α.
+    let one = Sampled {
+        looks: 1,
+        ..sampled(vec![10])
+    };
+    assert_eq!(one.alpha_share(9), 1.0);
+}
