@@ -742,15 +742,27 @@ fn a_a(
 /// The head's `bench.yml`, or else its `asv.conf.json` (its suite alone, as asv would run
 /// it); the run says which it read and what of an asv conf it does not use.
 /// The rounds a lone change among `benchmarks` needs to be flaggable, when `max_rounds` is
-/// fewer: the smallest exact signed-rank p-value is 2^−n, multiplied by the looks, and
-/// Benjamini–Hochberg needs it at α/m for a single discovery among m = 2·benchmarks.
+/// fewer: the smallest exact signed-rank p-value is 2^−n, divided by the last look's share
+/// of α, and Benjamini–Hochberg needs it at α/m for a single discovery among
+/// m = 2·benchmarks.
 fn blind_spot(benchmarks: usize, sampling: &Sampling, thresholds: &Thresholds) -> Option<u32> {
     let m = 2.0 * benchmarks as f64;
     let flaggable = |rounds: u32| {
-        let mut plan = *sampling;
-        plan.max_rounds = rounds.max(plan.min_rounds);
-        let looks = scheduler::looks(&plan).len() as f64;
-        0.5f64.powi(rounds as i32) * looks <= thresholds.alpha / m
+        let mut config = *sampling;
+        config.max_rounds = rounds.max(config.min_rounds);
+        let plan = scheduler::looks(&config);
+        let last = scheduler::Sampled {
+            seed: 0,
+            rounds: config.max_rounds,
+            looks: plan.len() as u32,
+            plan,
+            stopped_by: scheduler::StopReason::MaxRounds,
+            pairs: vec![],
+            dropped: vec![],
+            shares: None,
+        }
+        .alpha_share(config.max_rounds - 1);
+        0.5f64.powi(rounds as i32) / last <= thresholds.alpha / m
     };
     if benchmarks == 0 || flaggable(sampling.max_rounds) {
         return None;
@@ -967,8 +979,15 @@ mod blind_spot_tests {
         };
         // 2^-10 ≤ 0.05/(2·25) but not 0.05/(2·26): the blind spot at n = 10.
         assert_eq!(blind_spot(25, &sampling, &thresholds), None);
-        // 11 rounds would be two looks (10, 11), which halves the gain: 12.
-        assert_eq!(blind_spot(26, &sampling, &thresholds), Some(12));
+        // 11 rounds are one look (a look at 10 just before 11 is left out): 2^-11 passes.
+        assert_eq!(blind_spot(26, &sampling, &thresholds), Some(11));
+        // 60 benchmarks, 8 to 12 rounds: looks at 8 and 12, the last with 1 − (8/12)² of α,
+        // and 2^-12/0.556 > 0.05/120. 13 rounds are looks at 8 and 13 (12 is left out), and
+        // 2^-13/(1 − (8/13)²) ≤ 0.05/120.
+        sampling.min_rounds = 8;
+        sampling.max_rounds = 12;
+        assert_eq!(blind_spot(60, &sampling, &thresholds), Some(13));
+        sampling.min_rounds = 10;
         sampling.max_rounds = 40;
         assert_eq!(blind_spot(1000, &sampling, &thresholds), None);
     }

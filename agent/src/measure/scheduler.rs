@@ -105,6 +105,10 @@ pub struct Sampled {
     pub stopped_by: StopReason,
     pub pairs: Vec<PairRecord>,
     pub dropped: Vec<Dropped>,
+    /// Each benchmark's share of α where it was decided elsewhere: a merge of shards, each
+    /// sampled with its own looks and stopping (`report::merge`). Not kept in reports.
+    #[serde(skip)]
+    pub shares: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// The number of looks of reports that predate adaptive sampling.
@@ -122,6 +126,10 @@ impl Sampled {
     /// the late looks, where most verdicts are reached, get the most (0.04, 0.05, 0.11,
     /// 0.25 and 0.54 for 8, 12, 18, 27 and 40 rounds). Without a plan (reports from before)
     /// every look has 1/K.
+    ///
+    /// The first look gets little (0.04 of α at 8 of 40 rounds: 8 pairs cannot reach the
+    /// 99.8 % a "no change" then needs, so only the later looks settle anything); that is the
+    /// price of giving the last look half of α.
     pub fn alpha_share(&self, last_round: u32) -> f64 {
         let k = self.looks.max(1);
         let planned = self.plan.len() == k as usize && self.plan.windows(2).all(|w| w[0] < w[1]);
@@ -141,13 +149,21 @@ impl Sampled {
 
 /// The rounds after which adaptive sampling looks at the data: `min_rounds`, then about
 /// half as many again each time, and `max_rounds` last. A fixed number of rounds
-/// (`min_rounds == max_rounds`) is one look: the classic design.
+/// (`min_rounds == max_rounds`) is one look: the classic design. A look that `max_rounds`
+/// follows by less than a quarter of its rounds is left out: it would take most of the last
+/// look's share of α ([`Sampled::alpha_share`]) for a handful of pairs.
 pub fn looks(sampling: &Sampling) -> Vec<u32> {
     let mut at = vec![sampling.min_rounds];
     let mut last = sampling.min_rounds;
     while last < sampling.max_rounds {
         last = (last + last.div_ceil(2)).min(sampling.max_rounds);
         at.push(last);
+    }
+    while let [.., before, end] = at[..] {
+        if 4 * end >= 5 * before {
+            break;
+        }
+        at.remove(at.len() - 2);
     }
     at
 }
@@ -325,6 +341,7 @@ pub fn sample<R: ProcessRunner>(
                 stopped_by,
                 pairs: pairs.clone(),
                 dropped: dropped.clone(),
+                shares: None,
             };
             let done = settle(&so_far);
             let before = active.len();
@@ -344,6 +361,7 @@ pub fn sample<R: ProcessRunner>(
         stopped_by,
         pairs,
         dropped,
+        shares: None,
     }
 }
 

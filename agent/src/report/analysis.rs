@@ -1,6 +1,7 @@
 //! From pairs to verdicts (ARCHITECTURE §3): per benchmark the log ratios of its valid pairs,
 //! two one-sided signed-rank tests against the minimum effect, made valid over the planned
-//! looks of adaptive sampling (Bonferroni: p·K for K looks), Benjamini–Hochberg over every
+//! looks of adaptive sampling (weighted Bonferroni: p/w, w the share of α of the look the
+//! benchmark's data ended at), Benjamini–Hochberg over every
 //! p-value of the run, and the Hodges–Lehmann estimate with the interval its verdict used.
 
 use std::collections::BTreeMap;
@@ -121,7 +122,10 @@ pub fn compare(
 }
 
 /// The share of α the analysis of `bench` may spend: that of the look its data ended at.
-fn share_of(bench: &Benchmark, sampled: &Sampled) -> f64 {
+pub fn share_of(bench: &Benchmark, sampled: &Sampled) -> f64 {
+    if let Some(share) = sampled.shares.as_ref().and_then(|s| s.get(&bench.id)) {
+        return *share;
+    }
     let last = sampled
         .pairs
         .iter()
@@ -326,6 +330,7 @@ mod tests {
             stopped_by: StopReason::MaxRounds,
             pairs,
             dropped: vec![],
+            shares: None,
         }
     }
 
@@ -508,6 +513,7 @@ mod tests {
                 stopped_by: StopReason::MaxRounds,
                 pairs,
                 dropped: vec![],
+                shares: None,
             };
             let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
             for c in compare(&names, &s, &thresholds(), &Floors::new()) {
@@ -536,5 +542,81 @@ mod tests {
             tied_rows > 0,
             "the coarse trials reach the tied-values rule"
         );
+    }
+
+    /// each_interval_agrees_with_its_verdict, but the benchmarks stop at different looks
+    /// (so they carry different shares w), as in a real adaptive run.
+    #[test]
+    fn intervals_agree_with_verdicts_when_benchmarks_stop_at_different_looks() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let t = 1.02f64.ln();
+        let mut seen = std::collections::HashSet::new();
+        let mut shares = std::collections::BTreeSet::new();
+        let mut rows = 0;
+        for trial in 0..300 {
+            let n = rng.random_range(1..=30);
+            let plan: Vec<u32> = vec![8, 12, 18, 27, 40];
+            let effects: Vec<f64> = (0..n)
+                .map(|_| [0.0, 0.01, 0.02, 0.03, 0.08, -0.05][rng.random_range(0..6)])
+                .collect();
+            let stops: Vec<u32> = (0..n).map(|_| plan[rng.random_range(0..5)]).collect();
+            let noise = [0.002, 0.01, 0.04][trial % 3];
+            let mut pairs = Vec::new();
+            for round in 0..40 {
+                for (i, e) in effects.iter().enumerate() {
+                    if round >= stops[i] {
+                        continue;
+                    }
+                    let mut draw = || 1.0 + noise * (rng.random::<f64>() - 0.5) * 3.4;
+                    pairs.push(PairRecord {
+                        benchmark: format!("micro/b{i}"),
+                        round,
+                        order: Order::BaseFirst,
+                        base: Some(m(draw())),
+                        head: Some(m((1.0 + e) * draw())),
+                        error: None,
+                        censored: None,
+                    });
+                }
+            }
+            let s = Sampled {
+                seed: 1,
+                rounds: 40,
+                looks: 5,
+                plan,
+                stopped_by: StopReason::MaxRounds,
+                pairs,
+                dropped: vec![],
+                shares: None,
+            };
+            let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
+            for (i, c) in compare(&names, &s, &thresholds(), &Floors::new())
+                .into_iter()
+                .enumerate()
+            {
+                shares.insert((s.alpha_share(stops[i] - 1) * 1e4) as u32);
+                let ch = c.change.unwrap();
+                let low = (ch.ci_low_percent / 100.0).ln_1p();
+                let high = (ch.ci_high_percent / 100.0).ln_1p();
+                let tied = c.note.as_deref().is_some_and(|n| n.starts_with("tied"));
+                let ok = tied
+                    || match c.verdict {
+                        Verdict::Regressed => low > t,
+                        Verdict::Improved => high < -t,
+                        Verdict::NoChange => -t < low && high < t,
+                        Verdict::Inconclusive => {
+                            let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
+                            too_few || (low <= t && high >= -t && !(-t < low && high < t))
+                        }
+                    };
+                assert!(ok, "trial {trial}: {c:?}");
+                seen.insert(c.verdict);
+                rows += 1;
+            }
+        }
+        eprintln!("{rows} rows, verdicts {seen:?}, shares x1e4 {shares:?}");
+        assert_eq!(seen.len(), 4);
+        assert_eq!(shares.len(), 5, "every look's share was used: {shares:?}");
     }
 }

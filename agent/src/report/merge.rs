@@ -129,6 +129,24 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
             m.above_delta.extend(c.above_delta.clone());
         }
     }
+    // Each shard stopped its benchmarks at its own looks: a benchmark's share of α is the one
+    // its shard's sampling gives it, whatever the other shards did.
+    let mut shares = std::collections::BTreeMap::new();
+    for r in &reports {
+        let own = Sampled {
+            seed: r.seed,
+            rounds: r.sampling.rounds,
+            looks: r.sampling.looks,
+            plan: r.sampling.plan.clone(),
+            stopped_by: r.sampling.stopped_by,
+            pairs: r.samples.clone(),
+            dropped: r.dropped.clone(),
+            shares: None,
+        };
+        for b in &r.benchmarks {
+            shares.insert(b.id.clone(), crate::report::analysis::share_of(b, &own));
+        }
+    }
     let layer_rank = |l: Layer| Layer::ALL.iter().position(|x| *x == l);
     merged.benchmarks.sort_by_key(|b| layer_rank(b.layer));
     let sampled = Sampled {
@@ -139,6 +157,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         stopped_by: merged.sampling.stopped_by,
         pairs: merged.samples.clone(),
         dropped: merged.dropped.clone(),
+        shares: Some(shares),
     };
     // Each shard's host judged its benchmarks against its own calibrated floors.
     let floors: crate::calibration::Floors = reports
@@ -227,6 +246,7 @@ mod tests {
             stopped_by: StopReason::MaxRounds,
             pairs: samples.clone(),
             dropped: vec![],
+            shares: None,
         };
         let comparisons =
             analysis::compare(&benchmarks, &sampled, &thresholds, &Default::default());
@@ -303,6 +323,7 @@ mod tests {
                     stopped_by: StopReason::MaxRounds,
                     pairs: r.samples.clone(),
                     dropped: vec![],
+                    shares: None,
                 };
                 r.comparisons =
                     analysis::compare(&r.benchmarks, &sampled, &r.thresholds, &Default::default());
@@ -362,6 +383,7 @@ mod tests {
             stopped_by: StopReason::MaxRounds,
             pairs: holder.1.samples.clone(),
             dropped: vec![],
+            shares: None,
         };
         holder.1.comparisons = analysis::compare(
             &holder.1.benchmarks,
@@ -377,6 +399,50 @@ mod tests {
             .unwrap();
         assert_eq!(row.min_effect_percent, Some(40.0));
         assert_ne!(row.verdict, Verdict::Regressed, "{row:?}");
+    }
+
+    /// Shards stop at their own looks: a shard sampled with looks at 8 and 14 rounds gives
+    /// its benchmarks the last look's share of α in the merge, whatever plan another shard
+    /// had, and one that ran a single look keeps all of α.
+    #[test]
+    fn each_shard_s_benchmarks_keep_their_own_share_of_alpha() {
+        let whole = whole();
+        let mut shards = split(&whole, 3);
+        let planned = &mut shards[0].1;
+        planned.sampling.looks = 2;
+        planned.sampling.plan = vec![8, 14];
+        let in_planned: Vec<String> = planned.benchmarks.iter().map(|b| b.id.clone()).collect();
+        let in_others: Vec<String> = shards[1..]
+            .iter()
+            .flat_map(|(_, r)| r.benchmarks.iter().map(|b| b.id.clone()))
+            .collect();
+        assert!(!in_planned.is_empty() && !in_others.is_empty());
+        let merged = merge(shards).unwrap();
+        assert_eq!(
+            merged.sampling.plan,
+            [8, 14],
+            "the plan with the most looks is shown"
+        );
+        let whole_p: Vec<(String, f64)> = whole
+            .comparisons
+            .iter()
+            .filter_map(|c| Some((c.benchmark.clone(), c.p_regressed?)))
+            .collect();
+        let share = 1.0 - (8.0f64 / 14.0).powi(2);
+        for c in &merged.comparisons {
+            let Some(p) = c.p_regressed else { continue };
+            let (_, one_look) = whole_p.iter().find(|(id, _)| *id == c.benchmark).unwrap();
+            let expected = if in_planned.contains(&c.benchmark) {
+                (one_look / share).min(1.0)
+            } else {
+                *one_look
+            };
+            assert!(
+                (p - expected).abs() < 1e-12,
+                "{}: {p} vs {expected}",
+                c.benchmark
+            );
+        }
     }
 
     #[test]

@@ -344,6 +344,7 @@ fn the_looks_share_alpha_by_the_power_spending_function() {
         stopped_by: StopReason::MaxRounds,
         pairs: vec![],
         dropped: vec![],
+        shares: None,
     };
     let s = sampled(looks(&Sampling {
         min_rounds: 8,
@@ -371,4 +372,23 @@ fn the_looks_share_alpha_by_the_power_spending_function() {
         ..sampled(vec![10])
     };
     assert_eq!(one.alpha_share(9), 1.0);
+}
+
+#[test]
+fn a_look_just_before_the_last_is_left_out() {
+    let plan = |min_rounds, max_rounds| {
+        looks(&Sampling {
+            min_rounds,
+            max_rounds,
+            ..sampling(min_rounds)
+        })
+    };
+    assert_eq!(plan(8, 40), [8, 12, 18, 27, 40]);
+    // 27 → 28 would give the last look 0.07 of α: 27 is left out.
+    assert_eq!(plan(8, 28), [8, 12, 18, 28]);
+    assert_eq!(plan(10, 11), [11]);
+    assert_eq!(plan(10, 10), [10]);
+    // --calibrate's 160 rounds: 140 is left out, 93 → 160 stays.
+    let long = plan(8, 160);
+    assert_eq!(long[long.len() - 2..], [93, 160]);
 }
