@@ -505,34 +505,12 @@ mod tests {
             } else {
                 (1..=looks).map(|k| (rounds * k).div_ceil(looks)).collect()
             };
-            let s = Sampled {
-                seed: 1,
-                rounds,
-                looks,
-                plan,
-                stopped_by: StopReason::MaxRounds,
-                pairs,
-                dropped: vec![],
-                shares: None,
-            };
+            let s = planned(rounds, looks, plan, pairs);
             let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
             for c in compare(&names, &s, &thresholds(), &Floors::new()) {
-                let ch = c.change.unwrap();
-                let low = (ch.ci_low_percent / 100.0).ln_1p();
-                let high = (ch.ci_high_percent / 100.0).ln_1p();
                 let tied = c.note.as_deref().is_some_and(|n| n.starts_with("tied"));
                 assert!(!tied || coarse, "trial {trial}: {c:?}");
-                let ok = tied
-                    || match c.verdict {
-                        Verdict::Regressed => low > t,
-                        Verdict::Improved => high < -t,
-                        Verdict::NoChange => -t < low && high < t,
-                        Verdict::Inconclusive => {
-                            let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
-                            too_few || (low <= t && high >= -t && !(-t < low && high < t))
-                        }
-                    };
-                assert!(ok, "trial {trial}: {c:?}");
+                assert!(agrees(&c, t), "trial {trial}: {c:?}");
                 seen.insert(c.verdict);
                 tied_rows += usize::from(tied);
             }
@@ -542,6 +520,39 @@ mod tests {
             tied_rows > 0,
             "the coarse trials reach the tied-values rule"
         );
+    }
+
+    /// Pairs sampled over `rounds` rounds with `looks` planned looks after the rounds `plan`.
+    fn planned(rounds: u32, looks: u32, plan: Vec<u32>, pairs: Vec<PairRecord>) -> Sampled {
+        Sampled {
+            seed: 1,
+            rounds,
+            looks,
+            plan,
+            stopped_by: StopReason::MaxRounds,
+            pairs,
+            dropped: vec![],
+            shares: None,
+        }
+    }
+
+    /// Whether a row's interval agrees with its verdict against ±t (log scale): a flag's
+    /// interval excludes ±t on its side, a "no change" lies inside, an inconclusive one
+    /// neither (or says it had too few pairs); rows with tied values are approximate.
+    fn agrees(c: &Comparison, t: f64) -> bool {
+        let ch = c.change.as_ref().unwrap();
+        let low = (ch.ci_low_percent / 100.0).ln_1p();
+        let high = (ch.ci_high_percent / 100.0).ln_1p();
+        let note = c.note.as_deref().unwrap_or("");
+        note.starts_with("tied")
+            || match c.verdict {
+                Verdict::Regressed => low > t,
+                Verdict::Improved => high < -t,
+                Verdict::NoChange => -t < low && high < t,
+                Verdict::Inconclusive => {
+                    note.contains("too few") || (low <= t && high >= -t && !(-t < low && high < t))
+                }
+            }
     }
 
     /// each_interval_agrees_with_its_verdict, but the benchmarks stop at different looks
@@ -580,37 +591,14 @@ mod tests {
                     });
                 }
             }
-            let s = Sampled {
-                seed: 1,
-                rounds: 40,
-                looks: 5,
-                plan,
-                stopped_by: StopReason::MaxRounds,
-                pairs,
-                dropped: vec![],
-                shares: None,
-            };
+            let s = planned(40, 5, plan, pairs);
             let names: Vec<_> = (0..n).map(|i| bench(&format!("b{i}"))).collect();
             for (i, c) in compare(&names, &s, &thresholds(), &Floors::new())
                 .into_iter()
                 .enumerate()
             {
                 shares.insert((s.alpha_share(stops[i] - 1) * 1e4) as u32);
-                let ch = c.change.unwrap();
-                let low = (ch.ci_low_percent / 100.0).ln_1p();
-                let high = (ch.ci_high_percent / 100.0).ln_1p();
-                let tied = c.note.as_deref().is_some_and(|n| n.starts_with("tied"));
-                let ok = tied
-                    || match c.verdict {
-                        Verdict::Regressed => low > t,
-                        Verdict::Improved => high < -t,
-                        Verdict::NoChange => -t < low && high < t,
-                        Verdict::Inconclusive => {
-                            let too_few = c.note.as_deref().is_some_and(|n| n.contains("too few"));
-                            too_few || (low <= t && high >= -t && !(-t < low && high < t))
-                        }
-                    };
-                assert!(ok, "trial {trial}: {c:?}");
+                assert!(agrees(&c, t), "trial {trial}: {c:?}");
                 seen.insert(c.verdict);
                 rows += 1;
             }
