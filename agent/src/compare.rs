@@ -751,17 +751,7 @@ fn blind_spot(benchmarks: usize, sampling: &Sampling, thresholds: &Thresholds) -
         let mut config = *sampling;
         config.max_rounds = rounds.max(config.min_rounds);
         let plan = scheduler::looks(&config);
-        let last = scheduler::Sampled {
-            seed: 0,
-            rounds: config.max_rounds,
-            looks: plan.len() as u32,
-            plan,
-            stopped_by: scheduler::StopReason::MaxRounds,
-            pairs: vec![],
-            dropped: vec![],
-            shares: None,
-        }
-        .alpha_share(config.max_rounds - 1);
+        let last = scheduler::alpha_share(plan.len() as u32, &plan, config.max_rounds - 1);
         0.5f64.powi(rounds as i32) / last <= thresholds.alpha / m
     };
     if benchmarks == 0 || flaggable(sampling.max_rounds) {

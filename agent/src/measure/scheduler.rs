@@ -118,33 +118,53 @@ pub fn one_look() -> u32 {
 
 impl Sampled {
     /// The share of α spent on the analysis of a benchmark whose last pair came in round
-    /// `last_round` (0-based): the share of the look that data is analysed at, the first
-    /// planned look at or after it (a time budget that cuts sampling between looks takes the
-    /// next look's share). The shares follow the power spending function α·t² (Kim & DeMets,
-    /// 1987) at the information fraction t = n_k / n_K of look k: look k gets
-    /// t_k² − t_(k−1)², so the shares add up to 1 (Bonferroni over the looks, weighted), and
-    /// the late looks, where most verdicts are reached, get the most (0.04, 0.05, 0.11,
-    /// 0.25 and 0.54 for 8, 12, 18, 27 and 40 rounds). Without a plan (reports from before)
-    /// every look has 1/K.
-    ///
-    /// The first look gets little (0.04 of α at 8 of 40 rounds: 8 pairs cannot reach the
-    /// 99.8 % a "no change" then needs, so only the later looks settle anything); that is the
-    /// price of giving the last look half of α.
+    /// `last_round` (0-based), under this run's looks ([`alpha_share`]).
     pub fn alpha_share(&self, last_round: u32) -> f64 {
-        let k = self.looks.max(1);
-        let planned = self.plan.len() == k as usize && self.plan.windows(2).all(|w| w[0] < w[1]);
-        let Some(&last) = self.plan.last().filter(|&&n| planned && n > 0) else {
-            return 1.0 / f64::from(k);
-        };
-        let seen = last_round + 1;
-        let at = self
-            .plan
-            .iter()
-            .position(|&n| n >= seen)
-            .unwrap_or(k as usize - 1);
-        let spent = |i: usize| (f64::from(self.plan[i]) / f64::from(last)).powi(2);
-        spent(at) - if at == 0 { 0.0 } else { spent(at - 1) }
+        alpha_share(self.looks, &self.plan, last_round)
     }
+
+    /// The round of `benchmark`'s last pair (0 when it has none).
+    pub fn last_round(&self, benchmark: &str) -> u32 {
+        last_round(&self.pairs, benchmark)
+    }
+}
+
+/// The round of `benchmark`'s last pair among `pairs` (0 when it has none).
+pub fn last_round(pairs: &[PairRecord], benchmark: &str) -> u32 {
+    pairs
+        .iter()
+        .filter(|p| p.benchmark == benchmark)
+        .map(|p| p.round)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The share of α spent on the analysis of a benchmark whose last pair came in round
+/// `last_round` (0-based), with `looks` planned looks after the rounds `plan`: the share of
+/// the look that data is analysed at, the first planned look at or after it (a time budget
+/// that cuts sampling between looks takes the next look's share). The shares follow the
+/// power spending function α·t² (Kim & DeMets, 1987) at the information fraction
+/// t = n_k / n_K of look k: look k gets t_k² − t_(k−1)², so the shares add up to 1
+/// (Bonferroni over the looks, weighted), and the late looks, where most verdicts are
+/// reached, get the most (0.04, 0.05, 0.11, 0.25 and 0.54 for 8, 12, 18, 27 and 40 rounds).
+/// Without a plan (reports from before) every look has 1/K.
+///
+/// The first look gets little (0.04 of α at 8 of 40 rounds: 8 pairs cannot reach the
+/// 99.8 % a "no change" then needs, so only the later looks settle anything); that is the
+/// price of giving the last look half of α.
+pub fn alpha_share(looks: u32, plan: &[u32], last_round: u32) -> f64 {
+    let k = looks.max(1);
+    let planned = plan.len() == k as usize && plan.windows(2).all(|w| w[0] < w[1]);
+    let Some(&last) = plan.last().filter(|&&n| planned && n > 0) else {
+        return 1.0 / f64::from(k);
+    };
+    let seen = last_round + 1;
+    let at = plan
+        .iter()
+        .position(|&n| n >= seen)
+        .unwrap_or(k as usize - 1);
+    let spent = |i: usize| (f64::from(plan[i]) / f64::from(last)).powi(2);
+    spent(at) - if at == 0 { 0.0 } else { spent(at - 1) }
 }
 
 /// The rounds after which adaptive sampling looks at the data: `min_rounds`, then about

@@ -122,18 +122,11 @@ pub fn compare(
 }
 
 /// The share of α the analysis of `bench` may spend: that of the look its data ended at.
-pub fn share_of(bench: &Benchmark, sampled: &Sampled) -> f64 {
+fn share_of(bench: &Benchmark, sampled: &Sampled) -> f64 {
     if let Some(share) = sampled.shares.as_ref().and_then(|s| s.get(&bench.id)) {
         return *share;
     }
-    let last = sampled
-        .pairs
-        .iter()
-        .filter(|p| p.benchmark == bench.id)
-        .map(|p| p.round)
-        .max()
-        .unwrap_or(0);
-    sampled.alpha_share(last)
+    sampled.alpha_share(sampled.last_round(&bench.id))
 }
 
 /// Whether the differences have ties or zeros where the tests or the interval rank them.

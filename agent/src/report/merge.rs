@@ -3,7 +3,7 @@
 //! whole set, exactly as if one host had measured everything.
 
 use crate::bench::Layer;
-use crate::measure::scheduler::Sampled;
+use crate::measure::scheduler::{self, Sampled};
 use crate::report::{Report, Summary, analysis};
 use crate::shard::Shard;
 use crate::spans::Span;
@@ -133,18 +133,10 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
     // its shard's sampling gives it, whatever the other shards did.
     let mut shares = std::collections::BTreeMap::new();
     for r in &reports {
-        let own = Sampled {
-            seed: r.seed,
-            rounds: r.sampling.rounds,
-            looks: r.sampling.looks,
-            plan: r.sampling.plan.clone(),
-            stopped_by: r.sampling.stopped_by,
-            pairs: r.samples.clone(),
-            dropped: r.dropped.clone(),
-            shares: None,
-        };
         for b in &r.benchmarks {
-            shares.insert(b.id.clone(), crate::report::analysis::share_of(b, &own));
+            let last = scheduler::last_round(&r.samples, &b.id);
+            let share = scheduler::alpha_share(r.sampling.looks, &r.sampling.plan, last);
+            shares.insert(b.id.clone(), share);
         }
     }
     let layer_rank = |l: Layer| Layer::ALL.iter().position(|x| *x == l);
@@ -167,10 +159,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         .collect();
     merged.comparisons =
         analysis::compare(&merged.benchmarks, &sampled, &merged.thresholds, &floors);
-    merged.summary = Summary::of(
-        &merged.comparisons,
-        crate::measure::scheduler::failures(&merged.dropped),
-    );
+    merged.summary = Summary::of(&merged.comparisons, scheduler::failures(&merged.dropped));
     Ok(merged)
 }
 
