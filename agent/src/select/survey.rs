@@ -454,18 +454,81 @@ mod tests {
     }
 
     #[test]
-    fn threads_eval_and_failures_make_a_benchmark_always_affected() {
+    fn threads_failures_and_text_from_outside_make_a_benchmark_always_affected() {
         let tmp = tempfile::tempdir().unwrap();
         project(tmp.path());
+        // Code whose text comes from a file outside the checkout (and outside the
+        // machine's system directories).
+        let elsewhere = tempfile::tempdir().unwrap();
+        let plugin = elsewhere.path().join("plugin.txt");
+        std::fs::write(&plugin, "def f():\n    return 2\n").unwrap();
+        std::fs::write(
+            tmp.path().join("benchmarks/bench_outside.py"),
+            format!(
+                "import socket\n\ndef time_exec_outside():\n    g = {{}}\n    exec(open({:?}).read(), g)\n    g['f']()\n\ndef time_exec_after_network():\n    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n    try:\n        s.connect(('127.0.0.1', 9))\n    except OSError:\n        pass\n    s.close()\n    eval('1 + 1')\n",
+                plugin.display().to_string()
+            ),
+        )
+        .unwrap();
         for (id, why) in [
             ("bench_text.time_threaded", "_thread"),
-            ("bench_text.time_evaluated", "compiled from a string"),
             ("bench_text.time_broken", "ValueError: boom"),
+            (
+                "bench_outside.time_exec_outside",
+                "plugin.txt, outside the checkout",
+            ),
+            (
+                "bench_outside.time_exec_after_network",
+                "after using the network",
+            ),
         ] {
             let s = survey(tmp.path(), id);
             let reason = s.always_affected.unwrap_or_default();
             assert!(reason.contains(why), "{id}: {reason:?}");
         }
+    }
+
+    /// Code compiled from a string the process built from the checkout's own code is
+    /// attributed to the code that built it (ARCHITECTURE §4): a constant in a function
+    /// body, a template filled in from a decorated function's signature, a Python file of
+    /// the checkout read as text (a data file then: any change to it selects).
+    #[test]
+    fn code_compiled_from_the_checkout_s_own_strings_is_attributed_to_its_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        project(tmp.path());
+        std::fs::write(
+            tmp.path().join("pkg/gen.py"),
+            "import ctypes, ctypes.util, inspect\n\ndef wrap(f):\n    args = ', '.join(inspect.signature(f).parameters)\n    src = 'def wrapper(%s):\\n    return f(%s)\\n' % (args, args)\n    g = {'f': f}\n    exec(compile(src, '<generated %s>' % f.__name__, 'exec'), g)\n    return g['wrapper']\n\n@wrap\ndef double(x):\n    return 2 * x\n\ndef plugin():\n    g = {}\n    with open(__file__.replace('gen.py', 'plugin_src.py')) as f:\n        exec(f.read(), g)\n    return g['answer']()\n\ndef native():\n    return ctypes.CDLL(ctypes.util.find_library('c')).abs(-3)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("pkg/plugin_src.py"),
+            "def answer():\n    return 42\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("benchmarks/bench_gen.py"),
+            "from pkg.gen import double, plugin, native\n\ndef time_evaluated():\n    eval('1 + 1')\n\ndef time_generated():\n    double(3)\n\ndef time_plugin():\n    plugin()\n\ndef time_native():\n    native()\n",
+        )
+        .unwrap();
+        let s = survey(tmp.path(), "bench_gen.time_evaluated");
+        assert_eq!(s.always_affected, None, "{s:?}");
+        assert!(blocks(&s).contains(&"benchmarks/bench_gen.py:time_evaluated".to_owned()));
+        let s = survey(tmp.path(), "bench_gen.time_generated");
+        assert_eq!(s.always_affected, None, "{s:?}");
+        let b = blocks(&s);
+        for want in ["pkg/gen.py:wrap", "pkg/gen.py:double"] {
+            assert!(b.contains(&want.to_owned()), "{want} in {b:?}");
+        }
+        // Imported modules are not data files: only what is read as text.
+        assert!(s.data_files.is_empty(), "{:?}", s.data_files);
+        let s = survey(tmp.path(), "bench_gen.time_plugin");
+        assert_eq!(s.always_affected, None, "{s:?}");
+        let data: Vec<&str> = s.data_files.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(data, ["pkg/plugin_src.py"], "{s:?}");
+        // A system library through ctypes is the environment's native code.
+        let s = survey(tmp.path(), "bench_gen.time_native");
+        assert_eq!(s.always_affected, None, "{s:?}");
     }
 
     #[test]

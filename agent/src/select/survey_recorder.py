@@ -4,9 +4,13 @@ first on PYTHONPATH of a surveyed command. Every Python process the command star
 - starts coverage.py before anything of the project is imported, so import-time lines count
   (module constants, decorators, class bodies), measuring only the paths in
   BENCHVM_SURVEY_INCLUDE (os.pathsep-separated; a directory means everything under it);
-- records, with an audit hook, the non-Python files it opens under those paths, and what
-  makes its coverage untrustworthy: code compiled from strings (exec/eval) outside the
-  standard library, threads, its own tracer or profiler, ctypes;
+- records, with an audit hook, the files it reads under those paths other than by importing
+  them (data files, and Python files read as text), and what makes its coverage
+  untrustworthy: code compiled from a string whose text comes from outside what the survey
+  tracks (a file outside those paths and the Python environment, or after network access),
+  code loaded with marshal, threads, its own tracer or profiler, ctypes. Code compiled from a
+  string the process built itself is attributed to the code that built it (ARCHITECTURE §4);
+
 - writes BENCHVM_SURVEY_OUT/<pid>.json at exit: {"files": {path: [lines]}, "opened":
   [paths], "untrusted": [reasons], "error": null or text}. BENCHVM_SURVEY_OUT/<pid>.start
   is written first, so a process that never reports (os._exit, a signal, a forked child) is
@@ -37,6 +41,15 @@ def _start(out):
     ]
     here = os.path.dirname(os.path.realpath(__file__))
     stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
+    # The Python environment: the interpreter's and the venv's files, fixed by the
+    # environment hash.
+    environment = tuple(
+        sorted({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
+    )
+    # With the machine's own files (time zones, certificates, devices), which are the same
+    # for both sides of a comparison: reading them makes compiled text no less the
+    # process's own.
+    machine = environment + ("/usr/", "/etc/", "/lib/", "/lib64/", "/dev/", "/proc/", "/sys/")
     result = {"files": {}, "opened": [], "untrusted": [], "error": None}
 
     def mark():
@@ -63,6 +76,10 @@ def _start(out):
     active = [True]
     opened = set()
     untrusted = set()
+    # Files read from outside the checkout and the environment, and whether the process
+    # has used the network.
+    outside = set()
+    network = [False]
     import _thread
     import threading
 
@@ -77,34 +94,75 @@ def _start(out):
         except Exception:
             pass
 
+    def main_script():
+        # The command's own script (the benchmark harness), read by the interpreter.
+        return os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else None
+
+    def importing():
+        # The import system reads modules through importlib's get_data, called from
+        # importlib itself; pkgutil.get_data and friends call it from elsewhere.
+        # Frames: this one, observe, hook, then the caller of the audited operation.
+        try:
+            caller, its_caller = sys._getframe(3), sys._getframe(4)
+        except ValueError:
+            return False
+        frozen = "<frozen importlib"
+        return caller.f_code.co_filename.startswith(frozen) and its_caller.f_code.co_filename.startswith(frozen)
+
+    def foreign_text():
+        # Text the process built from its own code and constants is as safe to attribute
+        # to the code that built it as any other value it computes. What the survey does
+        # not track is where it stays conservative: a file read from outside the checkout
+        # and the environment, or the network, before the string was compiled (the text
+        # may hold anything derived from them).
+        if network[0]:
+            return "after using the network"
+        if outside:
+            return "after reading %s, outside the checkout" % sorted(outside)[0]
+        return None
+
     def observe(event, args):
         if event == "open" and args and isinstance(args[0], (str, bytes)):
             mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
+            if not ("r" in mode or "+" in mode):
+                return
             full = os.path.realpath(os.fsdecode(args[0]))
-            if under(full) and not full.endswith((".py", ".pyc")) and "r" in (mode or "r"):
-                if os.path.isfile(full):
-                    opened.add(full)
+            if full.endswith((".py", ".pyc")) and importing():
+                return
+            if not os.path.isfile(full):
+                return
+            if under(full):
+                opened.add(full)
+            elif not full.startswith(machine) and full != main_script():
+                outside.add(full)
+        elif event == "socket.connect":
+            network[0] = True
+        elif event == "marshal.loads" and not importing():
+            untrusted.add("loads code with marshal")
         elif event == "compile" and len(args) > 1:
             name = args[1]
             if isinstance(name, bytes):
                 name = os.fsdecode(name)
             if name is None or str(name).startswith("<"):
-                # dataclasses, namedtuple and friends generate methods from the class
-                # definition, which is covered: only strings compiled elsewhere count.
                 # No Python caller: the interpreter compiling `python -c` code, which is
                 # the benchmark's own command line.
                 try:
                     caller = sys._getframe(2).f_code.co_filename
                 except ValueError:
                     return
-                if not caller.startswith(stdlib) or "-packages" in caller:
-                    untrusted.add("runs code compiled from a string (exec/eval in %s)" % caller)
+                why = foreign_text()
+                if why:
+                    untrusted.add("runs code compiled from a string %s (in %s)" % (why, caller))
         elif event in ("sys.settrace", "sys.setprofile"):
             # In a new thread it is coverage following the thread, which is flagged below.
             if threading.current_thread() is threading.main_thread():
                 untrusted.add("sets its own tracer or profiler (%s)" % event)
-        elif event.startswith("ctypes."):
-            untrusted.add("calls native code through ctypes")
+        elif event == "ctypes.dlopen" and args and isinstance(args[0], (str, bytes)):
+            # Native code of the environment is fixed by the environment hash; a library
+            # of the checkout's own runs code coverage cannot see.
+            name = os.fsdecode(args[0])
+            if os.sep in name and under(os.path.realpath(name)):
+                untrusted.add("loads native code of the checkout through ctypes (%s)" % name)
 
     sys.addaudithook(hook)
     # Python 3.11 raises no audit event for a new thread: wrap the function every thread
