@@ -12,8 +12,13 @@ pub(super) struct ValidateFlags {
     #[command(flatten)]
     project: LoopFlags,
     /// The catalogue of edits (YAML: `edits:` with `name`, `steps`, optional `undo`).
-    #[arg(long)]
-    catalogue: PathBuf,
+    #[arg(long, required_unless_present = "replay", conflicts_with = "replay")]
+    catalogue: Option<PathBuf>,
+    /// Replay the history A..B instead: each commit (first parents) is selected against a
+    /// survey of its parent and checked against its line coverage of the diff and its
+    /// outcome before and after.
+    #[arg(long, value_name = "A..B")]
+    replay: Option<String>,
     /// A timing that moves by this factor either way counts as affected (0: outcomes only).
     #[arg(long, default_value_t = 2.0)]
     timing_factor: f64,
@@ -277,7 +282,11 @@ pub(super) fn validate(f: ValidateFlags) -> Result<i32> {
             "--timing-factor must be 0 (off) or greater than 1".into(),
         ));
     }
-    let catalogue = crate::select::validate::load(&f.catalogue)?;
+    let Some(catalogue) = &f.catalogue else {
+        let range = f.replay.as_deref().unwrap_or_default();
+        return replay(&f, range);
+    };
+    let catalogue = crate::select::validate::load(catalogue)?;
     let p = f.project.project()?;
     // Stopped midway, the edit in progress is reset (validate registers how).
     crate::heartbeat::stop_on_signals();
@@ -304,6 +313,92 @@ pub(super) fn validate(f: ValidateFlags) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+/// `validate-selection --replay A..B`: one row per commit, then the summary.
+fn replay(f: &ValidateFlags, range: &str) -> Result<i32> {
+    let p = f.project.project()?;
+    crate::heartbeat::stop_on_signals();
+    let mut progress = |line: String| eprintln!("benchvm-agent: {}", inert::line(&line));
+    let results = crate::select::replay::replay(&p, range, &mut progress)?;
+    let missed: usize = results.iter().map(|r| r.missed.len()).sum();
+    let summary = replay_summary(&results);
+    if f.json {
+        println!(
+            "{}",
+            serde_json::json!({"commits": results, "missed": missed, "summary": summary})
+        );
+    } else {
+        println!("{}", replay_table(&results));
+        println!("{summary}");
+    }
+    Ok(if missed > 0 {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    })
+}
+
+/// The share of the suite selected per commit (median and worst), what was missed, and
+/// the survey's cost.
+fn replay_summary(results: &[crate::select::replay::CommitResult]) -> String {
+    let shares: Vec<f64> = results
+        .iter()
+        .filter(|r| r.total > 0)
+        .map(|r| r.selected.len() as f64 / r.total as f64)
+        .collect();
+    let worst = shares.iter().copied().fold(0.0, f64::max);
+    let median = if shares.is_empty() {
+        0.0
+    } else {
+        crate::stats::median(shares)
+    };
+    let missed: usize = results.iter().map(|r| r.missed.len()).sum();
+    let affected: usize = results.iter().map(|r| r.affected.len()).sum();
+    let everything = results.iter().filter(|r| r.everything.is_some()).count();
+    let survey: f64 = results.iter().map(|r| r.survey_seconds).sum();
+    format!(
+        "{} commit(s): selected share median {:.0} %, worst {:.0} %; {everything} selected everything; {} of {affected} truly affected selected, {missed} missed; surveys {:.0} s ({:.1} s per commit)",
+        results.len(),
+        median * 100.0,
+        worst * 100.0,
+        affected - missed,
+        survey,
+        survey / results.len().max(1) as f64
+    )
+}
+
+fn replay_table(results: &[crate::select::replay::CommitResult]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["commit", "selected", "affected", "missed", "survey"]);
+    for r in results {
+        let subject: String = r.subject.chars().take(50).collect();
+        t.add_row([
+            inert::line(&format!("{} {subject}", &r.commit[..r.commit.len().min(9)])),
+            match &r.everything {
+                Some(why) => inert::line(&format!(
+                    "{} of {} (all: {})",
+                    r.selected.len(),
+                    r.total,
+                    why.chars().take(60).collect::<String>()
+                )),
+                None => format!("{} of {}", r.selected.len(), r.total),
+            },
+            r.affected.len().to_string(),
+            if r.missed.is_empty() {
+                "–".into()
+            } else {
+                r.missed
+                    .iter()
+                    .map(|m| inert::line(&format!("{m} ({})", r.affected[m])))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+            format!("{:.0} s", r.survey_seconds),
+        ]);
+    }
+    t.to_string()
 }
 
 /// `benchmark | baseline | current | delta` for a step (skipped ones included).

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::measure::runner::{SystemRunner, capture};
 
 /// How long one benchmark may take under coverage.
-const SURVEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+pub(crate) const SURVEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where to look and with what.
 #[derive(Debug, Clone)]
@@ -425,7 +425,7 @@ fn store_err(e: super::store::StoreError) -> Error {
     Error::caused("use the selection database", e)
 }
 
-fn short(commit: &str) -> &str {
+pub(crate) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
@@ -440,12 +440,12 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// The suite's benchmark ids, and the modules that could not be imported (module, error).
-struct Listed {
-    ids: Vec<String>,
-    broken: Vec<(String, String)>,
+pub(crate) struct Listed {
+    pub ids: Vec<String>,
+    pub broken: Vec<(String, String)>,
 }
 
-fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
+pub(crate) fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
     #[derive(serde::Deserialize)]
     struct Listing {
         benchmarks: Vec<Entry>,

@@ -5,6 +5,7 @@ pub mod fingerprint;
 pub mod impacted;
 pub mod in_compare;
 pub mod local_loop;
+pub mod replay;
 pub mod store;
 pub mod survey;
 pub mod validate;

@@ -28,6 +28,10 @@ pub struct Raw {
     pub opened: Vec<String>,
     pub untrusted: Vec<String>,
     pub error: Option<String>,
+    /// What the benchmark's one call returned (its repr), when the command is the ASV
+    /// harness's `once` and it got that far.
+    #[serde(default)]
+    pub outcome: Option<String>,
 }
 
 /// The recorder and the ASV harness, written into a scratch directory.
@@ -117,12 +121,13 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         ("BENCHVM_SURVEY_INCLUDE".into(), include.join(":")),
     ]);
     let stderr = out.path().join("stderr");
+    let stdout = out.path().join("stdout");
     let spec = RunSpec {
         argv: target.argv.clone(),
         cwd: target.cwd.to_owned(),
         env,
         timeout: target.timeout,
-        stdout: None,
+        stdout: Some(stdout.clone()),
         stderr: Some(stderr.clone()),
         pad: 0,
         cpu: None,
@@ -136,6 +141,13 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         .run(&spec)
         .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
     let mut raw = merge(out.path())?;
+    // The harness answers on stdout's last line.
+    raw.outcome = side_file::tail(&stdout)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
     if let Some(failure) = outcome.failure() {
         raw.error = Some(match side_file::last_line(&stderr) {
             Some(t) => format!("{failure}: {t}"),

@@ -9,6 +9,7 @@ mod local_loop;
 mod local_loop_signals;
 mod recall;
 mod render_snapshots;
+mod replay;
 mod selective_compare;
 mod stats_golden;
 mod survey_interrupted;
