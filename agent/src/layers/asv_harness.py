@@ -692,6 +692,62 @@ def once(suite, wanted, module_hint=None):
     return {"ran": wanted, "outcome": repr(value)}
 
 
+def once_each(suite, out, timeout, module_hint, *wanted):
+    """`once` for several benchmarks of one module at the cost of one import: the module is
+    imported here, then a forked child runs each benchmark and answers in OUT/<index>/
+    (`answer`: the JSON `once` gives; `error`: how it failed). Under the survey recorder the
+    child reports its coverage there too, the import's lines included, as a fresh process
+    would; a child that outlives TIMEOUT seconds is killed (its report is then missing)."""
+    redirect = getattr(sys.modules.get("sitecustomize"), "benchvm_survey_redirect", None)
+    try:
+        find(suite, wanted[0], module_hint or None)
+    except BaseException:  # noqa: B036 - each child tries again and reports its own error
+        pass
+    for index, one in enumerate(wanted):
+        where = os.path.join(out, str(index))
+        os.makedirs(where, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                if redirect is not None:
+                    redirect(where)
+                result = once(suite, one, module_hint or None)
+                with open(os.path.join(where, "answer"), "w") as f:
+                    json.dump(result, f)
+            except BaseException as exc:  # noqa: B036 - a benchmark may raise anything
+                traceback.print_exc()
+                with open(os.path.join(where, "error"), "w") as f:
+                    f.write(last_line(exc))
+                code = 1
+            # A normal exit, so the recorder's report is written.
+            sys.exit(code)
+        if not exits_within(pid, float(timeout)):
+            os.kill(pid, signal.SIGKILL)
+            with open(os.path.join(where, "error"), "w") as f:
+                f.write("timed out after %s s" % timeout)
+        os.waitpid(pid, 0)
+    return {"ran": len(wanted)}
+
+
+def exits_within(pid, seconds):
+    """Whether child `pid` exits within `seconds` (it is not reaped)."""
+    if hasattr(os, "pidfd_open"):
+        exited = os.pidfd_open(pid)
+        try:
+            return bool(select.select([exited], [], [], seconds)[0])
+        finally:
+            os.close(exited)
+    deadline = time.monotonic() + seconds  # Python < 3.9
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def cache(suite, wanted, module_hint=None):
     """Runs the setup_cache of benchmark `wanted` once, in its directory under
     BENCHVM_ASV_CACHE; a failure leaves an `error` file that its benchmarks report."""
@@ -866,9 +922,12 @@ def main(argv):
         serve(argv[2])
     elif len(argv) in (4, 5) and argv[1] in modes:
         answer(modes[argv[1]](*argv[2:]))
+    elif len(argv) > 6 and argv[1] == "once-each":
+        answer(once_each(*argv[2:]))
     else:
         raise SystemExit(
             "usage: asv_harness.py {list,serve} SUITE | {run,once,cache} SUITE ID [MODULE]"
+            " | once-each SUITE OUT TIMEOUT MODULE ID..."
         )
 
 

@@ -639,4 +639,26 @@ mod tests {
         assert_eq!(sel.changed_hotfiles.len(), 1);
         assert!(sel.excluded_blocks.is_empty());
     }
+
+    /// Issue 17: in a comparison a hotfile selects by block too. A changed function body
+    /// selects the benchmarks that ran it, not every benchmark that covers the file; the
+    /// hotfile is still named.
+    #[test]
+    fn in_a_comparison_a_changed_body_in_a_hotfile_selects_only_the_benchmarks_that_ran_it() {
+        let pr = Options {
+            hotfile_threshold: 0.4,
+            ..opts()
+        };
+        let body = [changed("pkg/stats.py", &STATS.replace("[:3]", "[:5]"))];
+        let sel = select(&survey(), &body, &pr);
+        assert_eq!(sel.selected().collect::<Vec<_>>(), ["micro/top"]);
+        assert_eq!(sel.changed_hotfiles, [("pkg/stats.py".to_owned(), 0.5)]);
+        let count = sel
+            .decisions
+            .iter()
+            .find(|d| d.benchmark == "micro/count")
+            .unwrap();
+        assert!(!count.run, "{count:?}");
+        assert!(count.reasons[0].contains("none of the"), "{count:?}");
+    }
 }

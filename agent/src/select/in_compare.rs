@@ -182,24 +182,60 @@ fn survey_base<R: ProcessRunner>(
     let mut include = vec![cx.base.checkout.clone()];
     include.extend(installed);
     let mut surveyed = Vec::new();
-    for (i, b) in benchmarks.iter().enumerate() {
+    let target = |argv| survey::Target {
+        argv,
+        cwd: &cx.base.checkout,
+        env: &cx.base.env,
+        include: &include,
+        python_path: &python_path,
+        timeout: cx.timeout * SURVEY_SLOWDOWN,
+        writable: cx.base.writable.as_deref(),
+    };
+    // Micro-benchmarks of one module are surveyed together, at the cost of one import.
+    let mut i = 0;
+    while i < benchmarks.len() {
+        let batch = match micro_module(&benchmarks[i]) {
+            Some(first) => benchmarks[i..]
+                .iter()
+                .take_while(|b| micro_module(b) == Some(first))
+                .count(),
+            None => 1,
+        };
+        let group = &benchmarks[i..i + batch];
         progress(format!(
-            "selective: surveying base {} ({}/{})",
-            b.id,
-            i + 1,
+            "selective: surveying base {}{} ({}/{})",
+            group[0].id,
+            if batch > 1 {
+                format!(" and {} more of its module", batch - 1)
+            } else {
+                String::new()
+            },
+            i + batch,
             benchmarks.len()
         ));
-        let target = survey::Target {
-            argv: survey_argv(&rec, b),
-            cwd: &cx.base.checkout,
-            env: &cx.base.env,
-            include: &include,
-            python_path: &python_path,
-            timeout: cx.timeout * SURVEY_SLOWDOWN,
-            writable: cx.base.writable.as_deref(),
+        let raws = match micro_module(&group[0]) {
+            Some((python, suite, module)) if batch > 1 => {
+                let ids: Vec<String> = group.iter().map(asv_id).collect();
+                survey::run_each(
+                    runner,
+                    &rec,
+                    &target(vec![]),
+                    python,
+                    Path::new(suite),
+                    module,
+                    &ids,
+                )?
+            }
+            _ => vec![survey::run(
+                runner,
+                &rec,
+                &target(survey_argv(&rec, &group[0])),
+            )?],
         };
-        let raw = survey::run(runner, &rec, &target)?;
-        surveyed.push(survey::surveyed(&b.id, &raw, &map));
+        for (b, raw) in group.iter().zip(&raws) {
+            surveyed.push(survey::surveyed(&b.id, raw, &map));
+        }
+        i += batch;
     }
     Ok(Survey {
         commit: cx.base_commit.to_owned(),
@@ -208,6 +244,23 @@ fn survey_base<R: ProcessRunner>(
         normaliser_version: fingerprint::NORMALISER_VERSION,
         benchmarks: surveyed,
     })
+}
+
+/// (python, suite, module) of a micro-benchmark of the ASV suite whose module is known.
+fn micro_module(b: &Benchmark) -> Option<(&str, &str, &str)> {
+    match b.argv.as_slice() {
+        [python, harness, mode, suite, _id, module]
+            if b.layer == Layer::Micro && mode == "run" && harness.ends_with("asv_harness.py") =>
+        {
+            Some((python, suite, module))
+        }
+        _ => None,
+    }
+}
+
+/// The id the ASV harness knows a micro-benchmark by (without the layer's prefix).
+fn asv_id(b: &Benchmark) -> String {
+    b.argv.get(4).cloned().unwrap_or_default()
 }
 
 /// A micro-benchmark of the ASV suite is surveyed with one call; any other benchmark is

@@ -91,31 +91,17 @@ pub fn survey(
             "cannot import {module}: {error}; its benchmarks are not surveyed"
         ));
     }
-    let ids = listed.ids;
     let map = survey::SourceMap::checkout(&p.source_root);
-    let include = [p.source_root.clone()];
+    let raws = survey_listed(p, &rec, &listed, progress)?;
+    let ids = listed.ids;
     let mut benchmarks = Vec::new();
     // Indices of the benchmarks whose survey ran: only those get a baseline timing.
     let mut timed = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        progress(format!("surveying {id} ({}/{})", i + 1, ids.len()));
-        let target = survey::Target {
-            argv: rec.asv_once(&p.python.display().to_string(), &p.suite, id),
-            cwd: &p.source_root,
-            env: &[],
-            include: &include,
-            python_path: &[],
-            timeout: SURVEY_TIMEOUT,
-            writable: None,
-        };
-        let raw = survey::run(&crate::measure::runner::SystemRunner, &rec, &target)?;
-        if crate::heartbeat::stop_requested() {
-            return Err(Error::infra("finish the survey", "stopped by a signal"));
-        }
+    for (i, (id, raw)) in ids.iter().zip(&raws).enumerate() {
         if raw.error.is_none() {
             timed.push(i);
         }
-        benchmarks.push(survey::surveyed(id, &raw, &map));
+        benchmarks.push(survey::surveyed(id, raw, &map));
     }
     let timed_ids: Vec<String> = timed.iter().map(|&i| ids[i].clone()).collect();
     let timings = time(p, &rec.asv_harness, &timed_ids, progress)?;
@@ -442,7 +428,65 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
 /// The suite's benchmark ids, and the modules that could not be imported (module, error).
 pub(crate) struct Listed {
     pub ids: Vec<String>,
+    /// The module of each id (relative to the suite), in the same order.
+    pub modules: Vec<String>,
     pub broken: Vec<(String, String)>,
+}
+
+impl Listed {
+    /// Runs of consecutive ids of one module, as (module, indices into `ids`).
+    pub fn by_module(&self) -> Vec<(&str, std::ops::Range<usize>)> {
+        let mut out: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+        for (i, m) in self.modules.iter().enumerate() {
+            match out.last_mut() {
+                Some((last, range)) if *last == m.as_str() => range.end = i + 1,
+                _ => out.push((m.as_str(), i..i + 1)),
+            }
+        }
+        out
+    }
+}
+
+/// Surveys every listed benchmark, a module at a time (`survey::run_each`); `progress`
+/// hears how far it got.
+pub(crate) fn survey_listed(
+    p: &Project,
+    rec: &survey::Recorder,
+    listed: &Listed,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<survey::Raw>> {
+    let include = [p.source_root.clone()];
+    let target = survey::Target {
+        argv: vec![],
+        cwd: &p.source_root,
+        env: &[],
+        include: &include,
+        python_path: &[],
+        timeout: SURVEY_TIMEOUT,
+        writable: None,
+    };
+    let mut raws = Vec::with_capacity(listed.ids.len());
+    for (module, range) in listed.by_module() {
+        progress(format!(
+            "surveying {} benchmark(s) of {module} ({}/{})",
+            range.len(),
+            range.end,
+            listed.ids.len()
+        ));
+        raws.extend(survey::run_each(
+            &SystemRunner,
+            rec,
+            &target,
+            &p.python.display().to_string(),
+            &p.suite,
+            module,
+            &listed.ids[range],
+        )?);
+        if crate::heartbeat::stop_requested() {
+            return Err(Error::infra("finish the survey", "stopped by a signal"));
+        }
+    }
+    Ok(raws)
 }
 
 pub(crate) fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
@@ -454,6 +498,7 @@ pub(crate) fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
     #[derive(serde::Deserialize)]
     struct Entry {
         id: String,
+        module: String,
     }
     #[derive(serde::Deserialize)]
     struct Broken {
@@ -510,7 +555,8 @@ pub(crate) fn list(p: &Project, asv_harness: &Path) -> Result<Listed> {
         return Err(not_listed(&first.error));
     }
     Ok(Listed {
-        ids: listed.benchmarks.into_iter().map(|l| l.id).collect(),
+        ids: listed.benchmarks.iter().map(|l| l.id.clone()).collect(),
+        modules: listed.benchmarks.into_iter().map(|l| l.module).collect(),
         broken: listed
             .errors
             .into_iter()

@@ -312,7 +312,6 @@ fn snapshot(
     let started = Instant::now();
     let listed = local_loop::list(p, &rec.asv_harness)?;
     let map = survey::SourceMap::checkout(&p.source_root);
-    let include = [p.source_root.clone()];
     let mut snap = Snapshot {
         commit: commit.to_owned(),
         survey: Survey {
@@ -327,28 +326,11 @@ fn snapshot(
         outcomes: BTreeMap::new(),
         seconds: 0.0,
     };
-    for (i, id) in listed.ids.iter().enumerate() {
-        if i % 10 == 0 {
-            progress(format!(
-                "  {}: surveying {}/{}",
-                short(commit),
-                i + 1,
-                listed.ids.len()
-            ));
-        }
-        let target = survey::Target {
-            argv: rec.asv_once(&p.python.display().to_string(), &p.suite, id),
-            cwd: &p.source_root,
-            env: &[],
-            include: &include,
-            python_path: &[],
-            timeout: local_loop::SURVEY_TIMEOUT,
-            writable: None,
-        };
-        let raw = survey::run(&crate::measure::runner::SystemRunner, rec, &target)?;
-        if crate::heartbeat::stop_requested() {
-            return Err(Error::infra("finish the replay", "stopped by a signal"));
-        }
+    let short = short(commit).to_owned();
+    let raws = local_loop::survey_listed(p, rec, &listed, &mut |line| {
+        progress(format!("  {short}: {line}"))
+    })?;
+    for (id, raw) in listed.ids.iter().zip(raws) {
         let lines = raw
             .files
             .iter()

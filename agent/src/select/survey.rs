@@ -89,6 +89,98 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         .prefix("survey-")
         .tempdir_in(&rec.dir)
         .map_err(|e| Error::io("create", &rec.dir, e))?;
+    let (stdout, stderr) = (out.path().join("stdout"), out.path().join("stderr"));
+    let outcome = runner
+        .run(&spec(rec, target, out.path()))
+        .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
+    let mut raw = merge(out.path())?;
+    // The harness answers on stdout's last line.
+    raw.outcome = side_file::tail(&stdout)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
+    if let Some(failure) = outcome.failure() {
+        raw.error = Some(match side_file::last_line(&stderr) {
+            Some(t) => format!("{failure}: {t}"),
+            None => failure,
+        });
+    }
+    Ok(raw)
+}
+
+/// Surveys benchmarks `ids` of ASV module `module` of `suite` at the cost of one import
+/// (`asv_harness.py once-each`: the module imported once, a forked child per benchmark,
+/// each reporting as a fresh process would), each given `timeout`. `target.argv` is not
+/// used; one report per id, in order.
+pub fn run_each<R: ProcessRunner>(
+    runner: &R,
+    rec: &Recorder,
+    target: &Target,
+    python: &str,
+    suite: &Path,
+    module: &str,
+    ids: &[String],
+) -> Result<Vec<Raw>> {
+    let out = tempfile::Builder::new()
+        .prefix("survey-")
+        .tempdir_in(&rec.dir)
+        .map_err(|e| Error::io("create", &rec.dir, e))?;
+    let mut argv = vec![
+        python.to_owned(),
+        rec.asv_harness.display().to_string(),
+        "once-each".into(),
+        suite.display().to_string(),
+        out.path().display().to_string(),
+        format!("{}", target.timeout.as_secs_f64()),
+        module.to_owned(),
+    ];
+    argv.extend(ids.iter().cloned());
+    let all = Target {
+        argv,
+        // Each child has the timeout; the parent only imports and waits.
+        timeout: target.timeout.saturating_mul(ids.len() as u32) + Duration::from_secs(60),
+        ..*target
+    };
+    let stderr = out.path().join("stderr");
+    let outcome = runner
+        .run(&spec(rec, &all, out.path()))
+        .map_err(|e| Error::caused(format!("start {python:?}"), e))?;
+    let whole = outcome
+        .failure()
+        .map(|failure| match side_file::last_line(&stderr) {
+            Some(t) => format!("{failure}: {t}"),
+            None => failure,
+        });
+    (0..ids.len())
+        .map(|i| {
+            let dir = out.path().join(i.to_string());
+            if !dir.is_dir() {
+                return Ok(Raw {
+                    error: Some(whole.clone().unwrap_or_else(|| "it never ran".into())),
+                    ..Raw::default()
+                });
+            }
+            let mut raw = merge(&dir)?;
+            let read = |name: &str| {
+                side_file::read_text(&dir.join(name), side_file::LARGE, Links::Refuse).ok()
+            };
+            raw.outcome = read("answer")
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
+            if let Some(e) = read("error") {
+                raw.error = Some(e.trim().to_owned());
+            } else if raw.outcome.is_none() {
+                raw.error = Some(whole.clone().unwrap_or_else(|| "it gave no answer".into()));
+            }
+            Ok(raw)
+        })
+        .collect()
+}
+
+/// How to run `target` under the recorder, reporting into `out`.
+fn spec(rec: &Recorder, target: &Target, out: &Path) -> RunSpec {
     let mut path: Vec<String> = std::iter::once(&rec.dir)
         .chain(target.python_path)
         .map(|p| p.display().to_string())
@@ -114,47 +206,24 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         .collect();
     env.extend([
         ("PYTHONPATH".into(), path.join(":")),
-        (
-            "BENCHVM_SURVEY_OUT".into(),
-            out.path().display().to_string(),
-        ),
+        ("BENCHVM_SURVEY_OUT".into(), out.display().to_string()),
         ("BENCHVM_SURVEY_INCLUDE".into(), include.join(":")),
     ]);
-    let stderr = out.path().join("stderr");
-    let stdout = out.path().join("stdout");
-    let spec = RunSpec {
+    RunSpec {
         argv: target.argv.clone(),
         cwd: target.cwd.to_owned(),
         env,
         timeout: target.timeout,
-        stdout: Some(stdout.clone()),
-        stderr: Some(stderr.clone()),
+        stdout: Some(out.join("stdout")),
+        stderr: Some(out.join("stderr")),
         pad: 0,
         cpu: None,
         writable: target.writable.map(|w| {
             let mut w = w.to_vec();
-            w.push(out.path().to_owned());
+            w.push(out.to_owned());
             w
         }),
-    };
-    let outcome = runner
-        .run(&spec)
-        .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
-    let mut raw = merge(out.path())?;
-    // The harness answers on stdout's last line.
-    raw.outcome = side_file::tail(&stdout)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
-    if let Some(failure) = outcome.failure() {
-        raw.error = Some(match side_file::last_line(&stderr) {
-            Some(t) => format!("{failure}: {t}"),
-            None => failure,
-        });
     }
-    Ok(raw)
 }
 
 /// Merges the per-process reports in `dir`; a process that started but never reported

@@ -52,9 +52,24 @@ def _start(out):
     machine = environment + ("/usr/", "/etc/", "/lib/", "/lib64/", "/dev/", "/proc/", "/sys/")
     result = {"files": {}, "opened": [], "untrusted": [], "error": None}
 
+    where = [out]
+
     def mark():
-        with open(os.path.join(out, "%d.start" % os.getpid()), "w"):
+        with open(os.path.join(where[0], "%d.start" % os.getpid()), "w"):
             pass
+
+    def redirect(path):
+        # A forked child that reports for one benchmark (asv_harness.py once-each): its
+        # report, and those of the processes it starts, go to `path` from now on.
+        try:
+            os.remove(os.path.join(where[0], "%d.start" % os.getpid()))
+        except OSError:
+            pass
+        where[0] = path
+        os.environ["BENCHVM_SURVEY_OUT"] = path
+        mark()
+
+    globals()["benchvm_survey_redirect"] = redirect
 
     mark()
     try:
@@ -188,7 +203,7 @@ def _start(out):
                 result["files"][path] = sorted(lines)
         result["opened"] = sorted(opened)
         result["untrusted"] = sorted(untrusted)
-        _write(os.path.join(out, "%d.json" % os.getpid()), result)
+        _write(os.path.join(where[0], "%d.json" % os.getpid()), result)
 
     import atexit
 

@@ -43,6 +43,14 @@ fn repo(dir: &Path) {
             ),
         );
     }
+    // A second benchmark in bench_a's module: the two are surveyed by one process.
+    let path = dir.join("benchmarks/bench_a.py");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}\nfrom selpkg.beta import b\n\ndef time_a2():\n    b(2000)\n"),
+    )
+    .unwrap();
     sh(
         dir,
         "git init -q -b main && git add -A && git commit -qm base",
@@ -104,7 +112,7 @@ fn a_selective_comparison_measures_only_what_the_diff_can_affect_and_says_why() 
     assert_eq!(measured(&report), ["micro/bench_a.time_a"], "{report:#}");
     let sel = &report["selection"];
     assert_eq!(sel["ran"], 1);
-    assert_eq!(sel["skipped"].as_array().unwrap().len(), 3, "{sel:#}");
+    assert_eq!(sel["skipped"].as_array().unwrap().len(), 4, "{sel:#}");
     let why = sel["ran_because"][0]["reason"].as_str().unwrap();
     assert!(why.contains("`a` of src/selpkg/alpha.py changed"), "{why}");
     assert!(
@@ -138,7 +146,22 @@ fn a_selective_comparison_measures_only_what_the_diff_can_affect_and_says_why() 
         .unwrap();
     assert_eq!(startup, None);
     let summary = std::fs::read_to_string(results.join("summary.md")).unwrap();
-    assert!(summary.contains("1 of 4 benchmark(s) ran"), "{summary}");
+    assert!(summary.contains("1 of 5 benchmark(s) ran"), "{summary}");
+    // Surveyed in one process, each benchmark of bench_a has its own coverage.
+    let blocks = |id: &str| -> Vec<String> {
+        db.prepare("SELECT file || ':' || block FROM dependencies WHERE benchmark = ?1 ORDER BY 1")
+            .unwrap()
+            .query_map([id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let a = blocks("micro/bench_a.time_a");
+    let a2 = blocks("micro/bench_a.time_a2");
+    assert!(a.contains(&"src/selpkg/alpha.py:a".to_owned()), "{a:?}");
+    assert!(!a.contains(&"src/selpkg/beta.py:b".to_owned()), "{a:?}");
+    assert!(a2.contains(&"src/selpkg/beta.py:b".to_owned()), "{a2:?}");
+    assert!(!a2.contains(&"src/selpkg/alpha.py:a".to_owned()), "{a2:?}");
 
     // A comment-only edit: nothing to measure, and that is "no change"; the survey of
     // the same base commit is reused.
@@ -153,7 +176,7 @@ fn a_selective_comparison_measures_only_what_the_diff_can_affect_and_says_why() 
 
     // A build file: everything runs, and the report says why.
     let (report, _, _) = compare(&repo_dir, &cache, "build");
-    assert_eq!(measured(&report).len(), 4, "{report:#}");
+    assert_eq!(measured(&report).len(), 5, "{report:#}");
     let why = report["selection"]["ran_because"][0]["reason"]
         .as_str()
         .unwrap();
