@@ -285,6 +285,10 @@ pub struct SourceMap {
     installed: Vec<PathBuf>,
     /// The checkout's files, relative.
     files: Vec<String>,
+    /// Fingerprints by blob SHA1: a survey covers the same files benchmark after benchmark.
+    fingerprints: std::sync::Arc<
+        std::sync::Mutex<BTreeMap<String, std::sync::Arc<fingerprint::FileFingerprint>>>,
+    >,
 }
 
 impl SourceMap {
@@ -310,7 +314,27 @@ impl SourceMap {
             foreign,
             installed,
             files,
+            fingerprints: Default::default(),
         }
+    }
+
+    /// The fingerprint of a file's content, parsed once per content.
+    pub fn fingerprint(&self, bytes: &[u8]) -> std::sync::Arc<fingerprint::FileFingerprint> {
+        let sha = fingerprint::blob_sha1(bytes);
+        let cached = self
+            .fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sha)
+            .cloned();
+        cached.unwrap_or_else(|| {
+            let fp = std::sync::Arc::new(fingerprint::fingerprint(&String::from_utf8_lossy(bytes)));
+            self.fingerprints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sha, fp.clone());
+            fp
+        })
     }
 
     /// The checkout-relative path of an absolute path the survey reported, if any: a file
@@ -400,7 +424,7 @@ pub fn surveyed(benchmark: &str, raw: &Raw, map: &SourceMap) -> Surveyed {
                 continue;
             }
         };
-        let fp = fingerprint::fingerprint(&String::from_utf8_lossy(&bytes));
+        let fp = map.fingerprint(&bytes);
         let mut blocks: Vec<&str> = lines.iter().map(|&l| fp.owner_of_line(l)).collect();
         blocks.push(if fp.block(fingerprint::SKELETON).is_some() {
             fingerprint::SKELETON
