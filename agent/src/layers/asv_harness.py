@@ -697,12 +697,21 @@ def once_each(suite, out, timeout, module_hint, *wanted):
     imported here, then a forked child runs each benchmark and answers in OUT/<index>/
     (`answer`: the JSON `once` gives; `error`: how it failed). Under the survey recorder the
     child reports its coverage there too, the import's lines included, as a fresh process
-    would; a child that outlives TIMEOUT seconds is killed (its report is then missing)."""
-    redirect = getattr(sys.modules.get("sitecustomize"), "benchvm_survey_redirect", None)
+    would; a child that outlives TIMEOUT seconds is killed (its report is then missing).
+    Answers {"fork": false, "why": …} and runs nothing when the import left state the
+    children would share (the recorder says), or without the recorder."""
+    recorder = sys.modules.get("sitecustomize")
+    redirect = getattr(recorder, "benchvm_survey_redirect", None)
     try:
         find(suite, wanted[0], module_hint or None)
     except BaseException:  # noqa: B036 - each child tries again and reports its own error
         pass
+    # What the import left that the children would share (a file written, a process
+    # started, a file kept open): fresh processes then, as the caller falls back to.
+    shared = getattr(recorder, "benchvm_survey_shared_state", None)
+    why = shared() if shared is not None else "no survey recorder"
+    if why is not None:
+        return {"fork": False, "why": why}
     for index, one in enumerate(wanted):
         where = os.path.join(out, str(index))
         os.makedirs(where, exist_ok=True)
@@ -729,7 +738,7 @@ def once_each(suite, out, timeout, module_hint, *wanted):
             with open(os.path.join(where, "error"), "w") as f:
                 f.write("timed out after %s s" % timeout)
         os.waitpid(pid, 0)
-    return {"ran": len(wanted)}
+    return {"fork": True, "ran": len(wanted)}
 
 
 def exits_within(pid, seconds):

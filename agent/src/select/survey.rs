@@ -153,6 +153,26 @@ pub fn run_each<R: ProcessRunner>(
             Some(t) => format!("{failure}: {t}"),
             None => failure,
         });
+    // The import left state the children would share: a fresh process per benchmark.
+    let answer = side_file::tail(&out.path().join("stdout"))
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    if answer.as_ref().and_then(|a| a.get("fork")) == Some(&serde_json::Value::Bool(false)) {
+        return ids
+            .iter()
+            .map(|id| {
+                let mut argv = rec.asv_once(python, suite, id);
+                argv.push(module.to_owned());
+                run(runner, rec, &Target { argv, ..*target })
+            })
+            .collect();
+    }
+    // What the parent and the processes it started reported (the import's subprocesses,
+    // or a benchmark's started with an environment copied at import) counts for every
+    // benchmark: a fresh process per benchmark would have had it too.
+    let shared = merge(out.path())?;
     (0..ids.len())
         .map(|i| {
             let dir = out.path().join(i.to_string());
@@ -163,6 +183,20 @@ pub fn run_each<R: ProcessRunner>(
                 });
             }
             let mut raw = merge(&dir)?;
+            for (path, lines) in &shared.files {
+                let mine = raw.files.entry(path.clone()).or_default();
+                mine.extend(lines);
+                mine.sort_unstable();
+                mine.dedup();
+            }
+            for (mine, theirs) in [
+                (&mut raw.opened, &shared.opened),
+                (&mut raw.untrusted, &shared.untrusted),
+            ] {
+                mine.extend(theirs.iter().cloned());
+                mine.sort();
+                mine.dedup();
+            }
             let read = |name: &str| {
                 side_file::read_text(&dir.join(name), side_file::LARGE, Links::Refuse).ok()
             };
@@ -173,6 +207,9 @@ pub fn run_each<R: ProcessRunner>(
                 raw.error = Some(e.trim().to_owned());
             } else if raw.outcome.is_none() {
                 raw.error = Some(whole.clone().unwrap_or_else(|| "it gave no answer".into()));
+            }
+            if raw.error.is_none() {
+                raw.error = shared.error.clone();
             }
             Ok(raw)
         })
@@ -591,6 +628,156 @@ mod tests {
             let reason = s.always_affected.unwrap_or_default();
             assert!(reason.contains(why), "{id}: {reason:?}");
         }
+    }
+
+    /// The holes an independent review found in the attribution of compiled code, each
+    /// closed: text taken from a docstring of code that never ran, a module read through a
+    /// loader's get_source, a SQLite database of the checkout, text compiled under a real
+    /// file name after a read outside the checkout, and text compiled after running a
+    /// program the recorder does not follow.
+    #[test]
+    fn compiled_text_from_uncovered_constants_loaders_databases_and_programs_is_not_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        project(tmp.path());
+        let elsewhere = tempfile::tempdir().unwrap();
+        let plugin = elsewhere.path().join("plugin.txt");
+        std::fs::write(&plugin, "def f():\n    return 2\n").unwrap();
+        std::fs::write(
+            tmp.path().join("pkg/holes.py"),
+            "import importlib.machinery, os, sqlite3, subprocess\n\nHERE = os.path.dirname(__file__)\n\ndef template():\n    \"\"\"def op(x):\n    return x * 3\n\"\"\"\n    raise NotImplementedError\n\ndef from_doc():\n    g = {}\n    exec(template.__doc__, g)\n    return g['op'](2)\n\ndef from_loader():\n    path = os.path.join(HERE, 'plug.py')\n    src = importlib.machinery.SourceFileLoader('plug', path).get_source('plug')\n    g = {}\n    exec(src, g)\n    return g['answer']()\n\ndef from_database():\n    db = sqlite3.connect(os.path.join(HERE, 'conf.db'))\n    (src,) = db.execute('SELECT src FROM code').fetchone()\n    g = {}\n    exec(src, g)\n    return g['answer']()\n\ndef named(path):\n    g = {}\n    exec(compile(open(path).read(), 'plugin', 'exec'), g)\n    return g['f']()\n\ndef after_a_program():\n    subprocess.run(['true'])\n    return eval('1 + 1')\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("pkg/plug.py"),
+            "def answer():\n    return 7\n",
+        )
+        .unwrap();
+        let conn = rusqlite::Connection::open(tmp.path().join("pkg/conf.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE code (src TEXT); INSERT INTO code VALUES ('def answer():\n    return 9\n');",
+        )
+        .unwrap();
+        drop(conn);
+        std::fs::write(
+            tmp.path().join("benchmarks/bench_holes.py"),
+            format!(
+                "from pkg import holes\n\ndef time_doc():\n    return holes.from_doc()\n\ndef time_loader():\n    return holes.from_loader()\n\ndef time_database():\n    return holes.from_database()\n\ndef time_named():\n    return holes.named({:?})\n\ndef time_program():\n    return holes.after_a_program()\n",
+                plugin.display().to_string()
+            ),
+        )
+        .unwrap();
+        let data =
+            |s: &Surveyed| -> Vec<String> { s.data_files.iter().map(|(f, _)| f.clone()).collect() };
+        let s = survey(tmp.path(), "bench_holes.time_doc");
+        assert_eq!(s.always_affected, None, "{s:?}");
+        assert!(data(&s).contains(&"pkg/holes.py".to_owned()), "{s:?}");
+        let s = survey(tmp.path(), "bench_holes.time_loader");
+        assert!(data(&s).contains(&"pkg/plug.py".to_owned()), "{s:?}");
+        let s = survey(tmp.path(), "bench_holes.time_database");
+        assert!(data(&s).contains(&"pkg/conf.db".to_owned()), "{s:?}");
+        let s = survey(tmp.path(), "bench_holes.time_named");
+        let why = s.always_affected.unwrap_or_default();
+        assert!(why.contains("plugin.txt, outside the checkout"), "{why}");
+        let s = survey(tmp.path(), "bench_holes.time_program");
+        let why = s.always_affected.unwrap_or_default();
+        assert!(why.contains("after running true"), "{why}");
+    }
+
+    /// `once-each` gives each benchmark what a fresh process would: a module whose import
+    /// leaves state the children would share (a file kept open, a temporary directory its
+    /// finalizer removes) is surveyed with fresh processes, and what processes started at
+    /// import report counts for every benchmark of the module.
+    #[test]
+    fn a_module_at_a_time_matches_a_fresh_process_per_benchmark() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        project(dir);
+        let w = |rel: &str, text: &str| std::fs::write(dir.join(rel), text).unwrap();
+        w(
+            "pkg/parse.py",
+            "def parse(line):\n    return [int(x) for x in line.split()]\n",
+        );
+        w("pkg/rows.txt", "1 2 3\n");
+        w("pkg/probe.py", "print('fast')\n");
+        w(
+            "benchmarks/bench_open.py",
+            "import os\nfrom pkg.parse import parse\nROWS = open(os.path.join(os.path.dirname(__file__), '..', 'pkg', 'rows.txt'))\n\ndef time_sum():\n    return sum(sum(parse(l)) for l in ROWS)\n\ndef time_count():\n    return sum(len(parse(l)) for l in ROWS)\n",
+        );
+        w(
+            "benchmarks/bench_scratch.py",
+            "import os, tempfile\nSCRATCH = tempfile.TemporaryDirectory()\nwith open(os.path.join(SCRATCH.name, 'in.txt'), 'w') as f:\n    f.write('1 2 3')\n\ndef time_one():\n    return open(os.path.join(SCRATCH.name, 'in.txt')).read()\n\ndef time_two():\n    return open(os.path.join(SCRATCH.name, 'in.txt')).read()\n",
+        );
+        w(
+            "benchmarks/bench_probe.py",
+            "import subprocess, sys\nMODE = subprocess.check_output([sys.executable, '-m', 'pkg.probe'], text=True).strip()\n\ndef time_mode():\n    return MODE\n\ndef time_other():\n    return 1\n",
+        );
+        w(
+            "benchmarks/bench_plain.py",
+            "from pkg.text import first\nfrom pkg.parse import parse\n\ndef time_first():\n    return first([1, 2, 3, 4])\n\ndef time_parse():\n    return parse('4 5')\n",
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let rec = Recorder::install(scratch.path()).unwrap();
+        let env = [("PYTHONPATH".to_owned(), dir.display().to_string())];
+        let include = [dir.to_owned()];
+        let target = Target {
+            argv: vec![],
+            cwd: dir,
+            env: &env,
+            include: &include,
+            python_path: &[],
+            timeout: Duration::from_secs(60),
+            writable: None,
+        };
+        let map = SourceMap::checkout(dir);
+        let each = |module: &str, ids: &[&str]| -> Vec<(Surveyed, Raw)> {
+            let ids: Vec<String> = ids.iter().map(|i| format!("{module}.{i}")).collect();
+            let raws = run_each(
+                &crate::measure::runner::SystemRunner,
+                &rec,
+                &target,
+                "python3",
+                &dir.join("benchmarks"),
+                module,
+                &ids,
+            )
+            .unwrap();
+            ids.iter()
+                .zip(raws)
+                .map(|(id, raw)| (surveyed(id, &raw, &map), raw))
+                .collect()
+        };
+        for (s, raw) in each("bench_open", &["time_sum", "time_count"]) {
+            assert_eq!(s.always_affected, None, "{s:?}");
+            assert!(
+                blocks(&s).contains(&"pkg/parse.py:parse".to_owned()),
+                "{s:?}"
+            );
+            assert_eq!(
+                raw.outcome.as_deref(),
+                Some(if s.benchmark.ends_with("sum") {
+                    "6"
+                } else {
+                    "3"
+                })
+            );
+        }
+        for (s, raw) in each("bench_scratch", &["time_one", "time_two"]) {
+            assert_eq!(s.always_affected, None, "{s:?}");
+            assert_eq!(raw.outcome.as_deref(), Some("'1 2 3'"), "{s:?}");
+        }
+        for (s, _) in each("bench_probe", &["time_mode", "time_other"]) {
+            assert!(
+                blocks(&s).contains(&"pkg/probe.py:<module>".to_owned()),
+                "{s:?}"
+            );
+        }
+        // Nothing shared: forked, each with its own coverage.
+        let plain = each("bench_plain", &["time_first", "time_parse"]);
+        assert!(blocks(&plain[0].0).contains(&"pkg/text.py:first".to_owned()));
+        assert!(!blocks(&plain[0].0).contains(&"pkg/parse.py:parse".to_owned()));
+        assert!(blocks(&plain[1].0).contains(&"pkg/parse.py:parse".to_owned()));
+        assert!(!blocks(&plain[1].0).contains(&"pkg/text.py:first".to_owned()));
+        assert_eq!(plain[1].1.outcome.as_deref(), Some("[4, 5]"));
     }
 
     /// Code compiled from a string the process built from the checkout's own code is

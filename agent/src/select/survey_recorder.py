@@ -95,7 +95,16 @@ def _start(out):
     # has used the network.
     outside = set()
     network = [False]
+    # Programs other than Python that the process ran (the recorder does not follow them).
+    programs = set()
+    # What the process did that a forked child would share with its siblings (files
+    # written, directories made, processes started, files left open): asv_harness.py
+    # once-each surveys such a module with fresh processes instead.
+    shared = []
+    # The text of the checkout's imported modules, read when a string is compiled.
+    module_text = {}
     import _thread
+    import stat
     import threading
 
     def under(path):
@@ -114,15 +123,53 @@ def _start(out):
         return os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else None
 
     def importing():
-        # The import system reads modules through importlib's get_data, called from
-        # importlib itself; pkgutil.get_data and friends call it from elsewhere.
-        # Frames: this one, observe, hook, then the caller of the audited operation.
-        try:
-            caller, its_caller = sys._getframe(3), sys._getframe(4)
-        except ValueError:
-            return False
-        frozen = "<frozen importlib"
-        return caller.f_code.co_filename.startswith(frozen) and its_caller.f_code.co_filename.startswith(frozen)
+        # Whether the audited operation is the import system loading a module: it and its
+        # callers up to a loader's get_code are all importlib's (get_data, get_source,
+        # pkgutil.get_data: a read as text, not an import). Frames: this one, observe,
+        # hook, then the caller of the audited operation.
+        depth = 3
+        while True:
+            try:
+                frame = sys._getframe(depth)
+            except ValueError:
+                return False
+            if not frame.f_code.co_filename.startswith("<frozen importlib"):
+                return False
+            if frame.f_code.co_name == "get_code":
+                return True
+            depth += 1
+
+    def from_checkout(source):
+        # Text every line of which is in one of the checkout's imported modules (a
+        # docstring, a string constant of code that never ran, a template): that file
+        # becomes a data file of the benchmark, so any change to it selects.
+        if isinstance(source, bytes):
+            source = source.decode("utf-8", "replace")
+        if not isinstance(source, str):
+            return
+        lines = sorted({l.strip() for l in source.splitlines() if l.strip()}, key=len, reverse=True)
+        if not lines:
+            return
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if not isinstance(path, str) or not path.endswith(".py"):
+                continue
+            path = os.path.realpath(path)
+            if not under(path) or path in opened:
+                continue
+            if path not in module_text:
+                active[0] = False  # the recorder's own read is not the process's
+                try:
+                    with open(path, "rb") as f:
+                        module_text[path] = f.read().decode("utf-8", "replace")
+                except OSError:
+                    module_text[path] = ""
+                finally:
+                    active[0] = True
+            text = module_text[path]
+            # The longest line first: generated code's rarely appears anywhere.
+            if all(line in text for line in lines):
+                opened.add(path)
 
     def foreign_text():
         # Text the process built from its own code and constants is as safe to attribute
@@ -134,14 +181,36 @@ def _start(out):
             return "after using the network"
         if outside:
             return "after reading %s, outside the checkout" % sorted(outside)[0]
+        if programs:
+            return "after running %s" % sorted(programs)[0]
         return None
+
+    def wrote(what):
+        # Python's own bytecode cache, written by the import system, is not shared state.
+        try:
+            if sys._getframe(3).f_code.co_filename.startswith("<frozen importlib"):
+                return
+        except ValueError:
+            pass
+        if len(shared) < 5:
+            shared.append(what)
 
     def observe(event, args):
         if event == "open" and args and isinstance(args[0], (str, bytes)):
-            mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
-            if not ("r" in mode or "+" in mode):
-                return
+            mode = args[1] if len(args) > 1 else None
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if isinstance(mode, str):
+                reads = "r" in mode or "+" in mode
+                writes = mode != "r" and mode != "rb" and mode != "rt"
+            else:  # os.open: the flags say
+                access = flags & os.O_ACCMODE
+                reads = access in (os.O_RDONLY, os.O_RDWR)
+                writes = access != os.O_RDONLY or bool(flags & (os.O_CREAT | os.O_TRUNC))
             full = os.path.realpath(os.fsdecode(args[0]))
+            if writes and not full.startswith(("/dev/", "/proc/", "/sys/")) and not full.startswith(where[0]):
+                wrote("writes %s" % full)
+            if not reads:
+                return
             if full.endswith((".py", ".pyc")) and importing():
                 return
             if not os.path.isfile(full):
@@ -150,24 +219,48 @@ def _start(out):
                 opened.add(full)
             elif not full.startswith(machine) and full != main_script():
                 outside.add(full)
+        elif event == "sqlite3.connect" and args and isinstance(args[0], (str, bytes)):
+            # SQLite opens the file itself, below Python's open().
+            full = os.path.realpath(os.fsdecode(args[0]))
+            if os.path.isfile(full):
+                if under(full):
+                    opened.add(full)
+                elif not full.startswith(machine):
+                    outside.add(full)
+            wrote("opens SQLite database %s" % full)
+        elif event in ("os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.link", "os.symlink"):
+            wrote("%s %s" % (event, args[0] if args else ""))
+        elif event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.spawn", "os.system"):
+            wrote("starts a process (%s)" % event)
+            program = args[0] if args else None
+            if program is None and event == "subprocess.Popen" and len(args) > 1:
+                argv = args[1]  # no executable given: the first word of the command
+                program = argv if isinstance(argv, (str, bytes)) else next(iter(argv or []), None)
+            if isinstance(program, os.PathLike):
+                program = os.fspath(program)
+            if isinstance(program, (str, bytes)):
+                program = os.fsdecode(program)
+                # Python children are followed: they report for themselves.
+                if os.path.basename(program).startswith("python") or program == sys.executable:
+                    return
+                programs.add(os.path.basename(program.split()[0]) if program.strip() else program)
+            else:
+                programs.add(event)
         elif event == "socket.connect":
             network[0] = True
         elif event == "marshal.loads" and not importing():
             untrusted.add("loads code with marshal")
-        elif event == "compile" and len(args) > 1:
-            name = args[1]
-            if isinstance(name, bytes):
-                name = os.fsdecode(name)
-            if name is None or str(name).startswith("<"):
-                # No Python caller: the interpreter compiling `python -c` code, which is
-                # the benchmark's own command line.
-                try:
-                    caller = sys._getframe(2).f_code.co_filename
-                except ValueError:
-                    return
-                why = foreign_text()
-                if why:
-                    untrusted.add("runs code compiled from a string %s (in %s)" % (why, caller))
+        elif event == "compile" and len(args) > 1 and not importing():
+            # No Python caller: the interpreter compiling `python -c` code, which is the
+            # benchmark's own command line.
+            try:
+                caller = sys._getframe(2).f_code.co_filename
+            except ValueError:
+                return
+            why = foreign_text()
+            if why:
+                untrusted.add("runs code compiled from a string %s (in %s)" % (why, caller))
+            from_checkout(args[0])
         elif event in ("sys.settrace", "sys.setprofile"):
             # In a new thread it is coverage following the thread, which is flagged below.
             if threading.current_thread() is threading.main_thread():
@@ -190,6 +283,23 @@ def _start(out):
 
     _thread.start_new_thread = start_new_thread
     threading._start_new_thread = start_new_thread
+
+    def shared_state():
+        # Why a fork of this process would not be a fresh process for its children, or
+        # None (asv_harness.py once-each asks after importing a module).
+        if shared:
+            return shared[0]
+        if threading.active_count() > 1:
+            return "runs threads"
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if int(fd) > 2 and stat.S_ISREG(os.fstat(int(fd)).st_mode):
+                    return "keeps a file open (fd %s)" % fd
+            except (OSError, ValueError):
+                pass
+        return None
+
+    globals()["benchvm_survey_shared_state"] = shared_state
     # A forked child is a new process to account for: it must report at exit too.
     os.register_at_fork(after_in_child=mark)
 
