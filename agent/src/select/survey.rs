@@ -506,6 +506,7 @@ pub fn surveyed(benchmark: &str, raw: &Raw, map: &SourceMap) -> Surveyed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::write;
 
     /// A small real project: a package with a constants module, a decorator applied at
     /// import time in another module, and benchmarks that read a data file or start a thread.
@@ -595,23 +596,28 @@ mod tests {
         );
     }
 
+    /// Code text in a file outside the checkout (and outside the machine's system
+    /// directories): its directory, and the file.
+    fn outside_plugin() -> (tempfile::TempDir, std::path::PathBuf) {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let plugin = elsewhere.path().join("plugin.txt");
+        std::fs::write(&plugin, "def f():\n    return 2\n").unwrap();
+        (elsewhere, plugin)
+    }
+
     #[test]
     fn threads_failures_and_text_from_outside_make_a_benchmark_always_affected() {
         let tmp = tempfile::tempdir().unwrap();
         project(tmp.path());
-        // Code whose text comes from a file outside the checkout (and outside the
-        // machine's system directories).
-        let elsewhere = tempfile::tempdir().unwrap();
-        let plugin = elsewhere.path().join("plugin.txt");
-        std::fs::write(&plugin, "def f():\n    return 2\n").unwrap();
-        std::fs::write(
-            tmp.path().join("benchmarks/bench_outside.py"),
-            format!(
+        let (_elsewhere, plugin) = outside_plugin();
+        write(
+            tmp.path(),
+            "benchmarks/bench_outside.py",
+            &format!(
                 "import socket\n\ndef time_exec_outside():\n    g = {{}}\n    exec(open({:?}).read(), g)\n    g['f']()\n\ndef time_exec_after_network():\n    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n    try:\n        s.connect(('127.0.0.1', 9))\n    except OSError:\n        pass\n    s.close()\n    eval('1 + 1')\n",
                 plugin.display().to_string()
             ),
-        )
-        .unwrap();
+        );
         for (id, why) in [
             ("bench_text.time_threaded", "_thread"),
             ("bench_text.time_broken", "ValueError: boom"),
@@ -639,33 +645,27 @@ mod tests {
     fn compiled_text_from_uncovered_constants_loaders_databases_and_programs_is_not_lost() {
         let tmp = tempfile::tempdir().unwrap();
         project(tmp.path());
-        let elsewhere = tempfile::tempdir().unwrap();
-        let plugin = elsewhere.path().join("plugin.txt");
-        std::fs::write(&plugin, "def f():\n    return 2\n").unwrap();
-        std::fs::write(
-            tmp.path().join("pkg/holes.py"),
+        let (_elsewhere, plugin) = outside_plugin();
+        write(
+            tmp.path(),
+            "pkg/holes.py",
             "import importlib.machinery, os, sqlite3, subprocess\n\nHERE = os.path.dirname(__file__)\n\ndef template():\n    \"\"\"def op(x):\n    return x * 3\n\"\"\"\n    raise NotImplementedError\n\ndef from_doc():\n    g = {}\n    exec(template.__doc__, g)\n    return g['op'](2)\n\ndef from_loader():\n    path = os.path.join(HERE, 'plug.py')\n    src = importlib.machinery.SourceFileLoader('plug', path).get_source('plug')\n    g = {}\n    exec(src, g)\n    return g['answer']()\n\ndef from_database():\n    db = sqlite3.connect(os.path.join(HERE, 'conf.db'))\n    (src,) = db.execute('SELECT src FROM code').fetchone()\n    g = {}\n    exec(src, g)\n    return g['answer']()\n\ndef named(path):\n    g = {}\n    exec(compile(open(path).read(), 'plugin', 'exec'), g)\n    return g['f']()\n\ndef after_a_program():\n    subprocess.run(['true'])\n    return eval('1 + 1')\n",
-        )
-        .unwrap();
-        std::fs::write(
-            tmp.path().join("pkg/plug.py"),
-            "def answer():\n    return 7\n",
-        )
-        .unwrap();
+        );
+        write(tmp.path(), "pkg/plug.py", "def answer():\n    return 7\n");
         let conn = rusqlite::Connection::open(tmp.path().join("pkg/conf.db")).unwrap();
         conn.execute_batch(
             "CREATE TABLE code (src TEXT); INSERT INTO code VALUES ('def answer():\n    return 9\n');",
         )
         .unwrap();
         drop(conn);
-        std::fs::write(
-            tmp.path().join("benchmarks/bench_holes.py"),
-            format!(
+        write(
+            tmp.path(),
+            "benchmarks/bench_holes.py",
+            &format!(
                 "from pkg import holes\n\ndef time_doc():\n    return holes.from_doc()\n\ndef time_loader():\n    return holes.from_loader()\n\ndef time_database():\n    return holes.from_database()\n\ndef time_named():\n    return holes.named({:?})\n\ndef time_program():\n    return holes.after_a_program()\n",
                 plugin.display().to_string()
             ),
-        )
-        .unwrap();
+        );
         let data =
             |s: &Surveyed| -> Vec<String> { s.data_files.iter().map(|(f, _)| f.clone()).collect() };
         let s = survey(tmp.path(), "bench_holes.time_doc");
@@ -788,21 +788,21 @@ mod tests {
     fn code_compiled_from_the_checkout_s_own_strings_is_attributed_to_its_source() {
         let tmp = tempfile::tempdir().unwrap();
         project(tmp.path());
-        std::fs::write(
-            tmp.path().join("pkg/gen.py"),
+        write(
+            tmp.path(),
+            "pkg/gen.py",
             "import ctypes, ctypes.util, inspect\n\ndef wrap(f):\n    args = ', '.join(inspect.signature(f).parameters)\n    src = 'def wrapper(%s):\\n    return f(%s)\\n' % (args, args)\n    g = {'f': f}\n    exec(compile(src, '<generated %s>' % f.__name__, 'exec'), g)\n    return g['wrapper']\n\n@wrap\ndef double(x):\n    return 2 * x\n\ndef plugin():\n    g = {}\n    with open(__file__.replace('gen.py', 'plugin_src.py')) as f:\n        exec(f.read(), g)\n    return g['answer']()\n\ndef native():\n    return ctypes.CDLL(ctypes.util.find_library('c')).abs(-3)\n",
-        )
-        .unwrap();
-        std::fs::write(
-            tmp.path().join("pkg/plugin_src.py"),
+        );
+        write(
+            tmp.path(),
+            "pkg/plugin_src.py",
             "def answer():\n    return 42\n",
-        )
-        .unwrap();
-        std::fs::write(
-            tmp.path().join("benchmarks/bench_gen.py"),
+        );
+        write(
+            tmp.path(),
+            "benchmarks/bench_gen.py",
             "from pkg.gen import double, plugin, native\n\ndef time_evaluated():\n    eval('1 + 1')\n\ndef time_generated():\n    double(3)\n\ndef time_plugin():\n    plugin()\n\ndef time_native():\n    native()\n",
-        )
-        .unwrap();
+        );
         let s = survey(tmp.path(), "bench_gen.time_evaluated");
         assert_eq!(s.always_affected, None, "{s:?}");
         assert!(blocks(&s).contains(&"benchmarks/bench_gen.py:time_evaluated".to_owned()));
@@ -911,11 +911,11 @@ mod tests {
             "import collections, dataclasses\n\n@dataclasses.dataclass\nclass P:\n    x: int = 0\n\nQ = collections.namedtuple('Q', 'a b')\n\ndef make():\n    return P(1), Q(1, 2)\n",
         )
         .unwrap();
-        std::fs::write(
-            tmp.path().join("benchmarks/bench_shapes.py"),
+        write(
+            tmp.path(),
+            "benchmarks/bench_shapes.py",
             "from pkg.shapes import make\n\ndef time_make():\n    make()\n",
-        )
-        .unwrap();
+        );
         let s = survey(tmp.path(), "bench_shapes.time_make");
         assert_eq!(s.always_affected, None, "{s:?}");
         assert!(blocks(&s).contains(&"pkg/shapes.py:make".to_owned()));
