@@ -644,7 +644,10 @@ fn hostile_samples_cannot_disturb_the_sample_server() {
         let m = probe
             .measure(bench(name), &base, 0)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(m.value > 0.0 && m.value < 0.01, "{name}: {m:?}");
+        // Its own answer, not the 20 s of a child's sleep nor the 5 s timeout: far below
+        // either (a Popen on this loaded 2-core machine took 12 ms, over the 10 ms this
+        // bound used to be).
+        assert!(m.value > 0.0 && m.value < 1.0, "{name}: {m:?}");
         assert!(
             t.elapsed() < Duration::from_secs(4),
             "{name}: {:?}",
@@ -652,7 +655,7 @@ fn hostile_samples_cannot_disturb_the_sample_server() {
         );
         // And the next sample of the same server still answers for itself.
         let plain = probe.measure(bench("bench_h.time_plain"), &base, 0);
-        assert!(plain.is_ok_and(|m| m.value < 0.01), "after {name}");
+        assert!(plain.is_ok_and(|m| m.value < 1.0), "after {name}");
     }
 }
 
