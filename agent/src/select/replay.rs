@@ -126,7 +126,8 @@ pub fn replay(
             &p.source_root,
         );
         let opts = Options {
-            environment_hash: crate::python::environment_hash(&p.python, &p.source_root)?,
+            // Computed by the survey of this same checkout.
+            environment_hash: after.survey.environment_hash.clone(),
             hotfile_threshold: super::in_compare::HOTFILE_THRESHOLD,
             hotfiles: Hotfiles::Include,
         };

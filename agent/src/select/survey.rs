@@ -95,12 +95,7 @@ pub fn run<R: ProcessRunner>(runner: &R, rec: &Recorder, target: &Target) -> Res
         .map_err(|e| Error::caused(format!("start {:?}", target.argv[0]), e))?;
     let mut raw = merge(out.path())?;
     // The harness answers on stdout's last line.
-    raw.outcome = side_file::tail(&stdout)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
+    raw.outcome = answer(&stdout).as_ref().and_then(outcome_of);
     if let Some(failure) = outcome.failure() {
         raw.error = Some(match side_file::last_line(&stderr) {
             Some(t) => format!("{failure}: {t}"),
@@ -154,11 +149,7 @@ pub fn run_each<R: ProcessRunner>(
             None => failure,
         });
     // The import left state the children would share: a fresh process per benchmark.
-    let answer = side_file::tail(&out.path().join("stdout"))
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    let answer = answer(&out.path().join("stdout"));
     if answer.as_ref().and_then(|a| a.get("fork")) == Some(&serde_json::Value::Bool(false)) {
         return ids
             .iter()
@@ -201,8 +192,9 @@ pub fn run_each<R: ProcessRunner>(
                 side_file::read_text(&dir.join(name), side_file::LARGE, Links::Refuse).ok()
             };
             raw.outcome = read("answer")
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|v| v.get("outcome")?.as_str().map(str::to_owned));
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .as_ref()
+                .and_then(outcome_of);
             if let Some(e) = read("error") {
                 raw.error = Some(e.trim().to_owned());
             } else if raw.outcome.is_none() {
@@ -214,6 +206,18 @@ pub fn run_each<R: ProcessRunner>(
             Ok(raw)
         })
         .collect()
+}
+
+/// The harness's answer: the JSON on the last non-blank line of its stdout.
+fn answer(stdout: &Path) -> Option<serde_json::Value> {
+    let tail = side_file::tail(stdout);
+    let line = tail.lines().rev().find(|l| !l.trim().is_empty())?;
+    serde_json::from_str(line).ok()
+}
+
+/// The outcome (repr of one call) in an answer of `once`.
+fn outcome_of(answer: &serde_json::Value) -> Option<String> {
+    answer.get("outcome")?.as_str().map(str::to_owned)
 }
 
 /// How to run `target` under the recorder, reporting into `out`.
