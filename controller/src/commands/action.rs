@@ -450,6 +450,7 @@ fn host_flags(flags: &ActionFlags, key: Option<PathBuf>) -> HostFlags {
         agent_binary: None,
         timeout_minutes: flags.timeout_minutes,
         ssh_keepalive_secs: 15,
+        dead_man_dir: crate::host::DEAD_MAN_DIR.into(),
         azure_flags: flags.azure.clone(),
     }
 }

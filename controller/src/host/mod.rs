@@ -73,6 +73,10 @@ pub struct HostFlags {
     /// Seconds between SSH keepalives; a host silent for two intervals is a lost connection.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ssh_keepalive_secs: u64,
+    /// --azure: the directory on the VM where its dead-man switch looks for the run's
+    /// heartbeat (`BENCHVM_RUN_DIR` of cloud-init/benchvm-deadman.sh).
+    #[arg(long, default_value = DEAD_MAN_DIR)]
+    pub dead_man_dir: String,
     #[command(flatten)]
     pub azure_flags: AzureFlags,
 }
@@ -210,6 +214,9 @@ pub trait Host: Send + Sync + std::fmt::Debug {
 /// `--timeout-minutes` when not given (and the demo's limit).
 pub const DEFAULT_TIMEOUT_MINUTES: f64 = 180.0;
 
+/// Where cloud-init's dead-man switch looks for a run's heartbeat on the VM.
+pub const DEAD_MAN_DIR: &str = "/run/benchvm";
+
 /// The validated host, from the flags in one place.
 pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
     // At most a week: more is surely a slip, and would not fit a Duration.
@@ -260,11 +267,17 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
             )
         })?,
     };
+    if !f.dead_man_dir.starts_with('/') {
+        return Err(Error::Usage(format!(
+            "--dead-man-dir: {} is not an absolute path on the host",
+            f.dead_man_dir
+        )));
+    }
     let ssh = ssh::SshHost {
         target,
         agent,
         timeout,
-        dead_man: f.choice.azure,
+        dead_man: f.choice.azure.then(|| f.dead_man_dir.clone()),
         run_id: ssh::new_run_id(),
     };
     if f.choice.azure {

@@ -23,8 +23,9 @@ pub struct SshHost {
     pub agent: PathBuf,
     /// Bounds the whole remote comparison.
     pub timeout: Duration,
-    /// Arm the VM's dead-man switch (cloud-init/benchvm-deadman.sh), on Azure VMs.
-    pub dead_man: bool,
+    /// On Azure VMs, arm the VM's dead-man switch (cloud-init/benchvm-deadman.sh) in this
+    /// directory of the host.
+    pub dead_man: Option<String>,
     /// This controller's run on the host ([`new_run_id`]): its directory
     /// (`~/.benchvm/runs/<id>`) and its lease (`~/.benchvm/leases/<host>/<id>`).
     pub run_id: String,
@@ -247,9 +248,12 @@ impl SshHost {
             super::quote(&remote_agent),
             args.join(" ")
         );
-        if self.dead_man {
+        if let Some(dir) = &self.dead_man {
             // Ten minutes without a heartbeat reaching us: the VM deallocates itself.
-            command.push_str(" --dead-man-dir /run/benchvm --dead-man-silence 600");
+            command.push_str(&format!(
+                " --dead-man-dir {} --dead-man-silence 600",
+                super::quote(dir)
+            ));
         }
         let status =
             session.exec_beating(&command, self.timeout, &mut |stream, line| match stream {

@@ -32,15 +32,15 @@ fn benchvm(fake: &FakeArm, sshd: &Sshd, args: &[&str]) -> Command {
 
 /// `benchvm`, reaching the host's sshd at `port` (a relay in front of it, say).
 fn benchvm_at(fake: &FakeArm, sshd: &Sshd, port: u16, args: &[&str]) -> Command {
-    benchvm_with_key(fake, sshd, port, &sshd.user_key(), args)
+    benchvm_with_key(fake, port, &sshd.user_key(), &sshd.host_key(), args)
 }
 
-/// `benchvm`, logging in with the user key `key`.
+/// `benchvm`, logging in with the user key `key` to a host whose key is pinned to `pinned`.
 fn benchvm_with_key(
     fake: &FakeArm,
-    sshd: &Sshd,
     port: u16,
     key: &std::path::Path,
+    pinned: &str,
     args: &[&str],
 ) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
@@ -77,12 +77,7 @@ fn benchvm_with_key(
             "--ssh-user",
             &whoami(),
         ])
-        .args([
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--ssh-host-key",
-            &sshd.host_key(),
-        ])
+        .args(["--ssh-key", key.to_str().unwrap(), "--ssh-host-key", pinned])
         .args(["--agent-binary", static_agent().to_str().unwrap()]);
     }
     c
@@ -392,6 +387,156 @@ async fn a_connection_that_goes_dead_is_noticed_the_agent_stops_and_the_vm_is_de
     );
 }
 
+/// The controller SIGKILLed mid-run (its runner died): nothing is left to deallocate the VM
+/// but the VM's own dead-man switch. The agent hears no more beats and stops, leaving the
+/// switch armed; the VM stays running until, the heartbeat gone stale, a tick of the switch
+/// (the real script, the fake playing the metadata service and ARM) deallocates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_controller_leaves_the_vm_to_its_dead_man_switch() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let switch = tmp.path().join("switch");
+    let mut child = long_run(
+        &fake,
+        &sshd,
+        &repo,
+        &["--dead-man-dir", switch.to_str().unwrap()],
+    );
+    let pid = child.id().unwrap();
+    let (started, seen) = read_until(&mut child, "round 1/500 done").await;
+    assert!(started, "{seen:?}");
+    assert_eq!(
+        std::fs::read_to_string(switch.join("armed")).unwrap(),
+        "600",
+        "the agent armed the switch in the directory given"
+    );
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("a SIGKILL ends the controller")
+        .unwrap();
+    assert_eq!(status.code(), None, "killed by a signal");
+    // Its connection closed with it: the agent's stdin ends and it stops.
+    assert!(
+        agent_gone(pid, 40).await,
+        "left behind: {}",
+        remote_agent(pid)
+    );
+    assert_eq!(posts(&fake, "deallocate"), 0, "nobody asked for it");
+    assert_eq!(fake.state.lock().unwrap().power, "running");
+    assert!(switch.join("armed").exists(), "left armed by the agent");
+
+    // A tick while the heartbeat is recent leaves the VM alone...
+    let out = crate::deadman::run_switch(&fake, &switch).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(posts(&fake, "deallocate"), 0);
+    // ...and one after ten minutes of silence deallocates it.
+    crate::deadman::stale(&switch.join("heartbeat"), "11 minutes ago");
+    let out = crate::deadman::run_switch(&fake, &switch).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(posts(&fake, "deallocate"), 1);
+    // The switch requests the deallocation and does not wait for it.
+    let power = fake.state.lock().unwrap().power.clone();
+    assert!(
+        ["deallocating", "deallocated"].contains(&power.as_str()),
+        "{power}"
+    );
+    assert!(!switch.join("armed").exists(), "disarmed after firing");
+}
+
+/// A VM that answers with another host key than the pinned one is not logged into, and is
+/// deallocated all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pinned_host_key_stops_the_run_and_deallocates_the_vm() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let results = tmp.path().join("results");
+    let other = tmp.path().join("other_host_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let pinned = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let args = azure_run(&repo, "perf/slow");
+    let mut cmd = benchvm_with_key(&fake, sshd.port, &sshd.user_key(), pinned.trim(), &args);
+    cmd.args(["--results", results.to_str().unwrap()]);
+    let started = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("the run ends")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("refusing to connect"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "not retried until the start deadline: {:?}",
+        started.elapsed()
+    );
+    assert!(!results.exists(), "no results directory");
+    assert_eq!((posts(&fake, "start"), posts(&fake, "deallocate")), (1, 1));
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
+/// The Action's post step after a main step that started the VM: it deallocates the VM
+/// (against ARM, here the fake), unless the main step left it to another run using it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_post_step_deallocates_a_vm_the_main_step_started() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let post_step = |left: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+        c.arg("action-cleanup")
+            .env("STATE_started", "1")
+            .env_remove("STATE_left_to_another_run")
+            .env("INPUT_BACKEND", "azure")
+            .env("INPUT_AZURE-SUBSCRIPTION", "sub-1")
+            .env("INPUT_AZURE-RESOURCE-GROUP", "bench-rg")
+            .env("INPUT_AZURE-VM", "bench-vm")
+            .env("INPUT_AZURE-CREDENTIAL", "client-secret")
+            .env("INPUT_AZURE-TENANT-ID", "t")
+            .env("INPUT_AZURE-CLIENT-ID", "c")
+            .env("INPUT_AZURE-ARM-ENDPOINT", fake.url())
+            .env("INPUT_AZURE-AUTHORITY-HOST", fake.url())
+            .env("AZURE_CLIENT_SECRET", "s3cret");
+        if left {
+            c.env("STATE_left_to_another_run", "1");
+        }
+        c
+    };
+    let out = post_step(true).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("left the VM to another run"), "{stderr}");
+    assert_eq!(posts(&fake, "deallocate"), 0);
+
+    let out = post_step(false).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("deallocated VM"), "{stderr}");
+    assert_eq!(posts(&fake, "deallocate"), 1);
+    assert_eq!(fake.state.lock().unwrap().power, "deallocated");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_timeout_stops_the_agent_and_deallocates_the_vm() {
     let (fake, sshd) = (
@@ -452,12 +597,18 @@ fn tiny_run_with_key(
 ) -> tokio::process::Child {
     let repo = dir.join("tinyrepo");
     tiny_repo(&repo);
-    benchvm_with_key(fake, sshd, sshd.port, key, &azure_run(&repo, "perf/slow"))
-        .args(["--results", dir.join("results").to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+    benchvm_with_key(
+        fake,
+        sshd.port,
+        key,
+        &sshd.host_key(),
+        &azure_run(&repo, "perf/slow"),
+    )
+    .args(["--results", dir.join("results").to_str().unwrap()])
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap()
 }
 
 /// Issue 14: a login the VM refuses (a wrong user key) stops the run at once, exit 3, and

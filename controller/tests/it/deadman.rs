@@ -11,7 +11,7 @@ fn script() -> PathBuf {
 
 /// One tick of the switch. Root's state directory and the uptime it reads are the test's
 /// (beside the run directory): the uptime is 100 s unless the test wrote another.
-async fn run_switch(fake: &FakeArm, run_dir: &Path) -> std::process::Output {
+pub(crate) async fn run_switch(fake: &FakeArm, run_dir: &Path) -> std::process::Output {
     let uptime = run_dir.join(".uptime");
     if !uptime.exists() {
         std::fs::write(&uptime, "100.00 80.00\n").unwrap();
@@ -33,7 +33,7 @@ async fn run_switch(fake: &FakeArm, run_dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn stale(path: &Path, ago: &str) {
+pub(crate) fn stale(path: &Path, ago: &str) {
     let ok = std::process::Command::new("touch")
         .args(["-d", ago])
         .arg(path)

@@ -110,7 +110,7 @@ fn waiting_for_a_host_gives_up_at_once_on_a_refused_login() {
         target,
         agent: "unused".into(),
         timeout: Duration::from_secs(60),
-        dead_man: false,
+        dead_man: None,
         run_id: benchvm::host::ssh::new_run_id(),
     };
     let t = std::time::Instant::now();
