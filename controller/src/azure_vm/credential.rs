@@ -36,9 +36,15 @@ pub struct EntraCredential {
 }
 
 impl EntraCredential {
-    pub fn new(authority: Url, tenant_id: String, client_id: String, assertion: Assertion) -> Self {
+    pub fn new(
+        http: Arc<dyn HttpClient>,
+        authority: Url,
+        tenant_id: String,
+        client_id: String,
+        assertion: Assertion,
+    ) -> Self {
         Self {
-            http: azure_core::new_http_client(),
+            http,
             authority,
             tenant_id,
             client_id,

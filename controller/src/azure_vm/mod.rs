@@ -78,6 +78,10 @@ pub struct AzureOptions {
     pub authority_host: Url,
     pub poll_interval: Duration,
     pub max_retries: u32,
+    /// How long one HTTP request to ARM or Entra may take, connecting included: a request
+    /// into a network that drops everything fails then (and is retried like any I/O
+    /// error) instead of waiting for ever.
+    pub request_timeout: Duration,
 }
 
 impl Default for AzureOptions {
@@ -87,8 +91,19 @@ impl Default for AzureOptions {
             authority_host: Url::parse("https://login.microsoftonline.com").expect("valid URL"),
             poll_interval: Duration::from_secs(5),
             max_retries: 6,
+            request_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// azure_core's HTTP client (reqwest), with `timeout` on every request and on connecting.
+fn http_client(timeout: Duration) -> Result<Arc<dyn azure_core::HttpClient>, AzureError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .build()
+        .map_err(|e| AzureError::Setup(format!("the HTTP client: {e}")))?;
+    Ok(Arc::new(client))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +154,7 @@ impl AzureVm {
         credential: CredentialConfig,
         options: AzureOptions,
     ) -> Result<Self, AzureError> {
+        let http = http_client(options.request_timeout)?;
         let credential: Arc<dyn TokenCredential> = match credential {
             CredentialConfig::GithubOidc {
                 tenant_id,
@@ -151,6 +167,7 @@ impl AzureVm {
                     request_token,
                 };
                 Arc::new(EntraCredential::new(
+                    http.clone(),
                     options.authority_host.clone(),
                     tenant_id,
                     client_id,
@@ -162,6 +179,7 @@ impl AzureVm {
                 client_id,
                 secret,
             } => Arc::new(EntraCredential::new(
+                http.clone(),
                 options.authority_host.clone(),
                 tenant_id,
                 client_id,
@@ -185,6 +203,7 @@ impl AzureVm {
             .endpoint(options.arm_endpoint.clone())
             .scopes(&[scope.as_str()])
             .retry(retry)
+            .transport(azure_core::TransportOptions::new(http))
             .build()
             .map_err(|e| AzureError::Setup(e.to_string()))?;
         Ok(Self {

@@ -12,6 +12,7 @@ fn vm(fake: &FakeArm, name: &str, credential: CredentialConfig) -> AzureVm {
         authority_host: url,
         poll_interval: Duration::from_millis(50),
         max_retries: 4,
+        ..AzureOptions::default()
     };
     let vm = VmRef {
         subscription: "sub-1".into(),
@@ -263,4 +264,46 @@ async fn a_failed_power_state_read_does_not_stop_the_deallocation() {
             .any(|r| r.method == "POST" && r.path.contains("/deallocate?")),
         "{reqs:?}"
     );
+}
+
+/// ARM reached through a network that drops everything, connections left open (the
+/// controller's network gone): every request gives up after `request_timeout` and is retried
+/// like any I/O error, so the deallocation fails in bounded time, saying so, instead of
+/// waiting for ever while the VM bills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_into_a_dead_network_times_out_instead_of_hanging() {
+    let fake = FakeArm::start("bench-vm", "running").await;
+    let relay = crate::support::relay::Relay::start(fake.addr.port());
+    let url = url::Url::parse(&format!("http://127.0.0.1:{}/", relay.port)).unwrap();
+    let options = AzureOptions {
+        arm_endpoint: url.clone(),
+        authority_host: url,
+        poll_interval: Duration::from_millis(50),
+        max_retries: 2,
+        request_timeout: Duration::from_secs(1),
+    };
+    let vm = VmRef {
+        subscription: "sub-1".into(),
+        resource_group: "bench-rg".into(),
+        name: "bench-vm".into(),
+    };
+    let vm = AzureVm::new(vm, secret(), options).unwrap();
+    // The token and a first read get through; then the network goes silent.
+    assert_eq!(vm.power_state().await.unwrap(), PowerState::Running);
+    relay.freeze();
+    let t = Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        vm.deallocate(true, Duration::from_secs(20)),
+    )
+    .await
+    .expect("the deallocation gives up instead of hanging")
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("failed to deallocate VM bench-vm"),
+        "{err}"
+    );
+    // A read and a deallocation, each tried three times at 1 s, with 0.5 and 1 s between.
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(fake.state.lock().unwrap().power, "running");
 }
