@@ -5,6 +5,7 @@ mod support;
 
 mod asv_suites;
 mod confinement;
+mod controller_beats;
 mod local_loop;
 mod local_loop_signals;
 mod recall;
