@@ -108,12 +108,14 @@ fn http_client(timeout: Duration) -> Result<Arc<dyn azure_core::HttpClient>, Azu
 
 #[derive(Debug, thiserror::Error)]
 pub enum AzureError {
-    #[error("failed to {action} VM {vm}: {source}")]
+    #[error("failed to {action} VM {vm}: {source}{reason}")]
     Api {
         action: &'static str,
         vm: String,
+        /// ARM's error code and message, when it sent them: ` (code: message)`.
+        reason: String,
         #[source]
-        source: azure_core::Error,
+        source: Box<azure_core::Error>,
     },
     #[error("VM {vm} did not reach {target} within {secs} s (last state: {last:?})")]
     Deadline {
@@ -221,10 +223,23 @@ impl AzureVm {
     }
 
     fn api(&self, action: &'static str) -> impl FnOnce(azure_core::Error) -> AzureError + '_ {
-        move |source| AzureError::Api {
-            action,
-            vm: self.vm.name.clone(),
-            source,
+        move |source| {
+            let reason = source
+                .as_http_error()
+                .and_then(|http| {
+                    let code = http.error_code()?;
+                    Some(match http.error_message() {
+                        Some(message) => format!(" ({code}: {message})"),
+                        None => format!(" ({code})"),
+                    })
+                })
+                .unwrap_or_default();
+            AzureError::Api {
+                action,
+                vm: self.vm.name.clone(),
+                reason,
+                source: Box::new(source),
+            }
         }
     }
 

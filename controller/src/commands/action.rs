@@ -193,9 +193,20 @@ async fn run_or_merge(
         // The post step must not deallocate the VM under that run either.
         save_state("left_to_another_run", "true");
     }
-    let offset = outcome?;
-    let report = finalize(&job, &timeline, offset)?;
-    Ok(readout(flags, actions, client, &job, &report).await)
+    let ran = outcome?;
+    let report = finalize(&job, &timeline, ran.agent_offset);
+    let Some(teardown) = ran.teardown else {
+        return Ok(readout(flags, actions, client, &job, &report?).await);
+    };
+    // The results are good and get their comment; the VM that may still be running is
+    // the step's error (the post step tries the deallocation again).
+    let report = report.inspect_err(|_| eprintln!("error: {teardown}"))?;
+    readout(flags, actions, client, &job, &report).await;
+    eprintln!(
+        "::error title=benchvm: the VM was not deallocated::{}",
+        benchvm_agent::report::inert::command_data(&teardown.to_string())
+    );
+    Ok(exit::INFRA)
 }
 
 /// Saves `name=value` for the post step (`STATE_<name>` there).

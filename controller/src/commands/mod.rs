@@ -101,7 +101,7 @@ fn absolute_repo(repo: &str) -> String {
 }
 
 /// Runs the job on `host` (torn down on every path out, see [`host::run_on`]), then
-/// writes the outputs.
+/// writes the outputs: also when the teardown failed, which is then the error (exit 3).
 pub(crate) async fn compare(
     host: std::sync::Arc<dyn Host>,
     mut job: Job,
@@ -109,8 +109,17 @@ pub(crate) async fn compare(
 ) -> Result<i32> {
     prepare(&mut job)?;
     let timeline = Timeline::new();
-    let agent_offset = host::run_on(host, &job, &timeline).await?;
-    finish(&job, &timeline, agent_offset, output)
+    let ran = host::run_on(host, &job, &timeline).await?;
+    let finished = finish(&job, &timeline, ran.agent_offset, output);
+    match ran.teardown {
+        Some(teardown) => {
+            if let Err(e) = finished {
+                eprintln!("error: {e}");
+            }
+            Err(teardown)
+        }
+        None => finished,
+    }
 }
 
 /// Merges the controller's spans into the report, renders and writes the outputs.

@@ -330,12 +330,23 @@ impl Drop for WorkflowCommandsOff {
     }
 }
 
+/// A job that ran to its end on its host.
+#[derive(Debug)]
+pub struct Ran {
+    /// When the agent's clock started, in seconds since the run's timeline began.
+    pub agent_offset: f64,
+    /// Why the host could not be torn down (an Azure VM that may still be running). The
+    /// job's results are good all the same: they are written and shown, and then this is
+    /// the run's error.
+    pub teardown: Option<Error>,
+}
+
 /// Runs `job` on `host` and tears the host down on every path out: success, agent
 /// failure, a panic in the job (it runs in a task of its own, so a panic arrives here
 /// as a `JoinError`), and SIGINT/SIGTERM of a cancelled job (then the teardown is only
-/// started: GitHub's grace period is short). Returns when the agent's clock started,
-/// in seconds since `timeline` began.
-pub async fn run_on(host: Arc<dyn Host>, job: &Job, timeline: &Timeline) -> Result<f64> {
+/// started: GitHub's grace period is short). A job that failed is the error, with the
+/// teardown's error printed beside it; a job that ran is [`Ran`], whatever the teardown did.
+pub async fn run_on(host: Arc<dyn Host>, job: &Job, timeline: &Timeline) -> Result<Ran> {
     // What the agent and the benchmark host print reaches the job log, and none of it may
     // act as a workflow command.
     let _inert = WorkflowCommandsOff::start();
@@ -367,8 +378,10 @@ pub async fn run_on(host: Arc<dyn Host>, job: &Job, timeline: &Timeline) -> Resu
     };
     let teardown = host.teardown(true, timeline).await;
     match (outcome, teardown) {
-        (Ok(offset), Ok(())) => Ok(offset),
-        (Ok(_), Err(e)) => Err(e),
+        (Ok(agent_offset), teardown) => Ok(Ran {
+            agent_offset,
+            teardown: teardown.err(),
+        }),
         (Err(e), Ok(())) => Err(e),
         // Both matter: the job's error is the answer, the VM left running is money.
         (Err(e), Err(t)) => {

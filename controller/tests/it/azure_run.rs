@@ -700,6 +700,57 @@ async fn a_deallocation_that_fails_once_is_retried() {
     assert_eq!(fake.state.lock().unwrap().power, "deallocated");
 }
 
+/// A deallocation ARM refuses (403, not retried) after a good run: the results are good, so
+/// they are written and shown all the same; the VM left running is the run's error (exit 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deallocation_that_fails_after_a_good_run_keeps_and_shows_the_results() {
+    let (fake, sshd) = (
+        FakeArm::start("bench-vm", "deallocated").await,
+        Sshd::start(),
+    );
+    fake.fault(crate::support::fake_arm::Fault {
+        path_contains: "/deallocate?",
+        status: 403,
+        headers: vec![],
+        body: "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no deallocate\"}}".into(),
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("tinyrepo");
+    tiny_repo(&repo);
+    let results = tmp.path().join("r");
+    let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+        .args(["--rounds", "2", "--markdown", "--results"])
+        .arg(&results)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("deallocate the benchmark VM") && stderr.contains("AuthorizationFailed"),
+        "{stderr}"
+    );
+    assert_eq!(posts(&fake, "deallocate"), 1, "a 403 is not retried");
+    assert_eq!(fake.state.lock().unwrap().power, "running");
+    let comment = std::fs::read_to_string(results.join("comment.md")).expect("comment.md");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        comment,
+        "shown as written"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "vm deallocate"),
+        "the controller's spans joined the report: {report}"
+    );
+}
+
 /// A host whose job panics after the VM started: the panic must not skip the teardown.
 #[derive(Debug)]
 struct PanickingJob(Arc<AzureVm>);
