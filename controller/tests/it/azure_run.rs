@@ -665,31 +665,38 @@ async fn a_refused_credential_stops_the_run_before_the_vm_starts() {
     assert!(!tmp.path().join("results/report.json").exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deallocation_that_fails_once_is_retried() {
+/// A two-round run of the tiny repo whose first deallocation request ARM answers with
+/// `status` and ARM's error `code`; its output, the fake, and the results directory (in
+/// the returned temporary directory).
+async fn run_with_a_failing_deallocation(
+    status: u16,
+    code: &str,
+) -> (std::process::Output, FakeArm, tempfile::TempDir) {
     let (fake, sshd) = (
         FakeArm::start("bench-vm", "deallocated").await,
         Sshd::start(),
     );
     fake.fault(crate::support::fake_arm::Fault {
         path_contains: "/deallocate?",
-        status: 500,
+        status,
         headers: vec![],
-        body: "{\"error\":{\"code\":\"InternalServerError\",\"message\":\"try again\"}}".into(),
+        body: format!("{{\"error\":{{\"code\":\"{code}\",\"message\":\"planted\"}}}}"),
     });
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
     let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
-        .args([
-            "--rounds",
-            "2",
-            "--results",
-            tmp.path().join("r").to_str().unwrap(),
-        ])
+        .args(["--rounds", "2", "--markdown", "--results"])
+        .arg(tmp.path().join("r"))
         .output()
         .await
         .unwrap();
+    (out, fake, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deallocation_that_fails_once_is_retried() {
+    let (out, fake, _tmp) = run_with_a_failing_deallocation(500, "InternalServerError").await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -704,26 +711,8 @@ async fn a_deallocation_that_fails_once_is_retried() {
 /// they are written and shown all the same; the VM left running is the run's error (exit 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deallocation_that_fails_after_a_good_run_keeps_and_shows_the_results() {
-    let (fake, sshd) = (
-        FakeArm::start("bench-vm", "deallocated").await,
-        Sshd::start(),
-    );
-    fake.fault(crate::support::fake_arm::Fault {
-        path_contains: "/deallocate?",
-        status: 403,
-        headers: vec![],
-        body: "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no deallocate\"}}".into(),
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("tinyrepo");
-    tiny_repo(&repo);
+    let (out, fake, tmp) = run_with_a_failing_deallocation(403, "AuthorizationFailed").await;
     let results = tmp.path().join("r");
-    let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
-        .args(["--rounds", "2", "--markdown", "--results"])
-        .arg(&results)
-        .output()
-        .await
-        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
