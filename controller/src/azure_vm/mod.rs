@@ -96,9 +96,11 @@ impl Default for AzureOptions {
     }
 }
 
-/// azure_core's HTTP client (reqwest), with `timeout` on every request and on connecting.
+/// azure_core's HTTP client (reqwest, as azure_core builds it: no idle connections kept,
+/// hyper#2312), with `timeout` on every request and on connecting.
 fn http_client(timeout: Duration) -> Result<Arc<dyn azure_core::HttpClient>, AzureError> {
     let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout)
         .build()

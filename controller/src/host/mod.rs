@@ -267,7 +267,7 @@ pub fn from_flags(f: &HostFlags) -> Result<Arc<dyn Host>> {
             )
         })?,
     };
-    if !f.dead_man_dir.starts_with('/') {
+    if f.choice.azure && !f.dead_man_dir.starts_with('/') {
         return Err(Error::Usage(format!(
             "--dead-man-dir: {} is not an absolute path on the host",
             f.dead_man_dir

@@ -44,6 +44,8 @@ fn benchvm_with_key(
     args: &[&str],
 ) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+    // A test that fails before it ends the controller does not leave it holding the host.
+    c.kill_on_drop(true);
     c.args(args)
         .args([
             "--azure-subscription",
@@ -505,6 +507,7 @@ async fn the_post_step_deallocates_a_vm_the_main_step_started() {
     let fake = FakeArm::start("bench-vm", "running").await;
     let post_step = |left: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_benchvm"));
+        c.kill_on_drop(true);
         c.arg("action-cleanup")
             .env("STATE_started", "1")
             .env_remove("STATE_left_to_another_run")
@@ -523,13 +526,20 @@ async fn the_post_step_deallocates_a_vm_the_main_step_started() {
         }
         c
     };
-    let out = post_step(true).output().await.unwrap();
+    let within = Duration::from_secs(120);
+    let out = tokio::time::timeout(within, post_step(true).output())
+        .await
+        .expect("the post step ends")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("left the VM to another run"), "{stderr}");
     assert_eq!(posts(&fake, "deallocate"), 0);
 
-    let out = post_step(false).output().await.unwrap();
+    let out = tokio::time::timeout(within, post_step(false).output())
+        .await
+        .expect("the post step ends")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("deallocated VM"), "{stderr}");
@@ -685,11 +695,13 @@ async fn run_with_a_failing_deallocation(
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("tinyrepo");
     tiny_repo(&repo);
-    let out = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
+    let run = benchvm(&fake, &sshd, &azure_run(&repo, "perf/slow"))
         .args(["--rounds", "2", "--markdown", "--results"])
         .arg(tmp.path().join("r"))
-        .output()
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(600), run)
         .await
+        .expect("the run ends")
         .unwrap();
     (out, fake, tmp)
 }
