@@ -194,14 +194,17 @@ async fn run_or_merge(
         save_state("left_to_another_run", "true");
     }
     let ran = outcome?;
-    let report = finalize(&job, &timeline, ran.agent_offset);
+    let report = finalize(&job, &timeline, ran.agent_offset).inspect_err(|_| {
+        if let Some(teardown) = &ran.teardown {
+            eprintln!("error: {teardown}");
+        }
+    })?;
+    let code = readout(flags, actions, client, &job, &report).await;
+    // The results are good and got their comment; the VM that may still be running is the
+    // step's error (the post step tries the deallocation again).
     let Some(teardown) = ran.teardown else {
-        return Ok(readout(flags, actions, client, &job, &report?).await);
+        return Ok(code);
     };
-    // The results are good and get their comment; the VM that may still be running is
-    // the step's error (the post step tries the deallocation again).
-    let report = report.inspect_err(|_| eprintln!("error: {teardown}"))?;
-    readout(flags, actions, client, &job, &report).await;
     eprintln!(
         "::error title=benchvm: the VM was not deallocated::{}",
         benchvm_agent::report::inert::command_data(&teardown.to_string())
