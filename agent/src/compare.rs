@@ -72,6 +72,7 @@ pub fn run(
     // while this run still holds the host.
     let _leftovers = runner::StopLeftovers;
     let cache_dir = job.cache();
+    crate::measure::confine::protect(&cache_dir);
     let mut run = Phases {
         job,
         work: Workdir::create(&cache_dir)?,

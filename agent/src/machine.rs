@@ -16,6 +16,10 @@ pub struct Machine {
     /// `None`: this kernel has none, and nothing confined it.
     #[serde(default)]
     pub landlock_abi: Option<u32>,
+    /// Whether each confined process also had a mount namespace of its own (a read-only
+    /// home and cache, a private `/dev/shm`: crate::measure::confine::mount_namespace).
+    #[serde(default)]
+    pub mount_namespace: bool,
 }
 
 impl Machine {
@@ -49,6 +53,7 @@ impl Machine {
             governor: read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
                 .map(|g| g.trim().to_owned()),
             landlock_abi: crate::measure::confine::abi(),
+            mount_namespace: crate::measure::confine::mount_namespace(),
         }
     }
 }

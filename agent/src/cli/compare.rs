@@ -35,6 +35,9 @@ pub(super) fn run(f: CompareFlags) -> Result<i32> {
     let job = f.job;
     let results = job.results();
     let weights = job.shard_weights()?;
+    // The namespace probe forks and waits for its child: done before any thread that
+    // reaps children (`stop_descendants`) could take that child's status.
+    crate::measure::confine::mount_namespace();
     crate::heartbeat::stop_on_signals();
     // What the benchmarked code leaves running, even in a session of its own, stays below
     // this process and is stopped when the run ends, however it ends (`compare::run`, and
@@ -66,6 +69,9 @@ pub(super) fn run(f: CompareFlags) -> Result<i32> {
     if let Some(dir) = &f.dead_man_dir {
         crate::heartbeat::arm(dir, Duration::from_secs(f.dead_man_silence))
             .map_err(|e| Error::io("arm the dead-man switch in", dir, e))?;
+        // Landlock keeps the benchmarked code from writing the switch's files; in the mount
+        // namespace it cannot change their modes or truncate them either.
+        crate::measure::confine::protect(dir);
     }
     let report = compare::run(&job, &results, &weights, host, &mut progress)?;
     let s = &report.summary;

@@ -164,6 +164,7 @@ fn report() -> Report {
             memory_bytes: Some(16 << 30),
             governor: None,
             landlock_abi: Some(4),
+            mount_namespace: true,
         },
         python: Some("Python 3.11.7".into()),
         seed: 42,

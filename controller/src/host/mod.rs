@@ -409,6 +409,13 @@ pub fn quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', "'\\''"))
 }
 
+/// Where the agent whose SHA-256 is `sha` (hex) lives on a host whose home is `home`:
+/// once per version, its name carries its hash. cloud-init's AppArmor profile attaches to
+/// these paths (cloud-init/benchvm.yaml).
+pub fn remote_agent_path(home: &str, sha: &str) -> String {
+    format!("{home}/.benchvm/bin/benchvm-agent-{}", &sha[..16])
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

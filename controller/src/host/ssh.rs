@@ -179,7 +179,7 @@ impl SshHost {
         // The agent, once per version: its name carries its hash.
         let t = Instant::now();
         let sha = sha256_file(&self.agent)?;
-        let remote_agent = format!("{home}/.benchvm/bin/benchvm-agent-{}", &sha[..16]);
+        let remote_agent = super::remote_agent_path(&home, &sha);
         let present = capture(
             &session,
             &format!(

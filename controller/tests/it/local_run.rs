@@ -740,10 +740,9 @@ fn a_leftover_that_keeps_changing_its_pid_is_gone_after_a_local_run() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
-    let beacon =
-        std::path::PathBuf::from(format!("/dev/shm/benchvm-hopper-{}", std::process::id()));
-    let _ = std::fs::remove_file(&beacon);
-    let config = procs::hopping_config(tmp.path(), &beacon);
+    // The hopper's beacon: a datagram every 100 ms while it lives.
+    let beacon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = procs::hopping_config(tmp.path(), beacon.local_addr().unwrap().port());
     let out = LocalRun::new(&repo, "main", "perf/slow")
         .flag("--config", &config)
         .flag("--results", tmp.path().join("results"))
@@ -753,14 +752,23 @@ fn a_leftover_that_keeps_changing_its_pid_is_gone_after_a_local_run() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report = std::fs::read_to_string(tmp.path().join("results/report.json")).unwrap();
     assert!(report.contains("\"startup/hops\""), "the benchmark ran");
-    let told = || std::fs::read_to_string(&beacon).expect("the hopper ran");
-    let before = told();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let after = told();
-    let _ = std::fs::remove_file(&beacon);
-    assert_eq!(
-        before, after,
-        "a hopping process outlived the run (it still writes its beacon)"
+    // What arrived while the run went on.
+    beacon.set_nonblocking(true).unwrap();
+    let mut datagram = [0u8; 16];
+    let mut during = 0;
+    while beacon.recv(&mut datagram).is_ok() {
+        during += 1;
+    }
+    assert!(during > 0, "the hopper ran (and said so)");
+    // Nothing more for two seconds: no hopper outlived the run.
+    beacon.set_nonblocking(false).unwrap();
+    beacon
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let after = beacon.recv(&mut datagram);
+    assert!(
+        after.is_err(),
+        "a hopping process outlived the run (it still sends its beacon)"
     );
 }
 

@@ -44,6 +44,11 @@ def _linked_file(directory):
                 return
     raise FileNotFoundError(directory)
 
+def _same_mode(path):
+    # A chmod that changes nothing still needs the right to change the mode: refused on a
+    # read-only mount. (`chmod 777 ~/.ssh` would make sshd refuse the next login.)
+    os.chmod(path, os.stat(path).st_mode & 0o7777)
+
 def _append_nothing(path):
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     os.close(fd)
@@ -59,6 +64,12 @@ def attack(stage, agent_dir, checkout):
         "authorized_keys": lambda: _append_nothing(
             os.path.expanduser("~/.ssh/authorized_keys")),
         "home": lambda: _create(os.path.expanduser("~"), stage),
+        "chmod of the home": lambda: _same_mode(os.path.expanduser("~")),
+        "chmod of ~/.ssh": lambda: _same_mode(os.path.expanduser("~/.ssh")),
+        "chmod of authorized_keys": lambda: _same_mode(
+            os.path.expanduser("~/.ssh/authorized_keys")),
+        "chmod of the mirror": lambda: _same_mode(mirror),
+        "chmod of the cache": lambda: _same_mode(os.path.dirname(os.path.dirname(work))),
         "mirror objects": lambda: _create(os.path.join(mirror, "objects"), stage),
         "other side's venv": lambda: _create(os.path.join(work, other), stage),
         "agent directory": lambda: _create(agent_dir, stage),
@@ -90,6 +101,10 @@ def attack(stage, agent_dir, checkout):
                     succeeded.append(f"environ of {pid}")
         except OSError:
             pass
+    # A file in /dev/shm (allowed: multiprocessing's semaphores live there) must go with
+    # the run; its name carries the test's directory, the parent of the home.
+    test_dir = os.path.basename(os.path.dirname(os.path.expanduser("~")))
+    _create("/dev/shm", f"{stage}-{test_dir}")
     # The controls: a side writes its TMPDIR and its checkout.
     _create(os.environ["TMPDIR"], stage)
     _create(checkout, stage)
@@ -212,6 +227,23 @@ fn a_head_that_attacks_the_host_is_refused_every_write_and_every_secret() {
         .filter(|p| p.contains("planted-by-") && Path::new(p).exists())
         .collect();
     assert!(planted.is_empty(), "planted: {planted:?}");
+    // What the sides left in their /dev/shm went with them.
+    let test_dir = tmp
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let in_shm: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(&test_dir))
+        .collect();
+    for name in &in_shm {
+        let _ = std::fs::remove_file(Path::new("/dev/shm").join(name));
+    }
+    assert!(in_shm.is_empty(), "left in the host's /dev/shm: {in_shm:?}");
 }
 
 /// Every path beneath `dir` (not following symlinks).
@@ -344,4 +376,93 @@ fn a_head_bench_yml_linked_to_a_device_is_refused_with_exit_2() {
         stderr.contains("perf/zero:bench.yml is not a regular file"),
         "{stderr}"
     );
+}
+
+/// The dead-man switch's files (`heartbeat`, `agent.pid`, `armed`): a benchmark that would
+/// keep the VM billing, or make the switch deallocate it mid-run, may not write, truncate,
+/// `chmod` or add to them. Landlock refuses the writes; the mount namespace (the agent
+/// protects the directory it armed) refuses the rest. Each probe is harmless if it succeeds
+/// (an append of nothing, a truncation to the same length, a `chmod` to the same mode).
+#[test]
+fn a_benchmark_cannot_touch_the_dead_man_switchs_files() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    tiny_repo(&repo);
+    let switch = tmp.path().join("switch");
+    let probe = format!(
+        r#"import os, sys
+d = {switch:?}
+done = []
+def attempt(name, action):
+    try:
+        action()
+        done.append(name)
+    except OSError:
+        pass
+for f in ["heartbeat", "agent.pid", "armed"]:
+    p = os.path.join(d, f)
+    attempt("append " + f, lambda: os.close(os.open(p, os.O_WRONLY | os.O_APPEND)))
+    attempt("truncate " + f, lambda: os.truncate(p, os.path.getsize(p)))
+    attempt("chmod " + f, lambda: os.chmod(p, os.stat(p).st_mode & 0o7777))
+attempt("chmod the directory", lambda: os.chmod(d, os.stat(d).st_mode & 0o7777))
+attempt("create", lambda: os.close(os.open(os.path.join(d, "planted"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)))
+if done:
+    sys.exit("touched the switch: " + ", ".join(done))
+"#,
+        switch = switch.display().to_string()
+    );
+    write(tmp.path(), "probe.py", &probe);
+    let config = tmp.path().join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "startup:\n  - name: switch\n    command: python {}\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 60\nthresholds:\n  calibration: off\n",
+            tmp.path().join("probe.py").display()
+        ),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_benchvm"))
+        .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
+        .args(["--base", "main", "--head", "perf/slow"])
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--cache", tmp.path().join("cache").to_str().unwrap()])
+        .args(["--results", results.to_str().unwrap()])
+        .args(["--heartbeat-secs", "1", "--dead-man-dir"])
+        .arg(&switch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            let _ = agent.kill();
+            let _ = agent.wait();
+            panic!("the run did not end within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(status.code(), Some(0), "{report}");
+    assert!(
+        report["dropped"].as_array().is_none_or(|d| d.is_empty()),
+        "the probe failed: {}",
+        report["dropped"]
+    );
+    assert!(
+        report["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["benchmark"] == "startup/switch" && c["pairs"] == 2),
+        "the probe ran on both sides, twice: {report}"
+    );
+    assert!(switch.join("armed").exists() && !switch.join("planted").exists());
 }

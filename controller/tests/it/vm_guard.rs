@@ -87,3 +87,26 @@ fn the_cloud_config_installs_the_guard_before_sshd_at_every_boot() {
     // No user manager whose bus would start processes outside the confinement.
     assert!(cloud::list(&config, "runcmd").contains(&"systemctl mask user@.service"));
 }
+
+#[test]
+fn the_cloud_config_lets_the_uploaded_agent_and_nothing_else_make_a_user_namespace() {
+    let config = cloud::config();
+    let profile = cloud::written(&config, "/etc/apparmor.d/benchvm-agent");
+    let attachment = profile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("profile benchvm-agent "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a profile line naming the binaries it attaches to");
+    // Where the controller puts the agent for the bench user (host/ssh.rs).
+    let uploaded = benchvm::host::remote_agent_path("/home/bench", &"ab".repeat(20));
+    let prefix = attachment.strip_suffix('*').expect("a trailing glob");
+    assert!(
+        uploaded.starts_with(prefix) && !prefix.contains('*'),
+        "{attachment} does not attach to {uploaded}"
+    );
+    assert!(profile.contains("userns,") && profile.contains("flags=(unconfined)"));
+    assert!(
+        cloud::list(&config, "runcmd")
+            .contains(&"apparmor_parser -r /etc/apparmor.d/benchvm-agent")
+    );
+}

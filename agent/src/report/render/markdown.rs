@@ -629,6 +629,35 @@ fn timings(report: &Report) -> String {
     )
 }
 
+/// How the benchmarked code was confined (docs/untrusted-code.md).
+fn isolation(m: &crate::machine::Machine) -> String {
+    let namespace = if m.mount_namespace {
+        "; in a mount namespace, its home and the agent's cache were read-only and its \
+         `/dev/shm` its own"
+    } else {
+        "; **no mount namespace** (the kernel refused one): it could change the modes of \
+         the agent's files and leave files in `/dev/shm`"
+    };
+    match m.landlock_abi {
+        Some(abi) if abi >= 3 => format!(
+            "Landlock ABI {abi}: each side's code wrote only its checkout, venv and TMPDIR{namespace}"
+        ),
+        Some(abi) => format!(
+            "Landlock ABI {abi} (**partial**: truncating a file needs ABI 3, Linux 6.2): \
+             each side's code wrote only its checkout, venv and TMPDIR{namespace}"
+        ),
+        None => format!(
+            "**none**: no Landlock on this kernel, the benchmarked code could write \
+             wherever the agent can{}",
+            if m.mount_namespace {
+                " but in its home and the agent's cache (a mount namespace kept them read-only)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
 fn machine(report: &Report) -> String {
     let m = &report.machine;
     let gib = m.memory_bytes.map_or("?".into(), |b| {
@@ -652,18 +681,7 @@ fn machine(report: &Report) -> String {
         m.kernel.as_deref().unwrap_or("?"),
         m.governor.as_deref().unwrap_or("not exposed"),
         code(report.python.as_deref().unwrap_or("?")),
-        match m.landlock_abi {
-            Some(abi) if abi >= 3 => format!(
-                "Landlock ABI {abi}: each side's code wrote only its checkout, venv and TMPDIR"
-            ),
-            Some(abi) => format!(
-                "Landlock ABI {abi} (**partial**: truncating a file needs ABI 3, Linux 6.2): \
-                 each side's code wrote only its checkout, venv and TMPDIR"
-            ),
-            None => "**none**: no Landlock on this kernel, the benchmarked code could write \
-                     wherever the agent can"
-                .to_owned(),
-        },
+        isolation(m),
         report.sampling.rounds,
         report.sampling.config.warmups,
         report.seed,
@@ -671,4 +689,39 @@ fn machine(report: &Report) -> String {
         report.thresholds.alpha,
         (crate::report::analysis::CONFIDENCE * 100.0).round()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::isolation;
+    use crate::machine::Machine;
+
+    fn machine(landlock_abi: Option<u32>, mount_namespace: bool) -> Machine {
+        Machine {
+            hostname: "vm".into(),
+            cpu_model: None,
+            cores: 2,
+            kernel: None,
+            os: None,
+            memory_bytes: None,
+            governor: None,
+            landlock_abi,
+            mount_namespace,
+        }
+    }
+
+    #[test]
+    fn the_isolation_line_says_what_was_not_confined() {
+        let full = isolation(&machine(Some(6), true));
+        assert!(full.contains("read-only") && !full.contains("**"), "{full}");
+        let no_namespace = isolation(&machine(Some(6), false));
+        assert!(
+            no_namespace.contains("**no mount namespace**") && no_namespace.contains("/dev/shm"),
+            "{no_namespace}"
+        );
+        let old_kernel = isolation(&machine(Some(2), true));
+        assert!(old_kernel.contains("**partial**"), "{old_kernel}");
+        let none = isolation(&machine(None, false));
+        assert!(none.starts_with("**none**"), "{none}");
+    }
 }

@@ -28,13 +28,13 @@ pub fn leaving_config(dir: &Path, marker: &str) -> PathBuf {
 /// then forks and lets its parent exit, again and again for two minutes: its pid changes
 /// every few microseconds, so a pid read from /proc is gone when it is signalled (a review's
 /// escape from the first reaper), and no `pgrep` sees it either. So it shows it is alive by
-/// writing the time, every 100 ms, to `beacon` (which must be in /dev/shm, writable under
-/// the confinement).
-pub fn hopping_config(dir: &Path, beacon: &Path) -> PathBuf {
+/// sending a datagram, every 100 ms, to `port` on loopback (the confinement leaves the
+/// network alone; `/dev/shm` is the namespace's own).
+pub fn hopping_config(dir: &Path, port: u16) -> PathBuf {
     let source = dir.join("hopper.c");
     std::fs::write(
         &source,
-        "#include <fcntl.h>\n#include <stdio.h>\n#include <time.h>\n#include <unistd.h>\nstatic double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }\nint main(int argc, char **argv) {\n  (void)argc;\n  setsid();\n  double start = now(), told = 0;\n  while (now() - start < 120) {\n    if (now() - told > 0.1) {\n      told = now();\n      char text[64];\n      int n = snprintf(text, sizeof text, \"%.3f\", told);\n      int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);\n      if (fd >= 0) { write(fd, text, n); close(fd); }\n    }\n    pid_t p = fork();\n    if (p > 0) _exit(0);\n  }\n  return 0;\n}\n",
+        "#include <arpa/inet.h>\n#include <netinet/in.h>\n#include <stdlib.h>\n#include <sys/socket.h>\n#include <time.h>\n#include <unistd.h>\nstatic double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }\nint main(int argc, char **argv) {\n  (void)argc;\n  setsid();\n  struct sockaddr_in to = {0};\n  to.sin_family = AF_INET;\n  to.sin_port = htons(atoi(argv[1]));\n  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);\n  double start = now(), told = 0;\n  while (now() - start < 120) {\n    if (now() - told > 0.1) {\n      told = now();\n      int s = socket(AF_INET, SOCK_DGRAM, 0);\n      if (s >= 0) { sendto(s, \"alive\", 5, 0, (struct sockaddr *)&to, sizeof to); close(s); }\n    }\n    pid_t p = fork();\n    if (p > 0) _exit(0);\n  }\n  return 0;\n}\n",
     )
     .unwrap();
     let hopper = dir.join("hopper");
@@ -49,9 +49,8 @@ pub fn hopping_config(dir: &Path, beacon: &Path) -> PathBuf {
     config(
         dir,
         &format!(
-            "startup:\n  - name: hops\n    command: \"python -c 'import subprocess; subprocess.Popen([\\\"{}\\\", \\\"{}\\\"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n",
+            "startup:\n  - name: hops\n    command: \"python -c 'import subprocess; subprocess.Popen([\\\"{}\\\", \\\"{port}\\\"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)'\"\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n",
             hopper.display(),
-            beacon.display()
         ),
     )
 }
