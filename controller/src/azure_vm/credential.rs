@@ -158,3 +158,73 @@ impl TokenCredential for EntraCredential {
         Ok(())
     }
 }
+
+/// A credential whose every token request has a deadline. azure_identity runs `az` for
+/// `--azure-credential cli` with none, so an `az` that hangs (a login prompt, a proxy that
+/// swallows its request) would hold the run, and the final deallocation, for ever; past the
+/// deadline the request fails as a credential error (not retried) naming it. The `az` left
+/// running is not killed (azure_identity owns it); it exits with the controller's session.
+#[derive(Debug)]
+pub struct Bounded {
+    inner: Arc<dyn TokenCredential>,
+    limit: std::time::Duration,
+}
+
+impl Bounded {
+    pub fn new(inner: Arc<dyn TokenCredential>, limit: std::time::Duration) -> Self {
+        Self { inner, limit }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for Bounded {
+    async fn get_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
+        match tokio::time::timeout(self.limit, self.inner.get_token(scopes)).await {
+            Ok(token) => token,
+            Err(_) => Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Credential,
+                || format!("no Azure token within {} s", self.limit.as_secs_f64()),
+            )),
+        }
+    }
+
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        self.inner.clear_cache().await
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A credential source that never answers (an `az` that hangs).
+    #[derive(Debug)]
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Silent {
+        async fn get_token(&self, _: &[&str]) -> azure_core::Result<AccessToken> {
+            std::future::pending().await
+        }
+        async fn clear_cache(&self) -> azure_core::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_source_that_never_answers_fails_at_the_deadline() {
+        let bounded = Bounded::new(Arc::new(Silent), Duration::from_millis(200));
+        let start = Instant::now();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), bounded.get_token(&["s"]))
+            .await
+            .expect("the bounded credential answered");
+        let err = outcome.unwrap_err();
+        assert_eq!(*err.kind(), azure_core::error::ErrorKind::Credential);
+        assert!(
+            err.to_string().contains("no Azure token within 0.2 s"),
+            "{err}"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(200));
+    }
+}

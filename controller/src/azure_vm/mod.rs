@@ -82,6 +82,9 @@ pub struct AzureOptions {
     /// into a network that drops everything fails then (and is retried like any I/O
     /// error) instead of waiting for ever.
     pub request_timeout: Duration,
+    /// How long getting one Azure token may take, whatever the credential
+    /// ([`credential::Bounded`]; `az` has no deadline of its own).
+    pub token_timeout: Duration,
 }
 
 impl Default for AzureOptions {
@@ -92,6 +95,7 @@ impl Default for AzureOptions {
             poll_interval: Duration::from_secs(5),
             max_retries: 6,
             request_timeout: Duration::from_secs(30),
+            token_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -191,6 +195,8 @@ impl AzureVm {
             )),
             CredentialConfig::AzureCli => Arc::new(azure_identity::AzureCliCredential::new()),
         };
+        let credential: Arc<dyn TokenCredential> =
+            Arc::new(credential::Bounded::new(credential, options.token_timeout));
         // The token scope follows the ARM endpoint (sovereign clouds, test fakes).
         let scope = format!(
             "{}/.default",

@@ -281,6 +281,7 @@ async fn a_request_into_a_dead_network_times_out_instead_of_hanging() {
         poll_interval: Duration::from_millis(50),
         max_retries: 2,
         request_timeout: Duration::from_secs(1),
+        ..AzureOptions::default()
     };
     let vm = VmRef {
         subscription: "sub-1".into(),
