@@ -9,9 +9,9 @@
 //! without their privileges, and the process keeps no capabilities (an agent run as root
 //! still runs benchmarks without them).
 //!
-//! Where the kernel lets the agent make a mount namespace (as root, or through an
-//! unprivileged user namespace), each confined process also gets a view of the file system
-//! of its own: the home and the agent's cache are read-only in it (except the side's
+//! Where the kernel lets the agent make a user namespace (always as root; for other users
+//! where unprivileged ones are allowed), each confined process also gets, in one, a view of
+//! the file system of its own: the home and the agent's cache are read-only in it (except the side's
 //! writable paths beneath them), so it cannot `chmod` `~/.ssh` (sshd's StrictModes would
 //! then refuse the controller's next login), truncate a file on a kernel whose Landlock
 //! cannot refuse that, or change a mirror's or cache's modes; `/dev/shm` is a fresh tmpfs
@@ -414,7 +414,7 @@ impl Namespace {
         }
     }
 
-    /// In the forked child: a new mount namespace (in a new user namespace unless root),
+    /// In the forked child: a new mount and IPC namespace, in a new user namespace,
     /// private, with the protected directories read-only, a fresh `/dev/shm` and an empty
     /// `/run/user`. Only system calls, no allocation.
     fn enter(&self) -> io::Result<()> {
@@ -432,22 +432,20 @@ impl Namespace {
             let gid = libc::getgid();
             // A System V IPC namespace too: a shared-memory segment would outlive the run
             // (until the host reboots), which Landlock does not govern.
-            if uid == 0 {
-                check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWIPC))?;
-            } else {
-                check(libc::unshare(
-                    libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWIPC,
-                ))?;
-                write_proc(c"/proc/self/setgroups", b"deny")?;
-                write_id_map(c"/proc/self/uid_map", uid)?;
-                write_id_map(c"/proc/self/gid_map", gid)?;
-                // No user namespace below this one: in one the side's code would hold every
-                // capability (the kernel surface Ubuntu's restriction keeps from
-                // unprivileged code, which the agent's AppArmor profile lifts for what it
-                // starts). The limit is this namespace's own; writing it needs the
-                // CAP_SYS_RESOURCE the child holds in it until the capabilities go.
-                write_proc(c"/proc/sys/user/max_user_namespaces", b"0")?;
-            }
+            // A user namespace even for root (0 mapped to 0): one path for every agent, and
+            // a limit of the namespace's own below.
+            check(libc::unshare(
+                libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWIPC,
+            ))?;
+            write_proc(c"/proc/self/setgroups", b"deny")?;
+            write_id_map(c"/proc/self/uid_map", uid)?;
+            write_id_map(c"/proc/self/gid_map", gid)?;
+            // No user namespace below this one: in one the side's code would hold every
+            // capability (the kernel surface Ubuntu's restriction keeps from unprivileged
+            // code, which the agent's AppArmor profile lifts for what it starts). The limit
+            // is this namespace's own; writing it needs the CAP_SYS_RESOURCE the child holds
+            // in it until the capabilities go.
+            write_proc(c"/proc/sys/user/max_user_namespaces", b"0")?;
             let none = std::ptr::null::<libc::c_char>();
             let bind = |from: &CStr, flags: libc::c_ulong| {
                 check(libc::mount(
