@@ -887,6 +887,9 @@ async fn a_vm_another_run_still_uses_is_left_running_for_it() {
     let leases = std::path::Path::new(&home)
         .join(".benchvm/leases")
         .join(benchvm::host::ssh::lease_dir_name("127.0.0.1", sshd.port));
+    // What is there is stale: an earlier test's sshd had this port, and a run killed there
+    // left its lease file.
+    let _ = std::fs::remove_dir_all(&leases);
     std::fs::create_dir_all(&leases).unwrap();
     let lease = leases.join("other-run");
     let mut other = std::process::Command::new("flock")

@@ -151,15 +151,17 @@ fn cancel_with(signal: libc::c_int, name: &str) {
     let repo = tmp.path().join("repo");
     tiny_repo(&repo);
     let results = tmp.path().join("cancelled-results");
-    let mut child = LocalRun::new(&repo, "main", "perf/slow")
-        .flag("--results", &results)
-        .shared_cache()
-        .flag("--rounds", "500")
-        .command()
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = procs::Killed(
+        LocalRun::new(&repo, "main", "perf/slow")
+            .flag("--results", &results)
+            .shared_cache()
+            .flag("--rounds", "500")
+            .command()
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (send, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -361,33 +363,35 @@ fn an_agent_whose_controller_vanished_stops_its_benchmark_and_frees_the_host() {
     )
     .unwrap();
     let cache = tmp.path().join("cache");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_benchvm"))
-        .args([
-            "agent",
-            "compare",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--base",
-            "main",
-            "--head",
-            "perf/slow",
-        ])
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--cache",
-            cache.to_str().unwrap(),
-        ])
-        .args([
-            "--results",
-            tmp.path().join("r").to_str().unwrap(),
-            "--heartbeat-secs",
-            "1",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = procs::Killed(
+        Command::new(env!("CARGO_BIN_EXE_benchvm"))
+            .args([
+                "agent",
+                "compare",
+                "--repo",
+                repo.to_str().unwrap(),
+                "--base",
+                "main",
+                "--head",
+                "perf/slow",
+            ])
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "--cache",
+                cache.to_str().unwrap(),
+            ])
+            .args([
+                "--results",
+                tmp.path().join("r").to_str().unwrap(),
+                "--heartbeat-secs",
+                "1",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(agent.stderr.take().unwrap()).lines();
     assert!(
         lines
@@ -451,7 +455,7 @@ fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
     std::fs::create_dir_all(&cache).unwrap();
     let switch = tmp.path().join("switch");
     // Another run holds the host until its stdin closes.
-    let mut holder = Command::new("python3")
+    let mut holder = procs::Killed(Command::new("python3")
         .args([
             "-c",
             "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
@@ -460,7 +464,7 @@ fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     let mut held = String::new();
     BufReader::new(holder.stdout.take().unwrap())
         .read_line(&mut held)
@@ -473,18 +477,20 @@ fn a_run_waiting_for_the_host_arms_the_switch_only_once_it_holds_the_host() {
         "startup:\n  - name: sleeps\n    command: python -c 'import time; time.sleep(1)'\nsampling:\n  warmups: 0\n  min_rounds: 2\n  max_rounds: 2\n  timeout_s: 60\nthresholds:\n  calibration: off\n",
     )
     .unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_benchvm"))
-        .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
-        .args(["--base", "main", "--head", "perf/slow"])
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--cache", cache.to_str().unwrap()])
-        .args(["--results", tmp.path().join("r").to_str().unwrap()])
-        .args(["--heartbeat-secs", "1", "--dead-man-dir"])
-        .arg(&switch)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = procs::Killed(
+        Command::new(env!("CARGO_BIN_EXE_benchvm"))
+            .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
+            .args(["--base", "main", "--head", "perf/slow"])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--cache", cache.to_str().unwrap()])
+            .args(["--results", tmp.path().join("r").to_str().unwrap()])
+            .args(["--heartbeat-secs", "1", "--dead-man-dir"])
+            .arg(&switch)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
     let err = agent.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -784,15 +790,17 @@ fn a_sigkilled_controller_takes_its_local_agent_and_benchmark_with_it() {
     let marker = format!("benchvm-local-killed-{}", std::process::id());
     let config = procs::slow_config(tmp.path(), &marker);
     let results = tmp.path().join("killed-results");
-    let mut controller = LocalRun::new(&repo, "main", "perf/slow")
-        .flag("--config", &config)
-        .flag("--cache", tmp.path().join("cache"))
-        .flag("--results", &results)
-        .command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut controller = procs::Killed(
+        LocalRun::new(&repo, "main", "perf/slow")
+            .flag("--config", &config)
+            .flag("--cache", tmp.path().join("cache"))
+            .flag("--results", &results)
+            .command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let t = Instant::now();
     while procs::pids(&marker).is_empty() {
         assert!(
@@ -827,16 +835,18 @@ fn a_local_run_past_its_timeout_is_stopped_with_exit_3() {
     let marker = format!("benchvm-local-timeout-{}", std::process::id());
     let config = procs::slow_config(tmp.path(), &marker);
     let log = tmp.path().join("stderr");
-    let mut controller = LocalRun::new(&repo, "main", "perf/slow")
-        .flag("--config", &config)
-        .flag("--results", tmp.path().join("results"))
-        .flag("--timeout-minutes", "1.5")
-        .shared_cache()
-        .command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut controller = procs::Killed(
+        LocalRun::new(&repo, "main", "perf/slow")
+            .flag("--config", &config)
+            .flag("--results", tmp.path().join("results"))
+            .flag("--timeout-minutes", "1.5")
+            .shared_cache()
+            .command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     // Two rounds of two two-minute samples: eight minutes without the limit.
     let t = Instant::now();
     let status = loop {

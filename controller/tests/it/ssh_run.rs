@@ -190,7 +190,7 @@ fn two_runs_waiting_for_one_host_each_measure_their_own_commits() {
     let home = std::env::var("HOME").unwrap();
     let lock = std::path::Path::new(&home).join(".cache/benchvm/host.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-    let mut holder = Command::new("python3")
+    let mut holder = procs::Killed(Command::new("python3")
         .args([
             "-c",
             "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
@@ -199,7 +199,7 @@ fn two_runs_waiting_for_one_host_each_measure_their_own_commits() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     let (tx, rx) = mpsc::channel();
     let out = holder.stdout.take().unwrap();
     let held = tx.clone();
@@ -226,11 +226,13 @@ fn two_runs_waiting_for_one_host_each_measure_their_own_commits() {
     let mut runs = Vec::new();
     for (i, repo) in repos.iter().enumerate() {
         let results = tmp.path().join(format!("results{i}"));
-        let mut child = command(&sshd, repo, &results, &sshd.host_key())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = procs::Killed(
+            command(&sshd, repo, &results, &sshd.host_key())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let err = child.stderr.take().unwrap();
         let tx = tx.clone();
         let who = format!("run{i}");
@@ -283,12 +285,14 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
     let marker = format!("benchvm-ssh-orphan-{}", std::process::id());
     let config = procs::slow_config(tmp.path(), &marker);
     let results = tmp.path().join("results");
-    let mut run = command(&sshd, &repo, &results, &sshd.host_key())
-        .args(["--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = procs::Killed(
+        command(&sshd, &repo, &results, &sshd.host_key())
+            .args(["--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = run.stderr.take().unwrap();
     let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let benchmark = || procs::pids(&marker).first().copied();
@@ -326,12 +330,18 @@ fn an_agent_killed_on_the_host_leaves_no_benchmark_running() {
     let leases = std::path::Path::new(&home)
         .join(".benchvm/leases")
         .join(benchvm::host::ssh::lease_dir_name("127.0.0.1", sshd.port));
+    // This run's: its name starts with the controller's pid (another test's sshd may have
+    // had this port before, and a run killed there left its lease file).
     let lease = std::fs::read_dir(&leases)
         .unwrap()
-        .next()
-        .expect("a lease")
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{}-", run.id()))
+        })
+        .expect("this run's lease");
     let flock = |lease: &std::path::Path| {
         Command::new("flock")
             .args(["-n", "-E", "10"])

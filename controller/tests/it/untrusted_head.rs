@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::support::procs;
 use crate::support::tiny::{LocalRun, sh, tiny_repo, write};
 
 /// The attacks, as Python run by setup.py (stage `install`) and by the benchmark (stage
@@ -423,18 +424,20 @@ if done:
     )
     .unwrap();
     let results = tmp.path().join("results");
-    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_benchvm"))
-        .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
-        .args(["--base", "main", "--head", "perf/slow"])
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--cache", tmp.path().join("cache").to_str().unwrap()])
-        .args(["--results", results.to_str().unwrap()])
-        .args(["--heartbeat-secs", "1", "--dead-man-dir"])
-        .arg(&switch)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = procs::Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_benchvm"))
+            .args(["agent", "compare", "--repo", repo.to_str().unwrap()])
+            .args(["--base", "main", "--head", "perf/slow"])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--cache", tmp.path().join("cache").to_str().unwrap()])
+            .args(["--results", results.to_str().unwrap()])
+            .args(["--heartbeat-secs", "1", "--dead-man-dir"])
+            .arg(&switch)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(status) = agent.try_wait().unwrap() {

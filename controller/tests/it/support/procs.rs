@@ -91,3 +91,31 @@ pub fn wait_gone(patterns: &[&str], limit: Duration, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A child process killed (and reaped) when the test drops it, panicking or not: a test that
+/// fails while a run is going must not leave it holding the host lock the other tests wait
+/// for (a controller killed this way takes its agent with it).
+#[derive(Debug)]
+pub struct Killed(pub std::process::Child);
+
+impl std::ops::Deref for Killed {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Killed {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
