@@ -333,10 +333,6 @@ struct Namespace {
 
 impl Namespace {
     fn plan(writable: &[PathBuf], protected: &[PathBuf]) -> io::Result<Self> {
-        let c_path = |p: &Path| {
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-        };
         let writable: Vec<PathBuf> = writable
             .iter()
             .map(|w| {
@@ -551,8 +547,7 @@ fn unescape(field: &str) -> Vec<u8> {
 
 /// The flags of the mount `path` lies on that a remount in a user namespace must keep.
 fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
-    let name = CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = c_path(path)?;
     // SAFETY: name is a valid C string and stat a writable statvfs.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(name.as_ptr(), &mut stat) } != 0 {
@@ -571,6 +566,12 @@ fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
         .iter()
         .filter(|(st, _)| stat.f_flag & st != 0)
         .fold(0, |flags, (_, ms)| flags | ms))
+}
+
+/// `path` as a C string for a system call.
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// Writes `bytes` to a file of /proc (system calls only).
@@ -628,30 +629,15 @@ fn allow_raw(ruleset: libc::c_int, path: &CStr, access: u64) -> io::Result<()> {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        let rule = PathBeneathAttr {
-            allowed_access: access,
-            parent_fd: fd,
-        };
-        let added = libc::syscall(
-            libc::SYS_landlock_add_rule,
-            ruleset,
-            RULE_PATH_BENEATH,
-            &rule as *const PathBeneathAttr,
-            0u32,
-        );
-        let error = io::Error::last_os_error();
+        let added = add_rule(ruleset, fd, access);
         libc::close(fd);
-        if added != 0 {
-            return Err(error);
-        }
+        added
     }
-    Ok(())
 }
 
 /// Adds a rule: `access` beneath `path` (a directory, or the file itself).
 fn allow(ruleset: &OwnedFd, path: &Path, access: u64) -> io::Result<()> {
-    let name = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = c_path(path)?;
     // SAFETY: name is a valid C string; O_PATH opens without reading.
     let raw = unsafe { libc::open(name.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
     if raw < 0 {
@@ -673,15 +659,21 @@ fn allow(ruleset: &OwnedFd, path: &Path, access: u64) -> io::Result<()> {
     } else {
         access & (WRITE_FILE | TRUNCATE)
     };
+    add_rule(ruleset.as_raw_fd(), parent.as_raw_fd(), access)
+}
+
+/// landlock_add_rule: `access` beneath the open `parent` (system calls only: safe in the
+/// forked child).
+fn add_rule(ruleset: libc::c_int, parent: libc::c_int, access: u64) -> io::Result<()> {
     let rule = PathBeneathAttr {
         allowed_access: access,
-        parent_fd: parent.as_raw_fd(),
+        parent_fd: parent,
     };
-    // SAFETY: the rule is a valid packed struct; both descriptors are open.
+    // SAFETY: the rule is a valid packed struct; the caller keeps both descriptors open.
     let added = unsafe {
         libc::syscall(
             libc::SYS_landlock_add_rule,
-            ruleset.as_raw_fd(),
+            ruleset,
             RULE_PATH_BENEATH,
             &rule as *const PathBeneathAttr,
             0u32,
