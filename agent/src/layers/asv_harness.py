@@ -9,13 +9,15 @@ Written to disk by benchvm-agent and run with the side's interpreter:
     python asv_harness.py serve SUITE_DIR            -> one sample per request line (below)
 
 One `run` is one sample in a fresh process. `serve` is the cheaper way to the same samples
-for time_* benchmarks: one process per side imports each benchmark's module once, then forks
-a child per sample, which pads its heap, runs setup, times, tears down and exits, so every
-sample still starts from the same state and none sees another's (asv times its benchmarks
-from a forked server too). A request is a JSON line {"id", "module", "pad", "number",
-"timeout"}: `number` (the calls per repeat, calibrated by the first sample and returned
-with it) skips the calibration; `pad` sizes the heap padding; `timeout` bounds the child,
-which is killed when it runs longer. The answer is a JSON line: {"value", "unit", "number",
+for time_* benchmarks: one process per side pads its heap (before it imports anything of the
+suite), imports each benchmark's module once, then forks a child per sample, which runs
+setup, times, tears down and exits, so every sample still starts from the same state and
+none sees another's (asv times its benchmarks from a forked server too). The agent starts a
+new server every round, with a new padding. A request is a JSON line {"id", "module",
+"number", "timeout"}, or {"preload": [[id, module], ...]}, which imports and finds those
+benchmarks ahead and answers nothing: `number` (the calls per repeat, calibrated by the first sample and
+returned with it) skips the calibration; `timeout` bounds the child, which is killed when it
+runs longer. The answer is a JSON line: {"value", "unit", "number",
 "wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or {"timed_out"}. Whatever the
 benchmarks print goes to stderr, so stdout carries only answers.
 
@@ -794,12 +796,26 @@ def serve(suite):
         LIBC.append(ctypes.CDLL(None))
     except (ImportError, OSError):
         pass
+    # Once per server, which is once per side and round: each benchmark gets one sample of a
+    # server, so its samples see as many paddings as a padding per sample would give them,
+    # and the suite's own import lands at a new place too. A child padding itself cost about
+    # 3.5 ms of every sample (docs/perf/vs-asv.md).
+    pad_heap()
     found = {}
     for line in requests:
         if line.strip() in ("go", "stop"):
             # Meant for a lockstep child that ended before reading it.
             continue
         request = json.loads(line)
+        if "preload" in request:
+            # A server started ahead of its round imports what it will be asked for now,
+            # while it runs beside the sampling CPU; a failure is the real request's to tell.
+            for wanted, module in request["preload"]:
+                try:
+                    found.setdefault((wanted, module), find(suite, wanted, module))
+                except BaseException:  # noqa: B036 - told again when asked for
+                    pass
+            continue
         key = (request["id"], request.get("module"))
         try:
             if key not in found:
@@ -849,7 +865,6 @@ def forked_sample(hit, request):
             except (IndexError, AttributeError, OSError):
                 pass
             try:
-                pad_heap(int(request.get("pad", 0)))
                 NUMBER["asked"] = int(request.get("number") or 0)
                 result = run_found(*hit)
                 if NUMBER["used"] is not None:

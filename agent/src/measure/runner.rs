@@ -47,6 +47,12 @@ pub struct RunSpec {
 /// process may use (the first tends to take more of the interrupts). `None` when it may use
 /// only one, or the set cannot be read: then there is nothing to choose.
 pub fn sample_cpu() -> Option<usize> {
+    let allowed = allowed_cpus()?;
+    (allowed.len() > 1).then(|| *allowed.last().expect("more than one"))
+}
+
+/// The CPUs this process may use; `None` when the set cannot be read.
+pub(crate) fn allowed_cpus() -> Option<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it in.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: pid 0 is this thread; the size is the set's own.
@@ -55,26 +61,52 @@ pub fn sample_cpu() -> Option<usize> {
         return None;
     }
     // SAFETY: CPU_ISSET reads the set within its size.
-    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect();
-    (allowed.len() > 1).then(|| *allowed.last().expect("more than one"))
+    Some(
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect(),
+    )
+}
+
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET writes within the set's size for any cpu below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    set
 }
 
 /// Confines the command's process (and everything it starts) to `cpu`.
 pub(crate) fn pin(command: &mut Command, cpu: usize) {
+    pin_to(command, &[cpu]);
+}
+
+/// Confines the command's process (and everything it starts) to `cpus`.
+pub(crate) fn pin_to(command: &mut Command, cpus: &[usize]) {
+    let set = cpu_set(cpus);
     // SAFETY: the hook runs in the forked child before exec and makes one system call,
     // which is async-signal-safe.
     unsafe {
         command.pre_exec(move || {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
             if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
         });
     }
+}
+
+/// Moves the running process `pid` (its thread of that id, and what it starts from now on)
+/// to `cpu`.
+pub(crate) fn move_to(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+    let set = cpu_set(&[cpu]);
+    // SAFETY: the set is a valid cpu_set_t of its own size.
+    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What one run measured.

@@ -281,9 +281,11 @@ pub fn sample<R: ProcessRunner>(
             break;
         }
         let round_start = Instant::now();
-        // New sample servers every round: each pair gets a fresh address-space layout.
+        // New sample servers every round: each pair gets a fresh address-space layout. The
+        // next round's start now, beside this one's pairs, unless this is the last round.
         if let Some(servers) = probe.servers {
-            servers.restart();
+            let pads = [(); 2].map(|_| rng.random_range(0..=MAX_PAD));
+            servers.restart(pads, rounds + 1 < sampling.max_rounds);
         }
         active.shuffle(&mut rng);
         for &i in &active {

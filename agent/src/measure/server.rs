@@ -2,15 +2,16 @@
 //! side (`asv_harness.py serve`) imports each benchmark's module once and forks a child per
 //! sample, instead of a fresh interpreter that starts, imports the package and calibrates
 //! `number` every time. Samples stay independent: each child starts from the same parent
-//! state, pads its own heap by the pair's random amount, and exits. `number` is calibrated by
+//! state and exits. `number` is calibrated by
 //! a benchmark's first sample (its warm-up) and reused on both sides for every later one.
 //!
 //! Forked children share their server's address-space layout (ASLR and the stack are fixed
 //! at exec), so one server for a whole run would give every sample of a side the same
 //! layout, and a layout bias would repeat in every pair, the very bias the fresh process per
 //! sample randomises away. So the scheduler starts new servers every round ([`Servers::restart`]),
-//! each with its own environment padding: the layout varies from pair to pair, as with fresh
-//! processes, for the cost of two interpreter starts per round instead of two per benchmark.
+//! each with its own environment and heap padding: the layout varies from pair to pair, as
+//! with fresh processes, for the cost of two interpreter starts per round instead of two per
+//! benchmark, and those starts run beside the previous round's pairs, on another CPU.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +42,12 @@ const GRACE: Duration = Duration::from_secs(10);
 pub struct Servers {
     scratch: PathBuf,
     running: std::cell::RefCell<HashMap<Side, Server>>,
+    /// The next round's servers, started ahead ([`Servers::restart`]).
+    spares: std::cell::RefCell<HashMap<Side, Server>>,
+    /// How each side's server starts, and the benchmarks asked of it since the last restart.
+    recipes: std::cell::RefCell<HashMap<Side, Recipe>>,
+    /// Servers started so far: each one's stderr file has its own number.
+    started: std::cell::Cell<u32>,
     /// The calibrated calls per repeat, by benchmark id.
     numbers: std::cell::RefCell<HashMap<String, u64>>,
     /// The CPU the servers (and so every child they fork) run on.
@@ -50,10 +57,56 @@ pub struct Servers {
 }
 
 impl Servers {
-    /// Stops the running servers: the next sample of each side starts a new one, with a
-    /// new address-space layout (called at the start of every round).
-    pub fn restart(&self) {
-        self.running.borrow_mut().clear();
+    /// Stops the running servers (called at the start of every round): each side's next
+    /// sample goes to a new one, with a new address-space layout. Those are the spares
+    /// started at the previous restart, moved to the sampling CPU now: they started and
+    /// imported the suite on the other CPUs while that round's pairs ran, so the interpreter
+    /// starts are off the pairs' path (docs/perf/vs-asv.md). A side without a live spare
+    /// starts its server on first use, as before. With `ahead`, spares for the next round
+    /// start now, padded by `pads` (base, head), and import what this round asked for;
+    /// there are none when the sampling CPU is the only one.
+    pub fn restart(&self, pads: [usize; 2], ahead: bool) {
+        let mut running = self.running.borrow_mut();
+        running.clear();
+        for (side, mut server) in self.spares.borrow_mut().drain() {
+            let alive = matches!(server.child.try_wait(), Ok(None));
+            let placed = match self.cpu {
+                Some(cpu) => runner::move_to(server.child.id() as libc::pid_t, cpu).is_ok(),
+                None => true,
+            };
+            if alive && placed {
+                running.insert(side, server);
+            }
+        }
+        let aside = self.aside_cpus();
+        if !ahead || matches!(&aside, Some(cpus) if cpus.is_empty()) {
+            return;
+        }
+        let mut recipes = self.recipes.borrow_mut();
+        let mut spares = self.spares.borrow_mut();
+        for (side, recipe) in recipes.iter_mut() {
+            let asked = std::mem::take(&mut recipe.asked);
+            let pad = pads[usize::from(*side == Side::Head)];
+            let Ok(mut spare) = self.start(recipe, pad, Place::Aside) else {
+                continue;
+            };
+            let preload = serde_json::json!({ "preload": asked });
+            if writeln!(spare.stdin, "{preload}")
+                .and_then(|_| spare.stdin.flush())
+                .is_ok()
+            {
+                spares.insert(*side, spare);
+            }
+        }
+    }
+
+    /// The CPUs a spare starts on: all but the sampling one (`None`: anywhere, as samples
+    /// are not pinned).
+    fn aside_cpus(&self) -> Option<Vec<usize>> {
+        let cpu = self.cpu?;
+        let mut cpus = runner::allowed_cpus().unwrap_or_default();
+        cpus.retain(|&c| c != cpu);
+        Some(cpus)
     }
 }
 
@@ -71,7 +124,28 @@ impl Drop for Server {
         runner::kill_group(pid);
         let _ = self.child.wait();
         runner::track_group(pid, false);
+        let _ = std::fs::remove_file(&self.stderr);
     }
+}
+
+/// How a side's server is started (from the request that started it), and which benchmarks
+/// (id, module) it has been asked for since the last restart: the spare preloads those.
+#[derive(Debug, Clone)]
+struct Recipe {
+    python: String,
+    harness: String,
+    suite: String,
+    side: SideEnv,
+    asked: Vec<(String, String)>,
+}
+
+/// Where a server runs.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// On the sampling CPU (or anywhere, when samples are not pinned).
+    Sampling,
+    /// Anywhere but the sampling CPU: a spare that starts while the round's pairs run.
+    Aside,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +223,9 @@ impl Servers {
         Self {
             scratch: scratch.to_owned(),
             running: Default::default(),
+            spares: Default::default(),
+            recipes: Default::default(),
+            started: Default::default(),
             numbers: Default::default(),
             cpu,
             lockstep: None,
@@ -315,17 +392,28 @@ impl Servers {
         let [python, harness, _run, suite, id, module] = bench.argv.as_slice() else {
             return Err(format!("{} is not an asv benchmark", bench.id));
         };
+        let mut recipes = self.recipes.borrow_mut();
+        let recipe = recipes.entry(side.side).or_insert_with(|| Recipe {
+            python: python.clone(),
+            harness: harness.clone(),
+            suite: suite.clone(),
+            side: side.clone(),
+            asked: Vec::new(),
+        });
+        let wanted = (id.clone(), module.clone());
+        if !recipe.asked.contains(&wanted) {
+            recipe.asked.push(wanted);
+        }
         let server = match running.entry(side.side) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                self.start(python, harness, suite, side, pad)
+                self.start(recipe, pad, Place::Sampling)
                     .map_err(|e| format!("failed to start the sample server: {e}"))?,
             ),
         };
         let request = serde_json::json!({
             "id": id,
             "module": module,
-            "pad": pad,
             "number": self.numbers.borrow().get(&bench.id),
             "timeout": timeout.as_secs_f64(),
             "lockstep": lockstep,
@@ -448,19 +536,17 @@ impl Servers {
         })
     }
 
-    fn start(
-        &self,
-        python: &str,
-        harness: &str,
-        suite: &str,
-        side: &SideEnv,
-        pad: usize,
-    ) -> std::io::Result<Server> {
-        let (env, program) = runner::environment(python, &side.env, pad, &side.checkout)?;
-        let stderr = self.scratch.join(format!("server-{}.stderr", side.side));
+    fn start(&self, recipe: &Recipe, pad: usize, place: Place) -> std::io::Result<Server> {
+        let side = &recipe.side;
+        let (env, program) = runner::environment(&recipe.python, &side.env, pad, &side.checkout)?;
+        let n = self.started.get() + 1;
+        self.started.set(n);
+        let stderr = self
+            .scratch
+            .join(format!("server-{}-{n}.stderr", side.side));
         let mut command = Command::new(program);
         command
-            .args([harness, "serve", suite])
+            .args([recipe.harness.as_str(), "serve", recipe.suite.as_str()])
             .current_dir(&side.checkout)
             .env_clear()
             .envs(env)
@@ -468,8 +554,12 @@ impl Servers {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)
             .process_group(0);
-        if let Some(cpu) = self.cpu {
-            runner::pin(&mut command, cpu);
+        match (place, self.cpu) {
+            (Place::Sampling, Some(cpu)) => runner::pin(&mut command, cpu),
+            (Place::Aside, Some(_)) => {
+                runner::pin_to(&mut command, &self.aside_cpus().unwrap_or_default())
+            }
+            (_, None) => {}
         }
         // It runs the side's code: confined as its other runs are (kept until the spawn).
         let ruleset = super::confine::confine(&mut command, side.writable.as_deref())?;

@@ -719,6 +719,108 @@ fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
     }
 }
 
+/// A restart starts the next round's server ahead, on the CPUs other than the sampling one,
+/// where it imports what the round asked for before anything is asked of it; the next
+/// restart moves it to the sampling CPU, and the round's samples are forked from it.
+#[test]
+fn a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it() {
+    let Some(cpu) = benchvm_agent::measure::runner::sample_cpu() else {
+        assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let seen = tmp.path().join("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    // Each import leaves a file named by its process, saying the CPUs it may use then; each
+    // sample one named "sample", saying its server (its parent) and its CPUs.
+    let (scratch, base, _, suite) = turns_suite(
+        tmp.path(),
+        "import os\n\
+         def cpus():\n    return ' '.join(map(str, sorted(os.sched_getaffinity(0))))\n\
+         with open(os.path.join(os.environ['SEEN'], 'import-%d' % os.getpid()), 'w') as f:\n    \
+             f.write(cpus())\n\
+         def time_where():\n    \
+             with open(os.path.join(os.environ['SEEN'], 'sample'), 'w') as f:\n        \
+                 f.write('%d %s' % (os.getppid(), cpus()))\n",
+        vec![("SEEN".into(), seen.to_str().unwrap().into())],
+    );
+    let bench = suite
+        .benchmarks
+        .iter()
+        .find(|b| b.name == "bench_turns.time_where")
+        .expect("discovered");
+    let imports = || -> BTreeMap<u32, String> {
+        std::fs::read_dir(&seen)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                let pid = name.strip_prefix("import-")?.parse().ok()?;
+                Some((pid, std::fs::read_to_string(seen.join(&name)).unwrap()))
+            })
+            .collect()
+    };
+    let sample = || {
+        let text = std::fs::read_to_string(seen.join("sample")).unwrap();
+        let (pid, cpus) = text.split_once(' ').unwrap();
+        (pid.parse::<u32>().unwrap(), cpus.to_owned())
+    };
+    let servers = Servers::new(&scratch, Some(cpu));
+    let probe = Probe {
+        runner: &SystemRunner,
+        scratch: &scratch,
+        timeout: Duration::from_secs(30),
+        servers: Some(&servers),
+        cpu: Some(cpu),
+    };
+    let before = imports();
+    probe.measure(bench, &base, 0).expect("a first sample");
+    let (first, cpus) = sample();
+    assert_eq!(
+        cpus,
+        cpu.to_string(),
+        "a server started on first use samples on the CPU"
+    );
+    assert!(!before.contains_key(&first) && imports().contains_key(&first));
+
+    servers.restart([0, 0], true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let spare = loop {
+        let now = imports();
+        if let Some((&pid, cpus)) = now
+            .iter()
+            .find(|(pid, _)| **pid != first && !before.contains_key(*pid))
+        {
+            break (pid, cpus.clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spare imported nothing within 60 s: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let aside: Vec<String> = spare.1.split(' ').map(str::to_owned).collect();
+    assert!(
+        !aside.contains(&cpu.to_string()),
+        "the spare imported on {aside:?}, beside CPU {cpu}"
+    );
+    assert!(!aside.is_empty());
+
+    servers.restart([0, 0], false);
+    probe
+        .measure(bench, &base, 0)
+        .expect("a sample of the new round");
+    assert_eq!(
+        sample(),
+        (spare.0, cpu.to_string()),
+        "the spare, moved to the sampling CPU, forked it"
+    );
+    let started: Vec<u32> = imports()
+        .into_keys()
+        .filter(|p| !before.contains_key(p))
+        .collect();
+    assert_eq!(started.len(), 2, "no third server: {started:?}");
+}
+
 /// A suite of one benchmark module, `bench_turns.py`, discovered on a base side whose
 /// environment also carries `env`; returns (scratch, base, head, suite).
 fn turns_suite(
