@@ -14,8 +14,8 @@ suite), imports each benchmark's module once, then forks a child per sample, whi
 setup, times, tears down and exits, so every sample still starts from the same state and
 none sees another's (asv times its benchmarks from a forked server too). The agent starts a
 new server every round, with a new padding. A request is a JSON line {"id", "module",
-"number", "timeout"}, or {"preload": [[id, module], ...]}, which imports and finds those
-benchmarks ahead and answers nothing: `number` (the calls per repeat, calibrated by the first sample and
+"number", "timeout"}, or {"preload": FILE}, which imports and finds the benchmarks FILE
+lists ([[id, module], ...]) ahead and answers {"preloaded": n}: `number` (the calls per repeat, calibrated by the first sample and
 returned with it) skips the calibration; `timeout` bounds the child, which is killed when it
 runs longer. The answer is a JSON line: {"value", "unit", "number",
 "wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or {"timed_out"}. Whatever the
@@ -809,12 +809,17 @@ def serve(suite):
         request = json.loads(line)
         if "preload" in request:
             # A server started ahead of its round imports what it will be asked for now,
-            # while it runs beside the sampling CPU; a failure is the real request's to tell.
-            for wanted, module in request["preload"]:
+            # while it runs beside the sampling CPU, and says when it is done; a failure is
+            # the real request's to tell.
+            with open(request["preload"]) as f:
+                wanted_list = json.load(f)
+            for wanted, module in wanted_list:
                 try:
                     found.setdefault((wanted, module), find(suite, wanted, module))
                 except BaseException:  # noqa: B036 - told again when asked for
                     pass
+            answers.write(json.dumps({"id": "", "preloaded": len(wanted_list)}) + "\n")
+            answers.flush()
             continue
         key = (request["id"], request.get("module"))
         try:

@@ -285,7 +285,12 @@ pub fn sample<R: ProcessRunner>(
         // next round's start now, beside this one's pairs, unless this is the last round.
         if let Some(servers) = probe.servers {
             let pads = [(); 2].map(|_| rng.random_range(0..=MAX_PAD));
-            servers.restart(pads, rounds + 1 < sampling.max_rounds);
+            let ahead: Vec<&Benchmark> = if rounds + 1 < sampling.max_rounds {
+                active.iter().map(|&i| &benchmarks[i]).collect()
+            } else {
+                Vec::new()
+            };
+            servers.restart(pads, &ahead, probe.timeout);
         }
         active.shuffle(&mut rng);
         for &i in &active {

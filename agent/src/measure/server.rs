@@ -43,8 +43,8 @@ pub struct Servers {
     scratch: PathBuf,
     running: std::cell::RefCell<HashMap<Side, Server>>,
     /// The next round's servers, started ahead ([`Servers::restart`]).
-    spares: std::cell::RefCell<HashMap<Side, Server>>,
-    /// How each side's server starts, and the benchmarks asked of it since the last restart.
+    spares: std::cell::RefCell<HashMap<Side, Spare>>,
+    /// How each side's server starts.
     recipes: std::cell::RefCell<HashMap<Side, Recipe>>,
     /// Servers started so far: each one's stderr file has its own number.
     started: std::cell::Cell<u32>,
@@ -59,55 +59,92 @@ pub struct Servers {
 impl Servers {
     /// Stops the running servers (called at the start of every round): each side's next
     /// sample goes to a new one, with a new address-space layout. Those are the spares
-    /// started at the previous restart, moved to the sampling CPU now: they started and
-    /// imported the suite on the other CPUs while that round's pairs ran, so the interpreter
-    /// starts are off the pairs' path (docs/perf/vs-asv.md). A side without a live spare
-    /// starts its server on first use, as before. With `ahead`, spares for the next round
-    /// start now, padded by `pads` (base, head), and import what this round asked for;
-    /// there are none when the sampling CPU is the only one.
-    pub fn restart(&self, pads: [usize; 2], ahead: bool) {
+    /// started at the previous restart, if they have said within `wait` that they have
+    /// imported what they were given: they started and imported on the other CPUs while
+    /// that round's pairs ran, so the interpreter starts are off the pairs' path
+    /// (docs/perf/vs-asv.md), and waiting for them here costs the samples nothing. They are
+    /// then moved onto the sampling CPU. A side without a ready spare starts its server on
+    /// first use, as before. Spares for the next round start now, padded by `pads` (base,
+    /// head), to import `ahead` (its served benchmarks); there are none when `ahead` is
+    /// empty, when samples are not pinned to a CPU, or when the sampling CPU is the only one.
+    pub fn restart(&self, pads: [usize; 2], ahead: &[&Benchmark], wait: Duration) {
         let mut running = self.running.borrow_mut();
         running.clear();
-        for (side, mut server) in self.spares.borrow_mut().drain() {
+        let by = Instant::now() + wait;
+        for (side, spare) in self.spares.borrow_mut().drain() {
+            let Spare { mut server, list } = spare;
+            let ready = server
+                .answers
+                .recv_timeout(by.saturating_duration_since(Instant::now()))
+                .ok()
+                .and_then(|line| serde_json::from_str::<Answer>(&line).ok())
+                .is_some_and(|answer| answer.preloaded.is_some());
+            let _ = std::fs::remove_file(list);
             let alive = matches!(server.child.try_wait(), Ok(None));
-            let placed = match self.cpu {
-                Some(cpu) => runner::move_to(server.child.id() as libc::pid_t, cpu).is_ok(),
-                None => true,
-            };
-            if alive && placed {
+            let placed = self
+                .cpu
+                .is_some_and(|cpu| runner::move_to(server.child.id() as libc::pid_t, cpu).is_ok());
+            if ready && alive && placed {
                 running.insert(side, server);
             }
         }
+        let wanted: Vec<[&str; 2]> = ahead
+            .iter()
+            .filter(|b| b.served)
+            .filter_map(|b| match b.argv.as_slice() {
+                [_, _, _, _, id, module] => Some([id.as_str(), module.as_str()]),
+                _ => None,
+            })
+            .collect();
         let aside = self.aside_cpus();
-        if !ahead || matches!(&aside, Some(cpus) if cpus.is_empty()) {
+        if wanted.is_empty() || aside.is_empty() {
             return;
         }
-        let mut recipes = self.recipes.borrow_mut();
+        let recipes = self.recipes.borrow();
         let mut spares = self.spares.borrow_mut();
-        for (side, recipe) in recipes.iter_mut() {
-            let asked = std::mem::take(&mut recipe.asked);
+        for (side, recipe) in recipes.iter() {
             let pad = pads[usize::from(*side == Side::Head)];
-            let Ok(mut spare) = self.start(recipe, pad, Place::Aside) else {
+            let Ok(mut server) = self.start(recipe, pad, Place::Aside) else {
                 continue;
             };
-            let preload = serde_json::json!({ "preload": asked });
-            if writeln!(spare.stdin, "{preload}")
-                .and_then(|_| spare.stdin.flush())
-                .is_ok()
-            {
-                spares.insert(*side, spare);
+            // The list goes by file: a line longer than the pipe holds would block here until
+            // the spare reads it, and forever if its start hangs.
+            let list = self
+                .scratch
+                .join(format!("preload-{}.json", self.started.get()));
+            let Some(path) = list.to_str() else {
+                continue;
+            };
+            let told = std::fs::write(&list, serde_json::to_vec(&wanted).expect("strings"))
+                .and_then(|_| {
+                    let line = serde_json::json!({ "preload": path });
+                    writeln!(server.stdin, "{line}").and_then(|_| server.stdin.flush())
+                });
+            if told.is_ok() {
+                spares.insert(*side, Spare { server, list });
+            } else {
+                let _ = std::fs::remove_file(&list);
             }
         }
     }
 
-    /// The CPUs a spare starts on: all but the sampling one (`None`: anywhere, as samples
-    /// are not pinned).
-    fn aside_cpus(&self) -> Option<Vec<usize>> {
-        let cpu = self.cpu?;
+    /// The CPUs a spare starts on: all but the sampling one; none when samples are not
+    /// pinned.
+    fn aside_cpus(&self) -> Vec<usize> {
+        let Some(cpu) = self.cpu else {
+            return Vec::new();
+        };
         let mut cpus = runner::allowed_cpus().unwrap_or_default();
         cpus.retain(|&c| c != cpu);
-        Some(cpus)
+        cpus
     }
+}
+
+/// A server started ahead of its round, and the file that lists what it imports.
+#[derive(Debug)]
+struct Spare {
+    server: Server,
+    list: PathBuf,
 }
 
 #[derive(Debug)]
@@ -128,15 +165,13 @@ impl Drop for Server {
     }
 }
 
-/// How a side's server is started (from the request that started it), and which benchmarks
-/// (id, module) it has been asked for since the last restart: the spare preloads those.
+/// How a side's server is started (from the first request of that side).
 #[derive(Debug, Clone)]
 struct Recipe {
     python: String,
     harness: String,
     suite: String,
     side: SideEnv,
-    asked: Vec<(String, String)>,
 }
 
 /// Where a server runs.
@@ -169,6 +204,8 @@ struct Answer {
     ready: Option<u32>,
     /// Lockstep: the child has timed a block.
     done: Option<u32>,
+    /// A spare has imported what it was given ([`Servers::restart`]).
+    preloaded: Option<u32>,
 }
 
 /// What a server said about a sample.
@@ -398,12 +435,7 @@ impl Servers {
             harness: harness.clone(),
             suite: suite.clone(),
             side: side.clone(),
-            asked: Vec::new(),
         });
-        let wanted = (id.clone(), module.clone());
-        if !recipe.asked.contains(&wanted) {
-            recipe.asked.push(wanted);
-        }
         let server = match running.entry(side.side) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
@@ -556,9 +588,7 @@ impl Servers {
             .process_group(0);
         match (place, self.cpu) {
             (Place::Sampling, Some(cpu)) => runner::pin(&mut command, cpu),
-            (Place::Aside, Some(_)) => {
-                runner::pin_to(&mut command, &self.aside_cpus().unwrap_or_default())
-            }
+            (Place::Aside, Some(_)) => runner::pin_to(&mut command, &self.aside_cpus()),
             (_, None) => {}
         }
         // It runs the side's code: confined as its other runs are (kept until the spawn).

@@ -720,8 +720,10 @@ fn pinned_samples_run_on_the_chosen_cpu_served_and_fresh() {
 }
 
 /// A restart starts the next round's server ahead, on the CPUs other than the sampling one,
-/// where it imports what the round asked for before anything is asked of it; the next
-/// restart moves it to the sampling CPU, and the round's samples are forked from it.
+/// where it imports the benchmarks it is given before anything is asked of it; the next
+/// restart waits for it to say so, moves it to the sampling CPU, and the round's samples are
+/// forked from it. A spare not ready in time is not used, and with samples not pinned there
+/// are no spares.
 #[test]
 fn a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it() {
     let Some(cpu) = benchvm_agent::measure::runner::sample_cpu() else {
@@ -731,14 +733,16 @@ fn a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it() {
     let tmp = tempfile::tempdir().unwrap();
     let seen = tmp.path().join("seen");
     std::fs::create_dir_all(&seen).unwrap();
-    // Each import leaves a file named by its process, saying the CPUs it may use then; each
-    // sample one named "sample", saying its server (its parent) and its CPUs.
+    // Each import leaves a file named by its process, saying the CPUs it may use then, and
+    // takes 20 s while a file "slow" exists; each sample leaves one named "sample", saying
+    // its server (its parent) and its CPUs.
     let (scratch, base, _, suite) = turns_suite(
         tmp.path(),
-        "import os\n\
+        "import os, time\n\
          def cpus():\n    return ' '.join(map(str, sorted(os.sched_getaffinity(0))))\n\
          with open(os.path.join(os.environ['SEEN'], 'import-%d' % os.getpid()), 'w') as f:\n    \
              f.write(cpus())\n\
+         if os.path.exists(os.path.join(os.environ['SEEN'], 'slow')):\n    time.sleep(20)\n\
          def time_where():\n    \
              with open(os.path.join(os.environ['SEEN'], 'sample'), 'w') as f:\n        \
                  f.write('%d %s' % (os.getppid(), cpus()))\n",
@@ -749,64 +753,52 @@ fn a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it() {
         .iter()
         .find(|b| b.name == "bench_turns.time_where")
         .expect("discovered");
-    let imports = || -> BTreeMap<u32, String> {
-        std::fs::read_dir(&seen)
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().into_string().unwrap();
-                let pid = name.strip_prefix("import-")?.parse().ok()?;
-                Some((pid, std::fs::read_to_string(seen.join(&name)).unwrap()))
-            })
-            .collect()
+    let discovery: Vec<u32> = imports(&seen).into_keys().collect();
+    // The import that started after all of `known`, within 60 s: (pid, its CPUs).
+    let next_import = |known: &[u32]| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = imports(&seen);
+            if let Some((&pid, cpus)) = now.iter().find(|(pid, _)| !known.contains(pid)) {
+                break (pid, cpus.clone());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new import within 60 s: {now:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     };
     let sample = || {
         let text = std::fs::read_to_string(seen.join("sample")).unwrap();
         let (pid, cpus) = text.split_once(' ').unwrap();
         (pid.parse::<u32>().unwrap(), cpus.to_owned())
     };
-    let servers = Servers::new(&scratch, Some(cpu));
-    let probe = Probe {
+    let wait = Duration::from_secs(60);
+    let pinned = Servers::new(&scratch, Some(cpu));
+    let probe = |servers| Probe {
         runner: &SystemRunner,
         scratch: &scratch,
         timeout: Duration::from_secs(30),
-        servers: Some(&servers),
+        servers: Some(servers),
         cpu: Some(cpu),
     };
-    let before = imports();
-    probe.measure(bench, &base, 0).expect("a first sample");
+    probe(&pinned)
+        .measure(bench, &base, 0)
+        .expect("a first sample");
     let (first, cpus) = sample();
-    assert_eq!(
-        cpus,
-        cpu.to_string(),
-        "a server started on first use samples on the CPU"
-    );
-    assert!(!before.contains_key(&first) && imports().contains_key(&first));
+    assert_eq!(cpus, cpu.to_string(), "a server started on first use");
+    assert!(!discovery.contains(&first));
 
-    servers.restart([0, 0], true);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let spare = loop {
-        let now = imports();
-        if let Some((&pid, cpus)) = now
-            .iter()
-            .find(|(pid, _)| **pid != first && !before.contains_key(*pid))
-        {
-            break (pid, cpus.clone());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the spare imported nothing within 60 s: {now:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let aside: Vec<String> = spare.1.split(' ').map(str::to_owned).collect();
+    pinned.restart([0, 0], &[bench], wait);
+    let spare = next_import(&[&discovery[..], &[first]].concat());
+    let aside: Vec<&str> = spare.1.split(' ').collect();
     assert!(
-        !aside.contains(&cpu.to_string()),
+        !aside.is_empty() && !aside.contains(&cpu.to_string().as_str()),
         "the spare imported on {aside:?}, beside CPU {cpu}"
     );
-    assert!(!aside.is_empty());
-
-    servers.restart([0, 0], false);
-    probe
+    pinned.restart([0, 0], &[], wait);
+    probe(&pinned)
         .measure(bench, &base, 0)
         .expect("a sample of the new round");
     assert_eq!(
@@ -814,11 +806,53 @@ fn a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it() {
         (spare.0, cpu.to_string()),
         "the spare, moved to the sampling CPU, forked it"
     );
-    let started: Vec<u32> = imports()
-        .into_keys()
-        .filter(|p| !before.contains_key(p))
-        .collect();
-    assert_eq!(started.len(), 2, "no third server: {started:?}");
+    assert_eq!(imports(&seen).len(), discovery.len() + 2, "no third server");
+
+    // A spare still importing when its round begins is not used: its side starts anew.
+    std::fs::write(seen.join("slow"), "").unwrap();
+    pinned.restart([0, 0], &[bench], wait);
+    let slow = next_import(&[&discovery[..], &[first, spare.0]].concat());
+    std::fs::remove_file(seen.join("slow")).unwrap();
+    pinned.restart([0, 0], &[], Duration::from_millis(500));
+    probe(&pinned)
+        .measure(bench, &base, 0)
+        .expect("a sample from a new server");
+    let (server, _) = sample();
+    assert_ne!(
+        server, slow.0,
+        "the spare that was not ready forked the sample"
+    );
+    assert!(imports(&seen).contains_key(&server));
+
+    // Samples not pinned: no spares.
+    let unpinned = Servers::new(&scratch, None);
+    Probe {
+        cpu: None,
+        ..probe(&unpinned)
+    }
+    .measure(bench, &base, 0)
+    .expect("an unpinned sample");
+    let known: Vec<u32> = imports(&seen).into_keys().collect();
+    unpinned.restart([0, 0], &[bench], wait);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        imports(&seen).len(),
+        known.len(),
+        "a spare started unpinned"
+    );
+}
+
+/// The imports `a_spare_server_imports_beside_the_sampling_cpu_and_then_samples_on_it`'s
+/// suite recorded: pid, and the CPUs it could use.
+fn imports(seen: &Path) -> BTreeMap<u32, String> {
+    std::fs::read_dir(seen)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let pid = name.strip_prefix("import-")?.parse().ok()?;
+            Some((pid, std::fs::read_to_string(seen.join(&name)).unwrap()))
+        })
+        .collect()
 }
 
 /// A suite of one benchmark module, `bench_turns.py`, discovered on a base side whose
