@@ -15,11 +15,11 @@ setup, times, tears down and exits, so every sample still starts from the same s
 none sees another's (asv times its benchmarks from a forked server too). The agent starts a
 new server every round, with a new padding. A request is a JSON line {"id", "module",
 "number", "timeout"}, or {"preload": FILE}, which imports and finds the benchmarks FILE
-lists ([[id, module], ...]) ahead and answers {"preloaded": n}: `number` (the calls per repeat, calibrated by the first sample and
-returned with it) skips the calibration; `timeout` bounds the child, which is killed when it
-runs longer. The answer is a JSON line: {"value", "unit", "number",
-"wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or {"timed_out"}. Whatever the
-benchmarks print goes to stderr, so stdout carries only answers.
+lists ([[id, module], ...]) ahead and answers {"preloaded": n}: `number` (the calls per
+repeat, calibrated by the first sample and returned with it) skips the calibration;
+`timeout` bounds the child, which is killed when it runs longer. The answer is a JSON line:
+{"value", "unit", "number", "wall", "user", "sys", "maxrss"}, {"skipped"}, {"error"} or
+{"timed_out"}. Whatever the benchmarks print goes to stderr, so stdout carries only answers.
 
 Lockstep: a request with "lockstep": N (and a "number") lets the agent interleave this
 sample with the other side's, both children alive at once on one CPU. After setup and any

@@ -2,8 +2,8 @@
 //! side (`asv_harness.py serve`) imports each benchmark's module once and forks a child per
 //! sample, instead of a fresh interpreter that starts, imports the package and calibrates
 //! `number` every time. Samples stay independent: each child starts from the same parent
-//! state and exits. `number` is calibrated by
-//! a benchmark's first sample (its warm-up) and reused on both sides for every later one.
+//! state and exits. `number` is calibrated by a benchmark's first sample (its warm-up) and
+//! reused on both sides for every later one.
 //!
 //! Forked children share their server's address-space layout (ASLR and the stack are fixed
 //! at exec), so one server for a whole run would give every sample of a side the same
@@ -104,7 +104,7 @@ impl Servers {
         let mut spares = self.spares.borrow_mut();
         for (side, recipe) in recipes.iter() {
             let pad = pads[usize::from(*side == Side::Head)];
-            let Ok(mut server) = self.start(recipe, pad, Place::Aside) else {
+            let Ok(mut server) = self.start(recipe, pad, Place::Aside(&aside)) else {
                 continue;
             };
             // The list goes by file: a line longer than the pipe holds would block here until
@@ -176,11 +176,12 @@ struct Recipe {
 
 /// Where a server runs.
 #[derive(Debug, Clone, Copy)]
-enum Place {
+enum Place<'a> {
     /// On the sampling CPU (or anywhere, when samples are not pinned).
     Sampling,
-    /// Anywhere but the sampling CPU: a spare that starts while the round's pairs run.
-    Aside,
+    /// On these CPUs, all but the sampling one: a spare that starts while the round's pairs
+    /// run.
+    Aside(&'a [usize]),
 }
 
 #[derive(Debug, Deserialize)]
@@ -568,7 +569,7 @@ impl Servers {
         })
     }
 
-    fn start(&self, recipe: &Recipe, pad: usize, place: Place) -> std::io::Result<Server> {
+    fn start(&self, recipe: &Recipe, pad: usize, place: Place<'_>) -> std::io::Result<Server> {
         let side = &recipe.side;
         let (env, program) = runner::environment(&recipe.python, &side.env, pad, &side.checkout)?;
         let n = self.started.get() + 1;
@@ -588,7 +589,7 @@ impl Servers {
             .process_group(0);
         match (place, self.cpu) {
             (Place::Sampling, Some(cpu)) => runner::pin(&mut command, cpu),
-            (Place::Aside, Some(_)) => runner::pin_to(&mut command, &self.aside_cpus()),
+            (Place::Aside(cpus), Some(_)) => runner::pin_to(&mut command, cpus),
             (_, None) => {}
         }
         // It runs the side's code: confined as its other runs are (kept until the spawn).
